@@ -1,0 +1,77 @@
+# mlgate: two commands on a fresh machine.
+#   make run    set up, generate the demo data, run the daily DAG end to end
+#   make test   set up and run the test suite
+# Everything the embedded default writes lives in $(STATE) (git-ignored): rm -rf it to reset.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STATE ?= $(CURDIR)/state
+export MLGATE_STATE := $(STATE)
+
+# Demo size and the day the run covers (the last generated day).
+DAYS ?= 60
+TRANSACTIONS ?= 1000000
+END_DATE ?= 2026-10-31
+SEED ?= 7
+
+UV_VERSION := 0.13.8
+
+.PHONY: help install lock run generate test test-unit test-e2e lint mlflow-ui airflow-ui clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mlgate needs Python 3.11+"' \
+	  || { echo "mlgate needs Python 3.11 or newer (found: $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(BIN)/uv: $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: requirements.txt pyproject.toml $(BIN)/uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --editable .
+	@touch $@
+
+install: $(VENV)/.installed  ## create .venv with the pinned dependencies (uv, fast)
+	@scripts/java-home $(BIN)/python >/dev/null
+
+lock: $(BIN)/uv  ## re-resolve requirements.in into the pinned requirements.txt
+	$(BIN)/uv pip compile requirements.in --override requirements-overrides.txt \
+	  --python-version 3.11 --no-header --output-file requirements.txt
+
+generate: install  ## write the demo source database (skipped when it already has data)
+	$(BIN)/mlgate generate --if-missing --days $(DAYS) --transactions $(TRANSACTIONS) \
+	  --end-date $(END_DATE) --seed $(SEED)
+
+run: generate  ## set up, generate demo data, run the daily DAG for END_DATE, print a summary
+	$(BIN)/mlgate run-day --date $(END_DATE)
+
+test: install  ## the test suite (unit, DAG integrity, end to end)
+	$(BIN)/pytest -q -ra
+
+test-unit: install  ## only the fast tests
+	$(BIN)/pytest -q -ra -m "not e2e"
+
+lint: install
+	$(BIN)/ruff check include dags plugins tests
+	$(BIN)/ruff check --select AIR dags plugins
+
+mlflow-ui: install  ## MLflow UI on the embedded state: http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STATE)/mlflow/mlflow.db \
+	  --default-artifact-root $(STATE)/mlflow/artifacts --host 127.0.0.1 --port 5000
+
+airflow-ui: install  ## Airflow (standalone) on the embedded state: http://127.0.0.1:8080
+	@eval "$$($(BIN)/python -c 'from mlgate.embedded import embedded_env; import shlex; \
+	  [print(f"export {k}={shlex.quote(v)}") for k, v in embedded_env().items() \
+	   if k.startswith(("AIRFLOW", "MLGATE", "JAVA", "PATH", "GX", "MLFLOW"))]')" && \
+	  echo "login: user 'admin', password in $$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated" && \
+	  $(BIN)/airflow standalone
+
+clean:  ## remove the embedded state (demo data, lake, MLflow, Airflow DB)
+	rm -rf $(STATE)

@@ -1,0 +1,214 @@
+"""`mlgate`: the command line of the embedded default and of governance questions.
+
+    mlgate generate      write the demo card-transaction database
+    mlgate run-day       run the daily DAG for one day with real Airflow, Spark and MLflow
+    mlgate champion      which model is in production, why, trained on what, how good
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+
+from mlgate.paths import state_dir
+
+
+def _load_config(args):
+    from mlgate.config import ConfigError, load_config
+
+    try:
+        return load_config(args.config)
+    except ConfigError as error:
+        raise SystemExit(str(error)) from None
+
+
+def cmd_generate(args) -> int:
+    from mlgate.generate import SourceExistsError, generate
+
+    cfg = _load_config(args)
+    url = args.url or cfg.source.resolved_url()
+    if args.if_missing and _source_has_events(url, cfg.source.events.table):
+        print(f"source database {url} already holds data; leaving it as it is")
+        return 0
+    try:
+        summary = generate(
+            url,
+            days=args.days,
+            end_date=args.end_date,
+            transactions=args.transactions,
+            seed=args.seed,
+            replace=args.replace,
+            progress=not args.quiet,
+        )
+    except SourceExistsError as error:
+        print(f"mlgate generate: {error}", file=sys.stderr)
+        return 2
+    rows = ", ".join(f"{table} {count:,}" for table, count in summary["rows"].items())
+    print(f"wrote {rows} to {summary['url']}")
+    print(
+        f"days {summary['start']} .. {summary['end']}; fraud rate {summary['fraud_rate']:.3%} "
+        f"(labelled by chargebacks so far: {summary['labelled_fraud_rate']:.3%})"
+    )
+    return 0
+
+
+def _source_has_events(url: str, table: str) -> bool:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        if not sa.inspect(engine).has_table(table):
+            return False
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar() > 0
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def cmd_run_day(args) -> int:
+    from mlgate.embedded import EnvironmentError_, embedded_env, run_day
+
+    cfg = _load_config(args)
+    try:
+        env = embedded_env()
+    except EnvironmentError_ as error:
+        print(error, file=sys.stderr)
+        return 2
+    conf = {"model_family": args.family} if args.family else None
+    print(f"running DAG fraud_retrain for {args.date} (state: {state_dir()})", flush=True)
+    code = run_day(args.date, env, conf)
+    if code != 0:
+        print(
+            f"\nthe DAG run for {args.date} failed (exit {code}); the task logs above say "
+            f"where. Task logs are also under {env['AIRFLOW_HOME']}/logs.",
+            file=sys.stderr,
+        )
+        return code
+    print_summary(cfg.model_name, args.date)
+    return 0
+
+
+def print_summary(model_name: str, day: date) -> None:
+    from mlgate.pipeline import DECISION_FILE, read_run_file
+    from mlgate.registry import NoChampionError, champion_info
+
+    decision = read_run_file(day.isoformat(), DECISION_FILE)
+    print("\n=== mlgate: run summary ===")
+    verdict = "promoted to champion" if decision["promoted"] else "NOT promoted"
+    print(f"day {day}: candidate version {decision['version']} {verdict}")
+    for reason in decision.get("reasons", []):
+        print(f"  - {reason}")
+    try:
+        info = champion_info(model_name)
+    except NoChampionError as error:
+        print(error)
+        return
+    m = info["metrics"]
+    print(
+        f"champion: {model_name} version {info['version']} "
+        f"(holdout AUC-PR {m.get('auc_pr', float('nan')):.3f}, "
+        f"ROC AUC {m.get('roc_auc', float('nan')):.3f}, "
+        f"fraud rate in holdout {m.get('holdout_positive_rate', float('nan')):.3%})"
+    )
+    print("next:")
+    print("  mlgate champion            # the production model, its metrics and lineage")
+    print("  make mlflow-ui             # runs, plots and the registry at http://127.0.0.1:5000")
+    print("  make airflow-ui            # the DAG graph and task logs at http://127.0.0.1:8080")
+
+
+def cmd_champion(args) -> int:
+    from mlgate.registry import NoChampionError, champion_info
+
+    cfg = _load_config(args)
+    try:
+        info = champion_info(cfg.model_name)
+    except NoChampionError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    m = info["metrics"]
+    lines = [
+        f"model        {info['model_name']} version {info['version']} (alias champion)",
+        f"family       {info['model_family']}",
+        f"promoted     {info['promoted_at']} by {info['promoted_by']}",
+        f"trained for  {info['trained_for_ds']} by {info['airflow']['dag_id']} "
+        f"run {info['airflow']['run_id']} (triggered by {info['airflow']['triggered_by']})",
+        "data window  "
+        + ", ".join(f"{k} {v}" for k, v in info["data_window"].items()),
+        f"git commit   {info['git_commit']}",
+        "holdout      "
+        + ", ".join(
+            f"{k} {m[k]:.4f}"
+            for k in ("auc_pr", "roc_auc", "recall_at_threshold", "precision_at_threshold")
+            if k in m
+        ),
+        f"             {int(m.get('holdout_rows', 0)):,} rows, "
+        f"{int(m.get('holdout_positives', 0)):,} positives",
+        f"mlflow run   {info['run_id']}",
+        f"artefacts    {info['artifact_uri']}",
+        f"tracking     {info['tracking_uri']}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlgate",
+        description="Daily retraining with validation gates: demo data, DAG runs, governance.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="State lives in $MLGATE_STATE (default ./state); config in $MLGATE_CONFIG "
+        "(default include/config/mlgate.yaml).",
+    )
+    parser.add_argument("--config", help="pipeline config YAML (default: $MLGATE_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    from mlgate.generate import add_arguments as add_generate_arguments
+
+    generate = sub.add_parser(
+        "generate",
+        help="write the demo card-transaction database",
+        description="Write a realistic, seeded card-transaction database (customers, cards, "
+        "merchants, transactions, late-arriving chargebacks) through SQLAlchemy.",
+    )
+    add_generate_arguments(generate)
+    generate.add_argument(
+        "--if-missing", action="store_true", help="do nothing when the database already has data"
+    )
+    generate.set_defaults(func=cmd_generate)
+
+    run_day = sub.add_parser(
+        "run-day",
+        help="run the daily DAG for one day (real Airflow, Spark, MLflow)",
+        description="Run fraud_retrain for the data interval of one UTC day with "
+        "`airflow dags test`, then print the promotion decision and the champion.",
+    )
+    run_day.add_argument("--date", required=True, type=date.fromisoformat,
+                         help="the day (YYYY-MM-DD) whose data interval the run covers")
+    run_day.add_argument("--family", help="model family for this run (overrides the config)")
+    run_day.set_defaults(func=cmd_run_day)
+
+    champion = sub.add_parser(
+        "champion",
+        help="the production model: version, metrics, lineage",
+        description="Which model version carries the `champion` alias, when and by which run "
+        "it was promoted, its holdout metrics, its data window and where its artefacts are.",
+    )
+    champion.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    champion.set_defaults(func=cmd_champion)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

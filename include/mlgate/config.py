@@ -1,0 +1,260 @@
+"""The one YAML config that drives a pipeline: source tables, label, features, model, thresholds.
+
+Loaded and validated with pydantic; a bad file fails with messages that name the key and,
+where the choice is closed, the allowed values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mlgate.paths import REPO_ROOT, state_dir
+
+DEFAULT_CONFIG_PATH = REPO_ROOT / "include" / "config" / "mlgate.yaml"
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+ModelFamily = Literal["random_forest", "gbt", "logistic_regression"]
+MODEL_FAMILIES: tuple[str, ...] = ModelFamily.__args__
+
+
+class ConfigError(ValueError):
+    """The config file is missing, unreadable or invalid; the message says what to fix."""
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(
+            f"{value!r} is not a plain table or column name (letters, digits, underscore)"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_identifier)]
+
+
+def duration_seconds(text: str) -> int:
+    """'90s', '15m', '1h', '7d' -> seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 15m, 1h or 7d")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EventsTable(_Strict):
+    """The fact table that is imported day by day (transactions)."""
+
+    table: Name
+    key: Name
+    time_column: Name
+
+
+class LabelsTable(_Strict):
+    """Rows that mark an event positive, known only from `time_column` on (chargebacks)."""
+
+    table: Name
+    event_key: Name = Field(description="column that points at the event's key")
+    time_column: Name = Field(description="when the label became known")
+
+
+class DimensionTable(_Strict):
+    """A small table copied whole as a snapshot for each run (cards, merchants)."""
+
+    table: Name
+    key: Name
+
+
+class SourceConfig(_Strict):
+    url: str = Field(description="SQLAlchemy URL; {state} is replaced by the state folder")
+    events: EventsTable
+    labels: LabelsTable
+    dimensions: list[DimensionTable] = []
+
+    def resolved_url(self) -> str:
+        override = os.environ.get("MLGATE_SOURCE_URL")
+        return override or self.url.replace("{state}", str(state_dir()))
+
+
+class WindowConfig(_Strict):
+    training_days: int = Field(ge=7, le=3650, description="days of labelled history per run")
+    feature_history_days: int = Field(
+        ge=0, le=365, description="extra days imported before the window so features are whole"
+    )
+
+
+class LabelConfig(_Strict):
+    name: Name = "label"
+    maturity_days: int = Field(ge=0, le=365, description="days until a label is trusted")
+
+
+class Join(_Strict):
+    table: Name
+    key: Name
+    columns: list[Name]
+
+
+class FeatureConfig(_Strict):
+    entity_key: Name = Field(description="whose history the windowed aggregates follow")
+    amount_column: Name
+    windows: list[str] = Field(min_length=1, description="aggregate windows, e.g. 1h, 24h, 7d")
+    amount_history: str = Field(description="how far back 'amount vs history' looks, e.g. 30d")
+    novelty_lookback: str = Field(description="how far back 'never used before' looks")
+    joins: list[Join] = []
+    novelty_columns: list[Name] = Field(
+        default=[], description="flag a value the entity has never used before"
+    )
+    mismatch_pairs: list[tuple[Name, Name]] = Field(
+        default=[], description="flag rows where the two columns differ"
+    )
+    categorical_columns: list[Name] = []
+    numeric_columns: list[Name] = []
+
+    @field_validator("windows", "amount_history", "novelty_lookback")
+    @classmethod
+    def _durations(cls, value):
+        for text in [value] if isinstance(value, str) else value:
+            duration_seconds(text)
+        return value
+
+    def window_seconds(self) -> dict[str, int]:
+        return {w: duration_seconds(w) for w in self.windows}
+
+
+class SearchConfig(_Strict):
+    method: Literal["train_validation_split", "cross_validator"] = "train_validation_split"
+    train_ratio: float = Field(0.8, gt=0, lt=1)
+    folds: int = Field(3, ge=2, le=10)
+    metric: Literal["areaUnderPR", "areaUnderROC"] = "areaUnderPR"
+    parallelism: int = Field(1, ge=1, le=16)
+
+
+class TrainingConfig(_Strict):
+    family: ModelFamily = "random_forest"
+    seed: int = 42
+    holdout_days: int = Field(ge=1, le=90, description="newest matured days kept for the holdout")
+    gap_days: int = Field(ge=0, le=30, description="days between training data and holdout")
+    negative_sample_rate: float = Field(
+        1.0, gt=0, le=1, description="share of negative rows kept for fitting (holdout untouched)"
+    )
+    operating_threshold: float = Field(0.5, gt=0, lt=1)
+    search: SearchConfig = SearchConfig()
+    grid: dict[ModelFamily, dict[str, list[float | int | str]]]
+
+    @model_validator(mode="after")
+    def _grid_for_family(self) -> TrainingConfig:
+        if self.family not in self.grid:
+            raise ValueError(
+                f"training.grid has no entry for the chosen family {self.family!r}; "
+                f"add training.grid.{self.family}"
+            )
+        return self
+
+
+class ThresholdConfig(_Strict):
+    quality_floor: dict[Literal["auc_pr", "roc_auc"], float] = Field(
+        min_length=1, description="holdout metrics the candidate must reach to be promoted"
+    )
+
+
+class MlgateConfig(_Strict):
+    model_name: str
+    source: SourceConfig
+    window: WindowConfig
+    label: LabelConfig
+    features: FeatureConfig
+    training: TrainingConfig
+    thresholds: ThresholdConfig
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MlgateConfig:
+        usable = self.window.training_days - self.label.maturity_days
+        needed = self.training.holdout_days + self.training.gap_days + 1
+        if usable < needed:
+            raise ValueError(
+                f"window.training_days ({self.window.training_days}) minus label.maturity_days "
+                f"({self.label.maturity_days}) leaves {usable} labelled days, fewer than "
+                f"holdout_days + gap_days + 1 = {needed}"
+            )
+        lookbacks = [
+            *self.features.window_seconds().values(),
+            duration_seconds(self.features.amount_history),
+            duration_seconds(self.features.novelty_lookback),
+        ]
+        if max(lookbacks) > self.window.feature_history_days * 86400:
+            raise ValueError(
+                f"window.feature_history_days ({self.window.feature_history_days}) is shorter "
+                f"than the longest feature lookback ({max(lookbacks) // 86400} days): the "
+                "oldest rows of the window would get incomplete features"
+            )
+        dimension_tables = {d.table for d in self.source.dimensions}
+        for join in self.features.joins:
+            if join.table not in dimension_tables:
+                raise ValueError(
+                    f"features.joins uses table {join.table!r}, which is not in "
+                    f"source.dimensions (have: {sorted(dimension_tables)})"
+                )
+        return self
+
+    def with_family(self, family: str) -> MlgateConfig:
+        """A copy with another model family (from a manual trigger), validated again."""
+        data = self.model_dump()
+        data["training"]["family"] = family
+        return MlgateConfig.model_validate(data)
+
+
+def _format_errors(error: ValidationError, path: Path) -> str:
+    lines = [f"invalid config {path}:"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "literal_error":
+            message = f"{message} (got {item['input']!r})"
+        elif item["type"] == "extra_forbidden":
+            message = "unknown key; check its spelling against include/config/mlgate.yaml"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict, path: Path | str = "<config>") -> MlgateConfig:
+    try:
+        return MlgateConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error, Path(path))) from None
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("MLGATE_CONFIG", DEFAULT_CONFIG_PATH))
+
+
+def load_config(path: Path | str | None = None) -> MlgateConfig:
+    """Read and validate the YAML config (default: $MLGATE_CONFIG or the repo's default)."""
+    path = Path(path) if path else config_path()
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; set MLGATE_CONFIG") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return parse_config(data, path)

@@ -1,0 +1,164 @@
+"""spark-submit job: fit, search and evaluate a candidate model, and log it to MLflow.
+
+Reads features/ds=<ds>, splits it in time (training rows | gap | holdout, mature labels
+only), searches the configured grid on the training rows, scores the untouched holdout,
+and logs params, metrics, plots, the model and its lineage to one MLflow run. The run id
+and model URI go to runs/ds=<ds>/candidate.json for the register task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from mlgate import plots
+from mlgate.features import feature_columns
+from mlgate.jobs.common import as_of, job_arguments, setup, spark_session
+from mlgate.labels import split_bounds, split_by_time
+from mlgate.paths import features_partition, run_dir
+from mlgate.pipeline import CANDIDATE_FILE, CHECK_RAW_FILE, MANIFEST_FILE, write_run_file
+from mlgate.registry import configure_mlflow, ensure_experiment, git_commit
+from mlgate.training import (
+    best_params,
+    build_search,
+    feature_importances,
+    feature_names,
+    holdout_metrics,
+    sample_negatives,
+    score,
+    training_effort,
+)
+
+log = logging.getLogger("mlgate.train_job")
+
+
+def arguments():
+    parser = job_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--family", help="override training.family for this run")
+    parser.add_argument("--dag-id", default="manual")
+    parser.add_argument("--dag-run-id", default="manual")
+    parser.add_argument("--triggered-by", default="manual")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments().parse_args(argv)
+    cfg = setup(args)
+    if args.family:
+        cfg = cfg.with_family(args.family)
+    ds = args.ds
+    cutoff = as_of(ds)
+    label = cfg.label.name
+    time_column = cfg.source.events.time_column
+    split = {
+        "as_of": cutoff,
+        "maturity_days": cfg.label.maturity_days,
+        "holdout_days": cfg.training.holdout_days,
+        "gap_days": cfg.training.gap_days,
+        "window_days": cfg.window.training_days,
+    }
+
+    spark = spark_session(f"mlgate-train-{ds}")
+    rows = spark.read.parquet(str(features_partition(ds.isoformat())))
+    train, holdout = split_by_time(rows, time_column=time_column, **split)
+    fit_rows = sample_negatives(train, label, cfg.training.negative_sample_rate, cfg.training.seed)
+    fit_rows = fit_rows.cache()
+    counts = fit_rows.groupBy(label).count().collect()
+    fit_counts = {int(r[label]): int(r["count"]) for r in counts}
+    log.info("fitting on %s rows by label (negatives sampled)", fit_counts)
+    if fit_counts.get(1, 0) == 0 or fit_counts.get(0, 0) == 0:
+        raise SystemExit(
+            f"the training rows hold only one class ({fit_counts}); cannot fit. "
+            "Are labels arriving? Check the chargebacks feed and label.maturity_days."
+        )
+
+    numeric, categorical = feature_columns(cfg.features)
+    search = build_search(cfg, numeric, categorical)
+    search_model = search.fit(fit_rows)
+    model = search_model.bestModel
+    validation = list(getattr(search_model, "validationMetrics", None) or search_model.avgMetrics)
+
+    scored = score(model, holdout).select(label, "score", "features").cache()
+    pdf = scored.select(label, "score").toPandas()
+    labels_arr = pdf[label].to_numpy().astype(int)
+    scores_arr = pdf["score"].to_numpy()
+    threshold = cfg.training.operating_threshold
+    metrics = holdout_metrics(labels_arr, scores_arr, threshold)
+    metrics.update({f"fit_rows_label_{k}": float(v) for k, v in fit_counts.items()})
+    metrics.update(training_effort(model).to_metrics())
+    metrics["search_best_validation_metric"] = float(max(validation))
+    importances = feature_importances(model, feature_names(scored))
+    log.info("holdout metrics: %s", json.dumps(metrics, indent=1))
+
+    mlflow = configure_mlflow()
+    experiment_id = ensure_experiment(cfg.model_name)
+    bounds = split_bounds(**split)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{cfg.model_name}-{ds}") as run:
+        mlflow.set_tags(
+            {
+                "mlgate.ds": ds.isoformat(),
+                "mlgate.airflow.dag_id": args.dag_id,
+                "mlgate.airflow.run_id": args.dag_run_id,
+                "mlgate.triggered_by": args.triggered_by,
+                "mlgate.git_commit": git_commit(),
+                **{f"mlgate.window.{k}": v.isoformat() for k, v in bounds.items()},
+            }
+        )
+        mlflow.log_params(
+            {
+                "family": cfg.training.family,
+                "seed": cfg.training.seed,
+                "negative_sample_rate": cfg.training.negative_sample_rate,
+                "operating_threshold": threshold,
+                "search_method": cfg.training.search.method,
+                "search_metric": cfg.training.search.metric,
+                "grid": json.dumps(cfg.training.grid[cfg.training.family]),
+                "numeric_features": ",".join(numeric),
+                "categorical_features": ",".join(categorical),
+                **{f"best_{k}": v for k, v in best_params(model, cfg).items()},
+            }
+        )
+        mlflow.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            plots.roc_curve_png(labels_arr, scores_arr, out / "roc_curve.png")
+            plots.precision_recall_png(labels_arr, scores_arr, threshold, out / "pr_curve.png")
+            plots.score_distribution_png(
+                labels_arr, scores_arr, threshold, out / "score_distribution.png"
+            )
+            plots.feature_importance_png(importances, out / "feature_importances.png")
+            mlflow.log_artifacts(str(out), artifact_path="plots")
+        mlflow.log_text(model.stages[-1].toDebugString, "model_debug_string.txt")
+        mlflow.log_text(
+            yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "config.yaml"
+        )
+        mlflow.log_dict(importances, "feature_importances.json")
+        # the data manifest and data-check reports written by the earlier tasks
+        for name in (MANIFEST_FILE, CHECK_RAW_FILE):
+            if (run_dir(ds.isoformat()) / name).exists():
+                mlflow.log_artifact(str(run_dir(ds.isoformat()) / name), artifact_path="data")
+        model_info = mlflow.spark.log_model(
+            model,
+            "model",
+            pip_requirements=[f"pyspark=={spark.version}"],
+        )
+        candidate = {
+            "ds": ds.isoformat(),
+            "run_id": run.info.run_id,
+            "model_uri": model_info.model_uri,
+            "metrics": metrics,
+            "family": cfg.training.family,
+            "holdout_rows": int(len(labels_arr)),
+            "window": {k: v.isoformat() for k, v in bounds.items()},
+        }
+    write_run_file(ds.isoformat(), CANDIDATE_FILE, candidate)
+    log.info("candidate logged: run %s, model %s", run.info.run_id, model_info.model_uri)
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Shared test setup: `include` on sys.path and one local Spark session for the whole run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+INCLUDE = Path(__file__).resolve().parents[1] / "include"
+if str(INCLUDE) not in sys.path:
+    sys.path.insert(0, str(INCLUDE))
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A small local SparkSession shared by all tests (starting one takes seconds)."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("mlgate-tests")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

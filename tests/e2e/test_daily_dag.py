@@ -1,0 +1,139 @@
+"""End to end: the real fraud_retrain DAG (Airflow `dags test`, spark-submit, MLflow registry)
+on a small generated database, run twice for the same day."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlgate.config import DEFAULT_CONFIG_PATH
+
+pytestmark = pytest.mark.e2e
+
+DAY = "2026-10-31"
+MLGATE = str(Path(sys.executable).parent / "mlgate")
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory):
+    """A fresh state folder, a small demo database and a quicker search grid."""
+    from mlgate.embedded import embedded_env
+
+    state = tmp_path_factory.mktemp("state")
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config["training"]["grid"]["random_forest"] = {"numTrees": [30], "maxDepth": [6, 8]}
+    config["thresholds"]["quality_floor"] = {"auc_pr": 0.05, "roc_auc": 0.7}
+    config_path = state / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = embedded_env(state)
+    env["MLGATE_CONFIG"] = str(config_path)
+    env["MLGATE_SHUFFLE_PARTITIONS"] = "4"
+    generated = subprocess.run(
+        [
+            MLGATE,
+            "generate",
+            "--days",
+            "60",
+            "--transactions",
+            "150000",
+            "--end-date",
+            DAY,
+            "--quiet",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert generated.returncode == 0, generated.stderr
+    return state, env
+
+
+def mlgate(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([MLGATE, *args], env=env, capture_output=True, text=True)
+
+
+def lake_counts(state: Path) -> dict[str, int]:
+    counts = {}
+    for manifest in sorted((state / "lake").glob("*/ds=*/_manifest.json")):
+        counts[f"{manifest.parent.parent.name}/{manifest.parent.name}"] = json.loads(
+            manifest.read_text()
+        )["rows"]
+    return counts
+
+
+def parquet_rows(state: Path) -> dict[str, int]:
+    import pyarrow.parquet as pq
+
+    return {
+        f"{part.parent.name}/{part.name}": pq.ParquetDataset(part).read().num_rows
+        for part in sorted((state / "lake").glob("*/ds=*"))
+    }
+
+
+def test_daily_run_promotes_a_champion_that_learned_something(embedded):
+    state, env = embedded
+    run = subprocess.run(
+        [MLGATE, "run-day", "--date", DAY], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
+    assert "promoted to champion" in run.stdout
+
+    champion = mlgate(env, "champion", "--json")
+    assert champion.returncode == 0, champion.stderr
+    info = json.loads(champion.stdout)
+    for key in ("model_name", "version", "run_id", "metrics", "promoted_at", "tracking_uri"):
+        assert info[key], key
+    assert info["version"] == "1"
+    assert info["trained_for_ds"] == DAY
+    metrics = info["metrics"]
+    # The model must beat the base rate by far: AUC-PR of a random scorer is the fraud rate.
+    assert metrics["holdout_positives"] >= 10
+    assert metrics["auc_pr"] > 5 * metrics["holdout_positive_rate"], metrics
+    assert metrics["roc_auc"] > 0.8, metrics
+
+    import mlflow
+
+    mlflow.set_tracking_uri(info["tracking_uri"])
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(info["run_id"])}
+    assert {"plots", "config.yaml", "data", "model_debug_string.txt"} <= artifacts, artifacts
+    plots = {a.path for a in mlflow.MlflowClient().list_artifacts(info["run_id"], "plots")}
+    assert {
+        "plots/roc_curve.png",
+        "plots/pr_curve.png",
+        "plots/score_distribution.png",
+        "plots/feature_importances.png",
+    } <= plots
+    data = {a.path for a in mlflow.MlflowClient().list_artifacts(info["run_id"], "data")}
+    assert "data/manifest.json" in data
+    manifest = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=info["run_id"], artifact_path="data/manifest.json"
+            )
+        ).read_text()
+    )
+    assert manifest["ds"] == DAY and manifest["event_rows"] > 0
+    loaded = mlflow.spark.load_model  # the Spark flavour is what was logged
+    assert loaded is not None
+    model_files = {a.path for a in mlflow.MlflowClient().list_artifacts(info["run_id"])}
+    assert info["source"], info
+    assert model_files
+
+
+def test_rerun_of_the_same_day_keeps_the_lake_counts(embedded):
+    state, env = embedded
+    before_manifest, before_files = lake_counts(state), parquet_rows(state)
+    assert before_manifest and before_manifest == before_files
+    run = subprocess.run(
+        [MLGATE, "run-day", "--date", DAY], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
+    assert lake_counts(state) == before_manifest
+    assert parquet_rows(state) == before_files
+    info = json.loads(mlgate(env, "champion", "--json").stdout)
+    assert info["version"] == "2"  # a new candidate, registered and promoted again
