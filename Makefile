@@ -18,7 +18,7 @@ TRANSACTIONS ?= 1000000
 END_DATE ?= 2026-10-31
 SEED ?= 7
 
-UV_VERSION := 0.13.8
+UV_VERSION := $(shell sed -n "s/^uv==//p" requirements.txt)
 
 .PHONY: help install lock run generate test test-unit test-e2e lint mlflow-ui airflow-ui clean
 
@@ -52,11 +52,14 @@ generate: install  ## write the demo source database (skipped when it already ha
 run: generate  ## set up, generate demo data, run the daily DAG for END_DATE, print a summary
 	$(BIN)/mlgate run-day --date $(END_DATE)
 
+# Spark in the tests needs the same Java as the pipeline.
+JAVA_ENV = JAVA_HOME="$$(scripts/java-home $(BIN)/python)"
+
 test: install  ## the test suite (unit, DAG integrity, end to end)
-	$(BIN)/pytest -q -ra
+	$(JAVA_ENV) $(BIN)/pytest -q -ra
 
 test-unit: install  ## only the fast tests
-	$(BIN)/pytest -q -ra -m "not e2e"
+	$(JAVA_ENV) $(BIN)/pytest -q -ra -m "not e2e"
 
 lint: install
 	$(BIN)/ruff check include dags plugins tests

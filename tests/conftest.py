@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 
 import pytest
+
+# py4j logs "Closing down clientserver connection" from __del__ after pytest has closed
+# its log capture, which prints a logging traceback after the summary line.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 INCLUDE = Path(__file__).resolve().parents[1] / "include"
 if str(INCLUDE) not in sys.path:

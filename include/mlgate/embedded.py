@@ -50,6 +50,8 @@ def embedded_env(state: Path | None = None, base: dict | None = None) -> dict[st
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{state / 'airflow' / 'airflow.db'}",
             # spark-submit with master local[*]: Spark runs on this machine, no cluster needed.
             "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[*]"}),
+            # Spark binds its driver to loopback instead of the first network interface.
+            "SPARK_LOCAL_IP": "127.0.0.1",
             "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
             "GX_ANALYTICS_ENABLED": "false",
             "MLFLOW_DISABLE_TELEMETRY": "true",

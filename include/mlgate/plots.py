@@ -58,7 +58,7 @@ def precision_recall_png(
         xlim=(0, 1),
         ylim=(0, 1.02),
     )
-    ax.legend(loc="upper right")
+    ax.legend(loc="lower left")
     return _save(fig, path)
 
 

@@ -111,7 +111,7 @@ def champion_info(model_name: str) -> dict:
     run_tags = run.data.tags
     return {
         "model_name": model_name,
-        "version": version.version,
+        "version": str(version.version),
         "run_id": version.run_id,
         "metrics": dict(sorted(run.data.metrics.items())),
         "params": dict(sorted(run.data.params.items())),
