@@ -170,10 +170,108 @@ class TrainingConfig(_Strict):
         return self
 
 
-class ThresholdConfig(_Strict):
-    quality_floor: dict[Literal["auc_pr", "roc_auc"], float] = Field(
-        min_length=1, description="holdout metrics the candidate must reach to be promoted"
+GateMode = Literal["block", "warn"]
+GATE_NAMES: tuple[str, ...] = (
+    "bad_record_ratio",
+    "data_expectations",
+    "training_iterations",
+    "assertion_set",
+    "quality",
+    "shadow",
+)
+
+
+class _Gate(_Strict):
+    mode: GateMode = Field("block", description="block: a failure stops promotion; warn: reported")
+
+
+class BadRecordGate(_Gate):
+    """Record-level rules on the raw extract; failing rows are quarantined with a reason."""
+
+    max_ratio: float = Field(0.01, ge=0, le=1, description="largest share of bad rows accepted")
+    required_columns: list[Name] = Field(description="columns that must not be null")
+    amount_range: tuple[float, float] = (0.01, 50_000.0)
+    currency_column: Name = "currency"
+    currencies: list[str] = Field(min_length=1, description="accepted currency codes")
+
+
+class DataExpectationsGate(_Gate):
+    """Great Expectations suites on the raw extract and on the feature table."""
+
+    raw_suite: str = "raw_transactions"
+    features_suite: str = "features"
+    label_rate: tuple[float, float] = Field(
+        (0.0005, 0.02), description="accepted share of positives among mature rows"
     )
+    volume_history_days: int = Field(7, ge=1, le=90, description="earlier days to compare with")
+    volume_tolerance: float = Field(
+        0.5, gt=0, le=10, description="accepted relative distance from their median row count"
+    )
+
+
+class TrainingIterationsGate(_Gate):
+    """How hard training worked, compared with recent accepted (promoted) runs."""
+
+    history: int = Field(5, ge=1, le=100, description="accepted runs that form the band")
+    tolerance: float = Field(0.5, gt=0, le=10, description="accepted relative distance from median")
+
+
+class AssertionSetGate(_Gate):
+    """Curated examples the model must never get wrong (never used for training)."""
+
+    path: str = "include/assertions/fraud_assertions.yaml"
+
+
+class QualityGate(_Gate):
+    """Holdout quality: a floor, no significant loss vs the champion, no suspicious jump."""
+
+    floor: dict[
+        Literal["auc_pr", "roc_auc", "recall_at_threshold", "precision_at_threshold"], float
+    ] = Field(min_length=1, description="holdout metrics the candidate must reach")
+    compare_metric: Literal["auc_pr", "roc_auc", "recall_at_threshold", "cost"] = "auc_pr"
+    max_drop: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="accepted loss vs the champion beyond sampling noise (bootstrap interval)",
+    )
+    max_jump: float = Field(
+        0.25, gt=0, le=1, description="a gain above this vs the champion suggests leakage"
+    )
+    bootstrap_samples: int = Field(200, ge=20, le=5000)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    cost_false_negative: float = Field(100.0, ge=0, description="cost of a missed positive")
+    cost_false_positive: float = Field(1.0, ge=0, description="cost of a flagged negative")
+
+
+class ShadowGate(_Gate):
+    """Champion and candidate score the latest day's traffic; compare their behaviour."""
+
+    max_psi: float = Field(0.2, gt=0, description="population stability index of the scores")
+    max_flip_rate: float = Field(0.01, ge=0, le=1, description="share of decisions that change")
+    top_disagreements: int = Field(50, ge=1, le=10_000)
+
+
+class GatesConfig(_Strict):
+    """Each configured gate is evaluated; an absent gate is not. No gate, no promotion."""
+
+    bad_record_ratio: BadRecordGate | None = None
+    data_expectations: DataExpectationsGate | None = None
+    training_iterations: TrainingIterationsGate | None = None
+    assertion_set: AssertionSetGate | None = None
+    quality: QualityGate | None = None
+    shadow: ShadowGate | None = None
+
+    def configured(self) -> list[str]:
+        return [name for name in GATE_NAMES if getattr(self, name) is not None]
+
+
+class AlertsConfig(_Strict):
+    recipients: list[str] = Field(default=[], description="who gets the alert emails")
+    smtp_conn_id: str = "smtp_default"
+    sender: str = "mlgate@localhost"
+    airflow_url: str = "http://127.0.0.1:8080"
+    mlflow_url: str = "http://127.0.0.1:5000"
 
 
 class MlgateConfig(_Strict):
@@ -183,7 +281,8 @@ class MlgateConfig(_Strict):
     label: LabelConfig
     features: FeatureConfig
     training: TrainingConfig
-    thresholds: ThresholdConfig
+    gates: GatesConfig
+    alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> MlgateConfig:

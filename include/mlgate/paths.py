@@ -78,3 +78,18 @@ def write_json(path: Path, payload: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=str))
     tmp.replace(path)
+
+
+def quarantine_partition(table: str, ds: str) -> Path:
+    """Rows of one day that failed the record rules, each with its reasons."""
+    return lake_dir() / "quarantine" / table / f"ds={ds}"
+
+
+def mail_dir() -> Path:
+    """Where the embedded SMTP sink keeps every message it receives (.eml files)."""
+    return state_dir() / "mail"
+
+
+def promotion_history_path() -> Path:
+    """The append-only promotion and rollback history (JSON lines)."""
+    return state_dir() / "promotions.jsonl"

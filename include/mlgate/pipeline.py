@@ -73,7 +73,7 @@ def register_and_promote(cfg: MlgateConfig, ds: date, promoted_by: str) -> dict:
         tags={"ds": candidate["ds"], "family": candidate["family"]},
     )
     failures = registry.quality_floor_failures(
-        candidate["metrics"], cfg.thresholds.quality_floor
+        candidate["metrics"], cfg.gates.quality.floor
     )
     decision = {
         "ds": candidate["ds"],

@@ -27,7 +27,7 @@ def embedded(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     config["training"]["grid"]["random_forest"] = {"numTrees": [30], "maxDepth": [6, 8]}
-    config["thresholds"]["quality_floor"] = {"auc_pr": 0.05, "roc_auc": 0.7}
+    config["gates"]["quality"]["floor"] = {"auc_pr": 0.05, "roc_auc": 0.7}
     config_path = state / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     env = embedded_env(state)
