@@ -1,20 +1,23 @@
 """
-### fraud_retrain: daily retraining of the fraud model, promoted only on evidence
+### fraud_retrain: daily retraining of the fraud model, promoted only through gates
 
-Each run covers one data interval (a UTC day) and is reproducible from that date alone:
+Each run covers one data interval (a UTC day) and is reproducible from that date alone.
 
-1. **extract**: the day's transactions (plus any missing day of the training window) from
-   the source database into the Parquet lake, one partition per day, replaced atomically;
-   label and dimension snapshots as of the end of the interval.
-2. **check_raw**: the Great Expectations suite `include/gx/raw_transactions.json` on the day.
-3. **features**: spark-submit job, per-card windowed aggregates from strictly earlier rows.
-4. **train**: spark-submit job, Spark ML pipeline with a seeded search, scored on a
-   time-gapped holdout; everything logged to MLflow.
-5. **register_and_promote**: registers the model version and moves the `champion` alias
-   to it only when it meets the configured quality floor.
+| task | what | gates |
+|---|---|---|
+| extract | the day (and any missing day of the window) from the source DB into the Parquet lake; label and dimension snapshots | |
+| check_raw | record rules, bad rows to quarantine with a reason; raw Great Expectations suite; day volume | bad_record_ratio, data_expectations |
+| features | spark-submit: per-card windowed features from strictly earlier rows, matured labels | |
+| check_features | feature-table suite (invariants) and label rate | data_expectations |
+| train | spark-submit: seeded search, time-gapped holdout, all logged to MLflow | |
+| evaluate | spark-submit: candidate and champion score the same holdout, the assertion set and the latest day | |
+| gates | verdicts, registered version tagged with them | training_iterations, assertion_set, quality, shadow |
+| promote | `champion` alias moves (and `previous`), history appended, unless dry run | |
 
-Config: `include/config/mlgate.yaml` (or `$MLGATE_CONFIG`). Spark runs wherever the
-`spark_default` connection points (`local[*]` in the embedded default).
+A blocking gate failure fails the run, leaves the champion untouched and emails the gate
+table. Trigger form: gate mode (`enforce` / `dry_run`), model family, and an override of
+named failed gates that needs a written reason (recorded in the history and the email).
+Config: `include/config/mlgate.yaml` (or `$MLGATE_CONFIG`).
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
-from mlgate.config import MODEL_FAMILIES
+from mlgate_alerts import GateAlertNotifier
 
+from mlgate.config import GATE_NAMES, MODEL_FAMILIES, load_config
+
+CONFIG = load_config()  # a small YAML file: cheap, and a bad config shows as an import error
 JOBS_DIR = Path(__file__).resolve().parents[1] / "include" / "mlgate" / "jobs"
 DS = "{{ data_interval_start | ds }}"
 SPARK_CONF = {
@@ -37,6 +43,35 @@ SPARK_CONF = {
 }
 # The Spark driver and its Python workers use the interpreter Airflow runs in (same packages).
 SPARK_ENV = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+ALERT = GateAlertNotifier(alerts=CONFIG.alerts.model_dump(), model_name=CONFIG.model_name)
+
+
+def spark_job(task_id: str, doc: str, script: str, extra_args: list[str] | None = None):
+    return SparkSubmitOperator(
+        task_id=task_id,
+        doc=doc,
+        conn_id="spark_default",
+        application=str(JOBS_DIR / script),
+        application_args=["--ds", DS, *(extra_args or [])],
+        conf=SPARK_CONF,
+        env_vars=SPARK_ENV,
+        driver_memory="4g",
+        name=f"mlgate-{task_id}",
+    )
+
+
+def run_stage(stage: str, context: dict):
+    """Call mlgate.pipeline.<stage> for this run; a failed gate fails the task without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlgate import pipeline
+
+    options = pipeline.RunOptions.from_context(context)
+    day = context["data_interval_start"].date()
+    try:
+        return getattr(pipeline, stage)(load_config(), day, options)
+    except pipeline.GateFailed as failure:
+        raise AirflowFailException(str(failure)) from failure
 
 
 @dag(
@@ -45,78 +80,115 @@ SPARK_ENV = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.exec
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "owner": "mlgate"},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "owner": "mlgate",
+        "on_failure_callback": ALERT,
+    },
     tags=["mlgate", "training", "fraud"],
     doc_md=__doc__,
     params={
+        "gate_mode": Param(
+            "enforce",
+            enum=["enforce", "dry_run"],
+            description="enforce: a failed blocking gate stops the run. dry_run: every gate is "
+            "evaluated and reported, nothing is promoted.",
+        ),
         "model_family": Param(
             None,
             type=["null", "string"],
             enum=[None, *MODEL_FAMILIES],
             description="Model family for this run; empty means training.family from the config.",
         ),
+        "override_gates": Param(
+            [],
+            type="array",
+            items={"type": "string", "enum": list(GATE_NAMES)},
+            uniqueItems=True,
+            description="Failed gates to let through anyway. Needs override_reason.",
+        ),
+        "override_reason": Param(
+            "",
+            type="string",
+            maxLength=1000,
+            description="Why the named gates may be overridden (at least 10 characters); "
+            "recorded in the promotion history and the alert email.",
+        ),
     },
 )
 def fraud_retrain():
     @task
-    def extract(data_interval_start=None, data_interval_end=None) -> dict:
+    def extract(**context) -> dict:
         """Import the run's window from the source DB into the lake; returns a short manifest."""
         from mlgate.config import load_config
+        from mlgate.pipeline import RunOptions
         from mlgate.pipeline import extract as run_extract
 
-        as_of = data_interval_end.replace(tzinfo=None)
-        return run_extract(load_config(), data_interval_start.date(), as_of)
+        interval_end = context["data_interval_end"].replace(tzinfo=None)
+        return run_extract(
+            load_config(),
+            context["data_interval_start"].date(),
+            interval_end,
+            RunOptions.from_context(context),
+        )
 
-    @task
-    def check_raw(manifest: dict) -> dict:
-        """Validate the day's raw extract against its Great Expectations suite."""
-        from datetime import date
+    @task(retries=0)
+    def check_raw(**context) -> dict:
+        """Record rules with quarantine (bad_record_ratio) and the raw data suite."""
+        return run_stage("check_raw", context)
 
-        from mlgate.config import load_config
-        from mlgate.pipeline import check_raw as run_check_raw
+    @task(retries=0)
+    def check_features(**context) -> dict:
+        """Feature-table invariants and label rate (data_expectations)."""
+        return run_stage("check_features", context)
 
-        return run_check_raw(load_config(), date.fromisoformat(manifest["ds"]))
+    @task(retries=0)
+    def gates(**context) -> dict:
+        """Evaluate the model gates, register the candidate and tag it with every verdict."""
+        return run_stage("evaluate_gates", context)
 
-    features = SparkSubmitOperator(
-        task_id="features",
-        doc="Spark job: per-card windowed features and matured labels for the run's window.",
-        conn_id="spark_default",
-        application=str(JOBS_DIR / "features_job.py"),
-        application_args=["--ds", DS],
-        conf=SPARK_CONF,
-        env_vars=SPARK_ENV,
-        driver_memory="4g",
-        name="mlgate-features",
+    @task(retries=0)
+    def promote(**context) -> dict:
+        """Move `champion` to the candidate when all blocking gates passed (not in dry run)."""
+        return run_stage("promote", context)
+
+    features = spark_job(
+        "features",
+        "Spark job: per-card windowed features and matured labels for the run's window.",
+        "features_job.py",
     )
-
-    train = SparkSubmitOperator(
-        task_id="train",
-        doc="Spark job: seeded search, time-gapped holdout, everything logged to MLflow.",
-        conn_id="spark_default",
-        application=str(JOBS_DIR / "train_job.py"),
-        application_args=[
-            "--ds", DS,
-            "--family", "{{ params.model_family or '' }}",
-            "--dag-id", "{{ dag.dag_id }}",
-            "--dag-run-id", "{{ run_id }}",
-            "--triggered-by", "{{ dag_run.run_type.value }}:{{ dag_run.triggering_user_name or '-' }}",
+    train = spark_job(
+        "train",
+        "Spark job: seeded search, time-gapped holdout, everything logged to MLflow.",
+        "train_job.py",
+        [
+            "--family",
+            "{{ params.model_family or '' }}",
+            "--dag-id",
+            "{{ dag.dag_id }}",
+            "--dag-run-id",
+            "{{ run_id }}",
+            "--triggered-by",
+            "{{ dag_run.run_type.value }}:{{ dag_run.triggering_user_name or '-' }}",
         ],
-        conf=SPARK_CONF,
-        env_vars=SPARK_ENV,
-        driver_memory="4g",
-        name="mlgate-train",
+    )
+    evaluate = spark_job(
+        "evaluate",
+        "Spark job: candidate and champion score the holdout, assertion set and latest day.",
+        "evaluate_job.py",
     )
 
-    @task
-    def register_and_promote(data_interval_start=None, run_id=None) -> dict:
-        """Register the candidate; move `champion` to it if it meets the quality floor."""
-        from mlgate.config import load_config
-        from mlgate.pipeline import register_and_promote as run_register
-
-        return run_register(load_config(), data_interval_start.date(), promoted_by=run_id)
-
-    manifest = extract()
-    check_raw(manifest) >> features >> train >> register_and_promote()
+    (
+        extract()
+        >> check_raw()
+        >> features
+        >> check_features()
+        >> train
+        >> evaluate
+        >> gates()
+        >> promote()
+    )
 
 
 fraud_retrain()

@@ -1,8 +1,11 @@
 """`mlgate`: the command line of the embedded default and of governance questions.
 
-    mlgate generate      write the demo card-transaction database
-    mlgate run-day       run the daily DAG for one day with real Airflow, Spark and MLflow
-    mlgate champion      which model is in production, why, trained on what, how good
+mlgate generate      write the demo card-transaction database
+mlgate run-day       run the daily DAG for one day with real Airflow, Spark and MLflow
+mlgate champion      which model is in production, why, trained on what, how good
+mlgate history       every promotion and rollback, with its gate table
+mlgate rollback      move `champion` back to the previous version, with a reason
+mlgate mail-sink     the local SMTP server that keeps alert emails as files
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from datetime import date
 
-from mlgate.paths import state_dir
+from mlgate.paths import mail_dir, state_dir
 
 
 def _load_config(args):
@@ -62,7 +66,9 @@ def _source_has_events(url: str, table: str) -> bool:
         if not sa.inspect(engine).has_table(table):
             return False
         with engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar() > 0
+            return (
+                conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar() > 0
+            )
     except sa.exc.OperationalError:
         return False
     finally:
@@ -78,18 +84,66 @@ def cmd_run_day(args) -> int:
     except EnvironmentError_ as error:
         print(error, file=sys.stderr)
         return 2
-    conf = {"model_family": args.family} if args.family else None
+    conf = {
+        "gate_mode": args.gate_mode,
+        "model_family": args.family,
+        "override_gates": args.override or [],
+        "override_reason": args.reason or "",
+    }
     print(f"running DAG fraud_retrain for {args.date} (state: {state_dir()})", flush=True)
-    code = run_day(args.date, env, conf)
+    with mail_sink_running(env):
+        code = run_day(args.date, env, conf)
     if code != 0:
-        print(
-            f"\nthe DAG run for {args.date} failed (exit {code}); the task logs above say "
-            f"where. Task logs are also under {env['AIRFLOW_HOME']}/logs.",
-            file=sys.stderr,
-        )
+        print_failure(cfg.model_name, args.date, code, env)
         return code
     print_summary(cfg.model_name, args.date)
     return 0
+
+
+@contextmanager
+def mail_sink_running(env: dict):
+    """The local SMTP sink for the run's alert emails: started here unless already up."""
+    from mlgate.embedded import smtp_port
+    from mlgate.mailsink import port_open, start_background, stop_background
+
+    port = smtp_port(env)
+    if port_open("127.0.0.1", port):
+        yield
+        return
+    pidfile = mail_dir() / "sink.pid"
+    start_background(mail_dir(), "127.0.0.1", port, pidfile)
+    try:
+        yield
+    finally:
+        stop_background(pidfile)
+
+
+def print_failure(model_name: str, day: date, code: int, env: dict) -> None:
+    """Say where the run stopped: the failed gates first, the champion, the email."""
+    from mlgate.gates import GateReport
+    from mlgate.paths import run_dir
+    from mlgate.pipeline import GATES_FILE
+    from mlgate.registry import champion_version
+
+    print(f"\n=== mlgate: the run for {day} FAILED (exit {code}) ===", file=sys.stderr)
+    gates_path = run_dir(day.isoformat()) / GATES_FILE
+    if gates_path.exists():
+        payload = json.loads(gates_path.read_text())
+        report = GateReport.from_dict(payload)
+        if report.blocking():
+            names = ", ".join(r.name for r in report.blocking())
+            print(f"stopped at stage {payload.get('stage')} by gate(s): {names}", file=sys.stderr)
+        print(report.text_table(), file=sys.stderr)
+    champion = champion_version(model_name)
+    print(
+        f"champion: {'none yet' if champion is None else 'version ' + champion['version']}"
+        " (unchanged by this run)",
+        file=sys.stderr,
+    )
+    mails = sorted(mail_dir().glob("*.eml"))
+    if mails:
+        print(f"alert email: {mails[-1]}", file=sys.stderr)
+    print(f"task logs: {env['AIRFLOW_HOME']}/logs", file=sys.stderr)
 
 
 def print_summary(model_name: str, day: date) -> None:
@@ -139,8 +193,7 @@ def cmd_champion(args) -> int:
         f"promoted     {info['promoted_at']} by {info['promoted_by']}",
         f"trained for  {info['trained_for_ds']} by {info['airflow']['dag_id']} "
         f"run {info['airflow']['run_id']} (triggered by {info['airflow']['triggered_by']})",
-        "data window  "
-        + ", ".join(f"{k} {v}" for k, v in info["data_window"].items()),
+        "data window  " + ", ".join(f"{k} {v}" for k, v in info["data_window"].items()),
         f"git commit   {info['git_commit']}",
         "holdout      "
         + ", ".join(
@@ -151,10 +204,68 @@ def cmd_champion(args) -> int:
         f"             {int(m.get('holdout_rows', 0)):,} rows, "
         f"{int(m.get('holdout_positives', 0)):,} positives",
         f"mlflow run   {info['run_id']}",
+        f"gates        {info.get('gates_artifact') or '-'}",
         f"artefacts    {info['artifact_uri']}",
         f"tracking     {info['tracking_uri']}",
     ]
     print("\n".join(lines))
+    if info.get("gates"):
+        from mlgate.gates import GateReport
+
+        print("\ngates of this version:")
+        print(GateReport.from_dict(info["gates"]).text_table())
+    return 0
+
+
+def cmd_history(args) -> int:
+    from mlgate.registry import read_history
+
+    entries = read_history()[-args.limit :]
+    if args.json:
+        print(json.dumps(entries, indent=2, default=str))
+        return 0
+    if not entries:
+        print("no promotion yet")
+        return 0
+    for entry in entries:
+        if entry["action"] == "promote":
+            overrides = entry.get("overrides") or []
+            extra = f"; OVERRIDDEN {overrides}: {entry.get('override_reason')}" if overrides else ""
+            print(
+                f"{entry['at']}  promote   v{entry['version']} (was v{entry.get('previous')}) "
+                f"ds {entry.get('ds')} by {entry.get('by')} [{entry.get('triggered_by')}] "
+                f"AUC-PR {entry.get('metrics', {}).get('auc_pr')}{extra}"
+            )
+        else:
+            print(
+                f"{entry['at']}  rollback  v{entry.get('previous')} -> v{entry['version']} "
+                f"by {entry.get('by')}: {entry.get('reason')}"
+            )
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    import getpass
+
+    from mlgate.registry import PromotionError, rollback
+
+    cfg = _load_config(args)
+    try:
+        entry = rollback(cfg.model_name, reason=args.reason, by=f"cli:{getpass.getuser()}")
+    except PromotionError as error:
+        print(f"mlgate rollback: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{cfg.model_name}: champion is now version {entry['version']} "
+        f"(was {entry['previous']}); recorded in the promotion history"
+    )
+    return 0
+
+
+def cmd_mail_sink(args) -> int:
+    from mlgate.mailsink import serve
+
+    serve(args.dir or mail_dir(), args.host, args.port)
     return 0
 
 
@@ -189,9 +300,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run fraud_retrain for the data interval of one UTC day with "
         "`airflow dags test`, then print the promotion decision and the champion.",
     )
-    run_day.add_argument("--date", required=True, type=date.fromisoformat,
-                         help="the day (YYYY-MM-DD) whose data interval the run covers")
+    run_day.add_argument(
+        "--date",
+        required=True,
+        type=date.fromisoformat,
+        help="the day (YYYY-MM-DD) whose data interval the run covers",
+    )
     run_day.add_argument("--family", help="model family for this run (overrides the config)")
+    run_day.add_argument(
+        "--gate-mode",
+        choices=["enforce", "dry_run"],
+        default="enforce",
+        help="dry_run evaluates and reports every gate but promotes nothing",
+    )
+    run_day.add_argument(
+        "--override",
+        action="append",
+        metavar="GATE",
+        help="let this failed gate through (repeatable); needs --reason",
+    )
+    run_day.add_argument("--reason", help="why the overridden gates may pass (10+ characters)")
     run_day.set_defaults(func=cmd_run_day)
 
     champion = sub.add_parser(
@@ -202,6 +330,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     champion.add_argument("--json", action="store_true", help="one JSON object instead of text")
     champion.set_defaults(func=cmd_champion)
+
+    history = sub.add_parser(
+        "history",
+        help="every promotion and rollback",
+        description="The append-only promotion history: who or what promoted or rolled back "
+        "which version, when, with which gate table, overrides and reasons.",
+    )
+    history.add_argument("--json", action="store_true", help="the raw entries as JSON")
+    history.add_argument("--limit", type=int, default=50, help="newest N entries (default 50)")
+    history.set_defaults(func=cmd_history)
+
+    rollback = sub.add_parser(
+        "rollback",
+        help="move champion back to the previous version",
+        description="Move the `champion` alias back to the `previous` version and record it, "
+        "with your reason, in the promotion history.",
+    )
+    rollback.add_argument("--reason", required=True, help="why (at least 10 characters)")
+    rollback.set_defaults(func=cmd_rollback)
+
+    sink = sub.add_parser(
+        "mail-sink",
+        help="run the local SMTP server that keeps alert emails as files",
+        description="A real SMTP server (aiosmtpd) on loopback that saves every message it "
+        "receives as an .eml file. make run and the tests start and stop it themselves.",
+    )
+    sink.add_argument("--dir", help="where to save messages (default: state/mail)")
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--port", type=int, default=8025)
+    sink.set_defaults(func=cmd_mail_sink)
     return parser
 
 

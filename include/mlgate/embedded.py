@@ -16,6 +16,11 @@ from pathlib import Path
 from mlgate.paths import REPO_ROOT, state_dir
 
 DAG_ID = "fraud_retrain"
+DEFAULT_SMTP_PORT = 8025
+
+
+def smtp_port(env: dict[str, str]) -> int:
+    return int(json.loads(env["AIRFLOW_CONN_SMTP_DEFAULT"])["port"])
 
 
 class EnvironmentError_(RuntimeError):
@@ -48,6 +53,15 @@ def embedded_env(state: Path | None = None, base: dict | None = None) -> dict[st
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
             "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{state / 'airflow' / 'airflow.db'}",
+            # The local SMTP sink (mlgate mail-sink) on loopback, plain SMTP.
+            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
+                {
+                    "conn_type": "smtp",
+                    "host": "127.0.0.1",
+                    "port": int(env.get("MLGATE_SMTP_PORT", DEFAULT_SMTP_PORT)),
+                    "extra": {"disable_tls": True, "disable_ssl": True},
+                }
+            ),
             # spark-submit with master local[*]: Spark runs on this machine, no cluster needed.
             "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[*]"}),
             # Spark binds its driver to loopback instead of the first network interface.

@@ -4,6 +4,17 @@ Each partition is written to a hidden temporary folder and renamed into place, s
 reader never sees half a partition and a rerun replaces a day instead of appending to it.
 Table and column names come from the validated config and reach SQL only through
 SQLAlchemy's reflected `Table` objects, which quote them; values are bound parameters.
+
+A value the lake type cannot hold (SQLite is dynamically typed: 'abc' in a NUMERIC column,
+'2026-13-45' in a DATETIME column) does not stop the import: it is written as null and
+the row's extra column `_unparsable` names the column(s) it happened in, so the record
+rules (`mlgate.records`) quarantine the row with reason `unparsable:<column>`.
+
+SQLite keeps datetimes as text, so a day is selected by the text of its time column:
+rows whose time starts with the day's date ("YYYY-MM-DD...") belong to that day, even
+when the rest does not parse ('2026-10-30 25:61:00'). A time that does not start with a
+date at all ('garbage', a number, '2026-13-45 ...') belongs to no day and is never
+imported; `extract_for_run` logs a warning with how many such rows the table has.
 """
 
 from __future__ import annotations
@@ -13,9 +24,11 @@ import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -26,6 +39,10 @@ log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 50_000
 MANIFEST_FILE = "_manifest.json"  # Spark and pyarrow skip files starting with "_"
+PART_FILE = "part-00000.parquet"
+# Extra column of every events and snapshot partition: comma-joined names of the columns
+# whose source value could not be converted to the lake type (null when all parsed).
+UNPARSABLE_COLUMN = "_unparsable"
 
 
 class ExtractError(RuntimeError):
@@ -74,8 +91,18 @@ def _arrow_type(column: sa.Column) -> pa.DataType:
 
 
 def arrow_schema(table: sa.Table) -> pa.Schema:
-    """The lake schema of a source table, from its declared SQL types (stable across chunks)."""
-    return pa.schema([pa.field(c.name, _arrow_type(c), nullable=c.nullable) for c in table.columns])
+    """The lake schema of a source table, from its declared SQL types (stable across chunks).
+
+    Every column is nullable in the lake, NOT NULL ones included: a value that cannot be
+    converted is written as null (and named in the trailing `_unparsable` column).
+    """
+    if UNPARSABLE_COLUMN in table.columns:
+        raise ExtractError(
+            f"source table {table.name!r} has a column named {UNPARSABLE_COLUMN!r}, "
+            "which the lake reserves for the names of unparsable columns"
+        )
+    fields = [pa.field(c.name, _arrow_type(c), nullable=True) for c in table.columns]
+    return pa.schema([*fields, pa.field(UNPARSABLE_COLUMN, pa.string(), nullable=True)])
 
 
 def reflect_table(engine: sa.Engine, name: str) -> sa.Table:
@@ -98,17 +125,219 @@ def column_of(table: sa.Table, name: str) -> sa.Column:
     return table.columns[name]
 
 
+def _is_sqlite(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _raw_columns(engine: sa.Engine, table: sa.Table) -> list:
+    """The table's columns to select, without SQLAlchemy's result processing on SQLite.
+
+    SQLite's dialect parses DATETIME text and formats NUMERIC values itself and raises on a
+    malformed value ('garbage', 'abc'), which would stop the whole import. Selected as
+    String (no processor), the driver's raw value reaches `_to_arrow`, which converts it.
+    Other databases type their columns, so their values are used as SQLAlchemy gives them.
+    """
+    if not _is_sqlite(engine):
+        return list(table.columns)
+    return [sa.type_coerce(c, sa.String()).label(c.name) for c in table.columns]
+
+
+# --- conversion of one column of a chunk to its lake type ------------------------------
+
+_NOT_CONVERTIBLE = object()
+
+
+def _to_datetime(value, target: pa.TimestampType):
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time.min)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return _NOT_CONVERTIBLE
+    else:
+        return _NOT_CONVERTIBLE
+    if parsed.tzinfo is not None:  # an offset: the instant in UTC
+        parsed = parsed.astimezone(UTC)
+        return parsed if target.tz else parsed.replace(tzinfo=None)
+    return parsed.replace(tzinfo=UTC) if target.tz else parsed  # naive means UTC
+
+
+def _to_date(value, target):
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return _NOT_CONVERTIBLE
+    return _NOT_CONVERTIBLE
+
+
+def _to_decimal(value, target: pa.Decimal128Type):
+    if isinstance(value, bool):
+        return _NOT_CONVERTIBLE
+    try:
+        if isinstance(value, Decimal | int):
+            number = Decimal(value)
+        elif isinstance(value, float):
+            number = Decimal(repr(value))  # its shortest text: 12.34, not 12.339999...
+        elif isinstance(value, str):
+            number = Decimal(value.strip())
+        else:
+            return _NOT_CONVERTIBLE
+        if not number.is_finite():
+            return _NOT_CONVERTIBLE
+        number = number.quantize(Decimal(1).scaleb(-target.scale), rounding=ROUND_HALF_EVEN)
+    except (InvalidOperation, ValueError):
+        return _NOT_CONVERTIBLE
+    if len(number.as_tuple().digits) > target.precision:
+        return _NOT_CONVERTIBLE
+    return number
+
+
+def _to_int(value, target):
+    if isinstance(value, bool):
+        return int(value)
+    try:
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, float | Decimal):
+            number = int(value) if value == int(value) else _NOT_CONVERTIBLE
+        elif isinstance(value, str):
+            number = int(value.strip())
+        else:
+            return _NOT_CONVERTIBLE
+    except (ValueError, OverflowError, InvalidOperation):  # 'abc', inf, nan
+        return _NOT_CONVERTIBLE
+    if number is _NOT_CONVERTIBLE or not -(2**63) <= number < 2**63:
+        return _NOT_CONVERTIBLE
+    return number
+
+
+def _to_float(value, target):
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return _NOT_CONVERTIBLE
+    return _NOT_CONVERTIBLE
+
+
+_BOOLEAN_TEXT = {"1": True, "true": True, "t": True, "0": False, "false": False, "f": False}
+
+
+def _to_bool(value, target):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        return _BOOLEAN_TEXT.get(value.strip().lower(), _NOT_CONVERTIBLE)
+    return _NOT_CONVERTIBLE
+
+
+def _to_string(value, target):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return _NOT_CONVERTIBLE
+    if isinstance(value, int | float | Decimal | date):
+        return value.isoformat() if isinstance(value, date) else str(value)
+    return _NOT_CONVERTIBLE
+
+
+def _value_converter(target: pa.DataType):
+    if pa.types.is_timestamp(target):
+        return _to_datetime
+    if pa.types.is_date(target):
+        return _to_date
+    if pa.types.is_decimal(target):
+        return _to_decimal
+    if pa.types.is_integer(target):
+        return _to_int
+    if pa.types.is_floating(target):
+        return _to_float
+    if pa.types.is_boolean(target):
+        return _to_bool
+    return _to_string
+
+
+def _fast_array(values, target: pa.DataType) -> pa.Array:
+    """The whole column at once: let Arrow infer the values' type, then cast it (checked).
+
+    Raises (ArrowInvalid, ArrowTypeError, ...) when any value does not convert losslessly,
+    e.g. mixed types, 'abc' among numbers, an unparsable date string, 1.5 for an integer.
+    """
+    inferred = pa.array(values)
+    if pa.types.is_decimal(target) and pa.types.is_floating(inferred.type):
+        inferred = pc.round(inferred, ndigits=target.scale, round_mode="half_to_even")
+    return inferred.cast(target, safe=True)
+
+
+def _to_arrow(values, target: pa.DataType) -> tuple[pa.Array, list[int]]:
+    """Convert one column of a chunk; return the array and the rows that did not convert.
+
+    Fast path first (vectorised in Arrow); if any value fails, value by value: a value
+    that cannot be converted becomes null and its row is returned.
+    """
+    try:
+        return _fast_array(values, target), []
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        pass
+    convert = _value_converter(target)
+    converted, bad = [], []
+    for row, value in enumerate(values):
+        if value is None:
+            converted.append(None)
+            continue
+        result = convert(value, target)
+        if result is _NOT_CONVERTIBLE:
+            converted.append(None)
+            bad.append(row)
+        else:
+            converted.append(result)
+    return pa.array(converted, type=target), bad
+
+
+def convert_rows(rows: list, schema: pa.Schema) -> pa.RecordBatch:
+    """Rows as fetched from the source -> a record batch of `schema` (see `arrow_schema`).
+
+    Values that cannot be converted become null; the last column, `_unparsable`, holds
+    for each row the comma-joined names of those columns (null when every value parsed).
+    """
+    fields = [field for field in schema if field.name != UNPARSABLE_COLUMN]
+    columns = list(zip(*rows)) if rows else [() for _ in fields]
+    arrays: list[pa.Array] = []
+    unparsable: dict[int, list[str]] = {}
+    for values, field in zip(columns, fields):
+        array, bad = _to_arrow(values, field.type)
+        arrays.append(array)
+        for row in bad:
+            unparsable.setdefault(row, []).append(field.name)
+    marks = [None] * len(rows)
+    for row, names in unparsable.items():
+        marks[row] = ",".join(names)
+    arrays.append(pa.array(marks, type=pa.string()))
+    return pa.record_batch(arrays, schema=schema)
+
+
 def _stream_batches(
     engine: sa.Engine, query: sa.Select, schema: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query)
         for rows in result.partitions():
-            columns = list(zip(*rows)) if rows else [[] for _ in schema]
-            yield pa.record_batch(
-                [pa.array(values, type=field.type) for values, field in zip(columns, schema)],
-                schema=schema,
-            )
+            yield convert_rows(rows, schema)
 
 
 def write_partition(
@@ -119,12 +348,23 @@ def write_partition(
     tmp = temporary_sibling(target)
     tmp.mkdir()
     schema = arrow_schema(table)
-    rows = 0
+    rows = unparsable = 0
     try:
-        with pq.ParquetWriter(tmp / "part-00000.parquet", schema) as writer:
+        with pq.ParquetWriter(tmp / PART_FILE, schema) as writer:
             for batch in _stream_batches(engine, query, schema):
                 writer.write_batch(batch)
                 rows += batch.num_rows
+                unparsable += batch.num_rows - batch.column(UNPARSABLE_COLUMN).null_count
+        if unparsable:
+            log.warning(
+                "%s ds=%s: %d of %d rows have values that could not be converted (null in "
+                "the lake, named in %s)",
+                name,
+                ds,
+                unparsable,
+                rows,
+                UNPARSABLE_COLUMN,
+            )
         manifest = {"table": name, "ds": ds, "rows": rows, **extra}
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
         swap_into_place(tmp, target)
@@ -134,11 +374,53 @@ def write_partition(
 
 
 def partition_rows(name: str, ds: str) -> int | None:
-    """Rows recorded for a complete partition, or None when it was never fully written."""
-    manifest = table_partition(name, ds) / MANIFEST_FILE
+    """Rows recorded for a complete partition, or None when it was never fully written.
+
+    A partition written before the lake had the `_unparsable` column also counts as
+    missing, so the days of one window always share one schema.
+    """
+    folder = table_partition(name, ds)
+    manifest = folder / MANIFEST_FILE
     if not manifest.exists():
         return None
+    try:
+        if UNPARSABLE_COLUMN not in pq.read_schema(folder / PART_FILE).names:
+            return None
+    except (OSError, pa.ArrowInvalid):
+        return None
     return json.loads(manifest.read_text())["rows"]
+
+
+def _day_condition(engine: sa.Engine, time_col: sa.Column, day: date):
+    """Rows of `day`: time in [day 00:00, day+1 00:00).
+
+    On SQLite the time column is text, so the condition is on the text: it starts with
+    the day's date. The range on the text lets the index on the column be used; the
+    prefix test keeps out text that sorts inside the range without being a date of that
+    day ('2026-10-32', '2026-10-3x'). A row whose time starts with the day's date is
+    imported even when the rest does not parse; it is then marked unparsable.
+    """
+    if not _is_sqlite(engine):
+        start, end = day_bounds(day)
+        return sa.and_(time_col >= start, time_col < end)
+    text = sa.type_coerce(time_col, sa.String())
+    first, after = day.isoformat(), (day + timedelta(days=1)).isoformat()
+    return sa.and_(text >= first, text < after, sa.func.substr(text, 1, 10) == first)
+
+
+def undated_rows(engine: sa.Engine, table: sa.Table, time_column: str) -> int:
+    """SQLite only: rows whose time does not start with a date, so no day imports them."""
+    if not _is_sqlite(engine):
+        return 0
+    text = sa.type_coerce(column_of(table, time_column), sa.String())
+    prefix = sa.func.substr(text, 1, 10)
+    query = (
+        sa.select(sa.func.count())
+        .select_from(table)
+        .where(sa.or_(text.is_(None), sa.func.coalesce(sa.func.date(prefix), "") != prefix))
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def extract_events_day(engine: sa.Engine, cfg: MlgateConfig, day: date) -> PartitionInfo:
@@ -148,8 +430,8 @@ def extract_events_day(engine: sa.Engine, cfg: MlgateConfig, day: date) -> Parti
     column_of(table, spec.key)
     start, end = day_bounds(day)
     query = (
-        sa.select(table)
-        .where(time_col >= start, time_col < end)
+        sa.select(*_raw_columns(engine, table))
+        .where(_day_condition(engine, time_col, day))
         .order_by(time_col, table.columns[spec.key])
     )
     return write_partition(
@@ -162,7 +444,7 @@ def extract_snapshot(
 ) -> PartitionInfo:
     """Copy a whole table as of `as_of` (rows with time_column before it, when given)."""
     table = reflect_table(engine, name)
-    query = sa.select(table)
+    query = sa.select(*_raw_columns(engine, table))
     if time_column:
         query = query.where(column_of(table, time_column) < as_of)
     return write_partition(engine, query, table, name, ds, {"as_of": as_of})
@@ -189,6 +471,17 @@ def extract_for_run(
 
     events: list[dict] = []
     try:
+        undated = undated_rows(
+            engine, reflect_table(engine, cfg.source.events.table), cfg.source.events.time_column
+        )
+        if undated:
+            log.warning(
+                "%d rows of %s have a %s that does not start with a date; they belong to no "
+                "day and are not imported",
+                undated,
+                cfg.source.events.table,
+                cfg.source.events.time_column,
+            )
         for day in extract_days(cfg, ds):
             name, key = cfg.source.events.table, day.isoformat()
             existing = partition_rows(name, key)
@@ -213,12 +506,11 @@ def extract_for_run(
     finally:
         engine.dispose()
 
-    own_day = events[-1]
-    if own_day["rows"] == 0:
-        raise ExtractError(
-            f"the source has no {cfg.source.events.table} rows for {ds} "
-            f"({cfg.source.events.time_column} in [{ds}, {ds + timedelta(days=1)})); "
-            "is the feed late, or is the date wrong?"
+    if events[-1]["rows"] == 0:  # reported by the bad_record_ratio gate, not an error here
+        log.warning(
+            "the source has no %s rows for %s; is the feed late, or is the date wrong?",
+            cfg.source.events.table,
+            ds,
         )
     return {
         "ds": ds.isoformat(),

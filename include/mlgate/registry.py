@@ -7,13 +7,19 @@ read back by `champion_info`.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from mlgate.paths import REPO_ROOT, artifact_root, tracking_uri
+from mlgate.paths import REPO_ROOT, artifact_root, promotion_history_path, state_dir, tracking_uri
 
 CHAMPION = "champion"
+PREVIOUS = "previous"
 TAG_PREFIX = "mlgate."
+MIN_REASON_CHARS = 10
 
 
 def configure_mlflow():
@@ -76,15 +82,138 @@ def register_candidate(model_name: str, model_uri: str, run_id: str, tags: dict)
     return str(version)
 
 
-def promote(model_name: str, version: str, promoted_by: str) -> str:
-    """Move the `champion` alias to `version`; return the promotion time (UTC, ISO)."""
+class PromotionError(RuntimeError):
+    """Promotion or rollback refused; the message says why and what to do."""
+
+
+@contextmanager
+def promotion_lock() -> Iterator[None]:
+    """One promotion or rollback at a time on this state folder (an exclusive file lock)."""
+    path = state_dir() / "promotion.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _alias_version(client, model_name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(model_name, alias).version)
+    except MlflowException:
+        return None
+
+
+def champion_version(model_name: str) -> dict | None:
+    """{"version", "run_id"} of the current champion, or None before the first promotion."""
     mlflow = configure_mlflow()
     client = mlflow.MlflowClient()
-    promoted_at = datetime.now(UTC).isoformat(timespec="seconds")
-    client.set_model_version_tag(model_name, version, f"{TAG_PREFIX}promoted_at", promoted_at)
-    client.set_model_version_tag(model_name, version, f"{TAG_PREFIX}promoted_by", promoted_by)
-    client.set_registered_model_alias(model_name, CHAMPION, version)
-    return promoted_at
+    version = _alias_version(client, model_name, CHAMPION)
+    if version is None:
+        return None
+    return {"version": version, "run_id": client.get_model_version(model_name, version).run_id}
+
+
+def append_history(entry: dict) -> None:
+    """Add one line to the append-only promotion history."""
+    path = promotion_history_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        handle.write(json.dumps(entry, default=str, sort_keys=True) + "\n")
+
+
+def read_history() -> list[dict]:
+    path = promotion_history_path()
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def promote(model_name: str, version: str, *, expected_champion: str | None, record: dict) -> dict:
+    """Move `champion` to `version` and `previous` to the old champion, atomically.
+
+    `expected_champion` is the version the gates compared against; if another run moved
+    the alias meanwhile, promotion is refused (the comparison would be stale).
+    """
+    mlflow = configure_mlflow()
+    client = mlflow.MlflowClient()
+    with promotion_lock():
+        current = _alias_version(client, model_name, CHAMPION)
+        if current != expected_champion:
+            raise PromotionError(
+                f"the champion of {model_name} moved from version {expected_champion} to "
+                f"{current} while version {version} was being evaluated; rerun the DAG so the "
+                "gates compare against the new champion"
+            )
+        promoted_at = _now()
+        if current is not None:
+            client.set_registered_model_alias(model_name, PREVIOUS, current)
+        client.set_model_version_tag(model_name, version, f"{TAG_PREFIX}promoted_at", promoted_at)
+        client.set_model_version_tag(
+            model_name, version, f"{TAG_PREFIX}promoted_by", record.get("by", "")
+        )
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+        entry = {
+            "action": "promote",
+            "at": promoted_at,
+            "model_name": model_name,
+            "version": version,
+            "previous": current,
+            **record,
+        }
+        append_history(entry)
+    return entry
+
+
+def rollback(model_name: str, *, reason: str, by: str) -> dict:
+    """Move `champion` back to `previous`, record why; `previous` steps one further back."""
+    if len(reason.strip()) < MIN_REASON_CHARS:
+        raise PromotionError(
+            f"a rollback needs a written reason of at least {MIN_REASON_CHARS} characters"
+        )
+    mlflow = configure_mlflow()
+    client = mlflow.MlflowClient()
+    with promotion_lock():
+        current = _alias_version(client, model_name, CHAMPION)
+        target = _alias_version(client, model_name, PREVIOUS)
+        if current is None or target is None:
+            raise PromotionError(
+                f"{model_name} has no {'champion' if current is None else 'previous'} version, "
+                "so there is nothing to roll back to"
+            )
+        # The version that was champion before `target` becomes the new `previous`.
+        before_target = None
+        for entry in reversed(read_history()):
+            if entry.get("action") == "promote" and entry.get("version") == target:
+                before_target = entry.get("previous")
+                break
+        client.set_registered_model_alias(model_name, CHAMPION, target)
+        if before_target and before_target != target:
+            client.set_registered_model_alias(model_name, PREVIOUS, before_target)
+        else:
+            client.delete_registered_model_alias(model_name, PREVIOUS)
+        at = _now()
+        client.set_model_version_tag(model_name, current, f"{TAG_PREFIX}rolled_back_at", at)
+        client.set_model_version_tag(model_name, current, f"{TAG_PREFIX}rollback_reason", reason)
+        entry = {
+            "action": "rollback",
+            "at": at,
+            "model_name": model_name,
+            "version": target,
+            "previous": current,
+            "by": by,
+            "reason": reason,
+        }
+        append_history(entry)
+    return entry
 
 
 class NoChampionError(LookupError):
@@ -109,6 +238,11 @@ def champion_info(model_name: str) -> dict:
         k.removeprefix(TAG_PREFIX): v for k, v in version.tags.items() if k.startswith(TAG_PREFIX)
     }
     run_tags = run.data.tags
+    gates = None
+    try:
+        gates = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/gates.json")
+    except Exception:  # runs from before the gates existed have none
+        gates = None
     return {
         "model_name": model_name,
         "version": str(version.version),
@@ -134,4 +268,6 @@ def champion_info(model_name: str) -> dict:
         "source": version.source,
         "artifact_uri": run.info.artifact_uri,
         "tracking_uri": tracking_uri(),
+        "gates": gates,
+        "gates_artifact": f"{run.info.artifact_uri}/gates.json" if gates else None,
     }

@@ -50,4 +50,3 @@ def spark_session(app_name: str):
     )
     spark.sparkContext.setLogLevel("WARN")
     return spark
-

@@ -27,6 +27,7 @@ from mlgate.paths import (
     temporary_sibling,
     write_json,
 )
+from mlgate.records import quarantine_paths
 
 log = logging.getLogger("mlgate.features_job")
 
@@ -42,6 +43,11 @@ def read_inputs(spark, cfg: MlgateConfig, ds) -> tuple[DataFrame, dict[str, Data
     events = spark.read.parquet(*paths).withColumn(
         time_column, F.col(time_column).cast("timestamp")
     )
+    quarantined = quarantine_paths(cfg, extract_days(cfg, ds))
+    if quarantined:
+        # Rows that failed the record rules never reach features or training.
+        bad_keys = spark.read.parquet(*quarantined).select(cfg.source.events.key).distinct()
+        events = events.join(bad_keys, on=cfg.source.events.key, how="left_anti")
     snapshot = ds.isoformat()
     dimensions = {
         dim.table: spark.read.parquet(str(table_partition(dim.table, snapshot)))

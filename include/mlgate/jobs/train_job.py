@@ -19,15 +19,23 @@ from mlgate import plots
 from mlgate.features import feature_columns
 from mlgate.jobs.common import as_of, job_arguments, setup, spark_session
 from mlgate.labels import split_bounds, split_by_time
+from mlgate.metrics import holdout_metrics
 from mlgate.paths import features_partition, run_dir
-from mlgate.pipeline import CANDIDATE_FILE, CHECK_RAW_FILE, MANIFEST_FILE, write_run_file
+from mlgate.pipeline import (
+    CANDIDATE_FILE,
+    CHECK_FEATURES_FILE,
+    CHECK_RAW_FILE,
+    MANIFEST_FILE,
+    QUARANTINE_FILE,
+    TRACKING_FILE,
+    write_run_file,
+)
 from mlgate.registry import configure_mlflow, ensure_experiment, git_commit
 from mlgate.training import (
     best_params,
     build_search,
     feature_importances,
     feature_names,
-    holdout_metrics,
     sample_negatives,
     score,
     training_effort,
@@ -97,7 +105,15 @@ def main(argv: list[str] | None = None) -> None:
     mlflow = configure_mlflow()
     experiment_id = ensure_experiment(cfg.model_name)
     bounds = split_bounds(**split)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{cfg.model_name}-{ds}") as run:
+    tracking = run_dir(ds.isoformat()) / TRACKING_FILE
+    resume = json.loads(tracking.read_text()) if tracking.exists() else {}
+    if resume.get("airflow_run_id") != args.dag_run_id:
+        resume = {}  # a standalone run, or the file is from an earlier DAG run of the day
+    with mlflow.start_run(
+        run_id=resume.get("run_id"),
+        experiment_id=None if resume else experiment_id,
+        run_name=None if resume else f"{cfg.model_name}-{ds}",
+    ) as run:
         mlflow.set_tags(
             {
                 "mlgate.ds": ds.isoformat(),
@@ -133,12 +149,10 @@ def main(argv: list[str] | None = None) -> None:
             plots.feature_importance_png(importances, out / "feature_importances.png")
             mlflow.log_artifacts(str(out), artifact_path="plots")
         mlflow.log_text(model.stages[-1].toDebugString, "model_debug_string.txt")
-        mlflow.log_text(
-            yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "config.yaml"
-        )
+        mlflow.log_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "config.yaml")
         mlflow.log_dict(importances, "feature_importances.json")
         # the data manifest and data-check reports written by the earlier tasks
-        for name in (MANIFEST_FILE, CHECK_RAW_FILE):
+        for name in (MANIFEST_FILE, CHECK_RAW_FILE, CHECK_FEATURES_FILE, QUARANTINE_FILE):
             if (run_dir(ds.isoformat()) / name).exists():
                 mlflow.log_artifact(str(run_dir(ds.isoformat()) / name), artifact_path="data")
         model_info = mlflow.spark.log_model(
@@ -154,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
             "family": cfg.training.family,
             "holdout_rows": int(len(labels_arr)),
             "window": {k: v.isoformat() for k, v in bounds.items()},
+            "airflow_run_id": args.dag_run_id,
         }
     write_run_file(ds.isoformat(), CANDIDATE_FILE, candidate)
     log.info("candidate logged: run %s, model %s", run.info.run_id, model_info.model_uri)

@@ -1,0 +1,401 @@
+"""The gate-failure email: rendered from the gate results, sent over plain SMTP.
+
+A person reads this email when a candidate was not promoted (or a task of the run failed),
+so it leads with what failed and why, then shows every gate, the data window and links to
+the Airflow run and the MLflow run. Two parts carry the same information: plain text with a
+fixed-width table, and HTML (jinja2, autoescaped, inline CSS only).
+
+No Airflow import here: the Airflow side (connection lookup, context) lives in
+plugins/mlgate_alerts.py.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import json
+import logging
+import smtplib
+import ssl
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+log = logging.getLogger("mlgate.alerts")
+
+FAIL_VERDICTS = frozenset({"fail", "failed", "error"})
+PASS_VERDICTS = frozenset({"pass", "passed", "ok"})
+VERDICT_COLOURS = {"fail": "#c62828", "pass": "#2e7d32", "other": "#757575"}
+MISSING = "—"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _verdict(gate: dict) -> str:
+    return str(gate.get("verdict") or "").strip().lower()
+
+
+def is_failed(gate: dict) -> bool:
+    return _verdict(gate) in FAIL_VERDICTS
+
+
+def is_blocking_failure(gate: dict) -> bool:
+    """A failed gate in block mode that nobody overrode: it stops promotion."""
+    return is_failed(gate) and gate.get("mode", "block") == "block" and not gate.get("overridden")
+
+
+def _verdict_kind(gate: dict) -> str:
+    verdict = _verdict(gate)
+    if verdict in FAIL_VERDICTS:
+        return "fail"
+    if verdict in PASS_VERDICTS:
+        return "pass"
+    return "other"
+
+
+def _verdict_label(gate: dict) -> str:
+    label = _verdict(gate).upper() if is_failed(gate) else (_verdict(gate) or "not evaluated")
+    if gate.get("overridden"):
+        label += " (overridden)"
+    return label
+
+
+def format_value(value) -> str:
+    """A cell: floats to 4 significant digits, None as a dash, containers as JSON."""
+    if value is None or value == "":
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _rows(gates: list[dict]) -> list[dict]:
+    """Display rows, failed gates first (blocking before warn), otherwise in given order."""
+
+    def rank(gate: dict) -> int:
+        if is_blocking_failure(gate):
+            return 0
+        return 1 if is_failed(gate) else 2
+
+    rows = []
+    for gate in sorted(gates, key=rank):
+        rows.append(
+            {
+                "name": str(gate.get("name", "?")),
+                "mode": str(gate.get("mode") or MISSING),
+                "value": format_value(gate.get("value")),
+                "threshold": format_value(gate.get("threshold")),
+                "champion": format_value(gate.get("champion_value")),
+                "verdict": _verdict_label(gate),
+                "kind": _verdict_kind(gate),
+                "blocking": is_blocking_failure(gate),
+                "reason": str(gate.get("reason") or ""),
+            }
+        )
+    return rows
+
+
+def _pairs(mapping: dict | None, first: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    if not mapping:
+        return []
+    keys = [k for k in first if k in mapping] + [k for k in mapping if k not in first]
+    return [(str(k).replace("_", " "), format_value(mapping[k])) for k in keys]
+
+
+def _safe_url(url: str | None) -> str | None:
+    """Only http(s) links become clickable; anything else is shown as text."""
+    if url and url.split(":", 1)[0].lower() in ("http", "https"):
+        return url
+    return None
+
+
+def _subject(model_name: str, ds: str, rows: list[dict], failed_task: str | None) -> str:
+    prefix = f"[mlgate] {model_name} {ds}:"
+    blocking = [r["name"] for r in rows if r["blocking"]]
+    other_failed = [r["name"] for r in rows if r["kind"] == "fail" and not r["blocking"]]
+    if blocking:
+        noun = "gate" if len(blocking) == 1 else "gates"
+        return f"{prefix} {noun} {', '.join(blocking)} FAILED — not promoted"
+    if other_failed:
+        noun = "gate" if len(other_failed) == 1 else "gates"
+        return f"{prefix} {noun} {', '.join(other_failed)} FAILED (not blocking)"
+    if failed_task:
+        return f"{prefix} task {failed_task} FAILED — not promoted"
+    if rows:
+        return f"{prefix} all {len(rows)} gates passed"
+    return f"{prefix} run FAILED — not promoted"
+
+
+def _text_table(rows: list[dict]) -> list[str]:
+    columns = [
+        ("gate", "name"),
+        ("mode", "mode"),
+        ("value", "value"),
+        ("threshold", "threshold"),
+        ("champion", "champion"),
+        ("verdict", "verdict"),
+    ]
+    widths = [max([len(title)] + [len(r[key]) for r in rows]) for title, key in columns]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+
+    out = [line([title for title, _ in columns]), line(["-" * w for w in widths])]
+    out += [line([r[key] for _, key in columns]) for r in rows]
+    return out
+
+
+def _indent(text: str, prefix: str = "    ") -> list[str]:
+    return [prefix + part for part in (text.splitlines() or [""])]
+
+
+def _render_text(view: dict) -> str:
+    out = [view["headline"], ""]
+    if view["failed_task"] or view["error"]:
+        out.append(f"FAILED TASK: {view['failed_task'] or MISSING}")
+        if view["error"]:
+            out.append("Error:")
+            out += _indent(view["error"])
+        out.append("")
+    if view["failed"]:
+        out.append("FAILED GATES")
+        for row in view["failed"]:
+            effect = "blocks promotion" if row["blocking"] else f"{row['mode']} mode, not blocking"
+            out.append(f"  * {row['name']} ({effect}): {row['verdict']}")
+            out.append(
+                f"    value {row['value']}, threshold {row['threshold']}, "
+                f"champion {row['champion']}"
+            )
+            if row["reason"]:
+                out += _indent(f"reason: {row['reason']}")
+        out.append("")
+    if view["rows"]:
+        out.append("ALL GATES")
+        out += ["  " + line for line in _text_table(view["rows"])]
+        out.append("")
+    if view["overrides"]:
+        out.append("OVERRIDE")
+        out += [f"  {key}: {value}" for key, value in view["overrides"]]
+        out.append("")
+    out.append("DATA WINDOW")
+    out += [f"  {key}: {value}" for key, value in view["window"]] or [f"  {MISSING}"]
+    out.append("")
+    out.append("LINKS")
+    out.append(f"  Airflow run: {view['airflow_run_url'] or MISSING}")
+    out.append(f"  MLflow run:  {view['mlflow_run_url'] or MISSING}")
+    out.append("")
+    out.append("-- mlgate")
+    return "\n".join(out) + "\n"
+
+
+_HTML = """\
+<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{{ subject }}</title></head>
+<body style="font-family: Arial, Helvetica, sans-serif; font-size: 14px; color: #212121;">
+<p style="font-size: 16px; font-weight: bold; margin: 0 0 12px 0;">{{ headline }}</p>
+{% if failed_task or error %}
+<h3 style="margin: 16px 0 6px 0;">Failed task: {{ failed_task or missing }}</h3>
+{% if error %}<pre style="background: #f5f5f5; border: 1px solid #e0e0e0; padding: 8px; \
+white-space: pre-wrap; font-size: 12px;">{{ error }}</pre>{% endif %}
+{% endif %}
+{% if failed %}
+<h3 style="margin: 16px 0 6px 0; color: {{ colours.fail }};">Failed gates</h3>
+<ul style="margin: 0; padding-left: 20px;">
+{% for row in failed %}
+<li style="margin-bottom: 6px;"><b>{{ row.name }}</b>
+({{ "blocks promotion" if row.blocking else row.mode ~ " mode, not blocking" }}):
+{{ row.verdict }}<br>
+value {{ row.value }}, threshold {{ row.threshold }}, champion {{ row.champion }}
+{% if row.reason %}<br><span style="color: #424242;">reason: {{ row.reason }}</span>{% endif %}
+</li>
+{% endfor %}
+</ul>
+{% endif %}
+{% if rows %}
+<h3 style="margin: 16px 0 6px 0;">All gates</h3>
+<table style="border-collapse: collapse; font-size: 13px;">
+<tr>{% for title in ["Gate", "Mode", "Value", "Threshold", "Champion", "Verdict"] %}\
+<th style="border: 1px solid #bdbdbd; padding: 4px 8px; background: #eeeeee; \
+text-align: left;">{{ title }}</th>{% endfor %}</tr>
+{% for row in rows %}
+<tr>
+<td style="{{ cell }}">{{ row.name }}</td>
+<td style="{{ cell }}">{{ row.mode }}</td>
+<td style="{{ cell }} text-align: right;">{{ row.value }}</td>
+<td style="{{ cell }}">{{ row.threshold }}</td>
+<td style="{{ cell }} text-align: right;">{{ row.champion }}</td>
+<td style="{{ cell }} background: {{ colours[row.kind] }}; color: #ffffff; \
+font-weight: bold;">{{ row.verdict }}</td>
+</tr>
+{% endfor %}
+</table>
+{% endif %}
+{% if overrides %}
+<h3 style="margin: 16px 0 6px 0;">Override</h3>
+<ul style="margin: 0; padding-left: 20px;">
+{% for key, value in overrides %}<li>{{ key }}: {{ value }}</li>{% endfor %}
+</ul>
+{% endif %}
+<h3 style="margin: 16px 0 6px 0;">Data window</h3>
+{% if window %}<ul style="margin: 0; padding-left: 20px;">
+{% for key, value in window %}<li>{{ key }}: {{ value }}</li>{% endfor %}
+</ul>{% else %}<p style="margin: 0;">{{ missing }}</p>{% endif %}
+<h3 style="margin: 16px 0 6px 0;">Links</h3>
+<ul style="margin: 0; padding-left: 20px;">
+<li>Airflow run: {% if airflow_href %}<a href="{{ airflow_href }}">{{ airflow_run_url }}</a>\
+{% else %}{{ airflow_run_url or missing }}{% endif %}</li>
+<li>MLflow run: {% if mlflow_href %}<a href="{{ mlflow_href }}">{{ mlflow_run_url }}</a>\
+{% else %}{{ mlflow_run_url or missing }}{% endif %}</li>
+</ul>
+<p style="color: #757575; font-size: 12px; margin-top: 20px;">mlgate</p>
+</body></html>
+"""
+
+
+def _render_html(view: dict) -> str:
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(_HTML).render(
+        **view,
+        colours=VERDICT_COLOURS,
+        missing=MISSING,
+        cell="border: 1px solid #bdbdbd; padding: 4px 8px;",
+        airflow_href=_safe_url(view["airflow_run_url"]),
+        mlflow_href=_safe_url(view["mlflow_run_url"]),
+    )
+
+
+def render_gate_email(
+    *,
+    model_name: str,
+    ds: str,
+    gates: list[dict],
+    data_window: dict | None,
+    airflow_run_url: str | None,
+    mlflow_run_url: str | None,
+    failed_task: str | None = None,
+    error: str | None = None,
+    overrides: dict | None = None,
+) -> tuple[str, str, str]:
+    """(subject, plain text, html) of the alert for one run.
+
+    With gate results: failed gates first (with their reasons), then the whole table.
+    Without any (a task failed before the gates ran): the task-failure variant naming the
+    task and the error.
+    """
+    rows = _rows(list(gates or []))
+    failed = [row for row in rows if row["kind"] == "fail"]
+    blocking = [row for row in failed if row["blocking"]]
+    subject = _subject(model_name, ds, rows, failed_task)
+    if blocking:
+        noun = "gate" if len(blocking) == 1 else "gates"
+        headline = (
+            f"The {model_name} candidate for {ds} was NOT promoted: "
+            f"{len(blocking)} blocking {noun} failed."
+        )
+    elif failed:
+        headline = (
+            f"{len(failed)} gate(s) failed for the {model_name} candidate of {ds}, "
+            "none of them blocking."
+        )
+    elif failed_task or not rows:
+        what = f"Task {failed_task}" if failed_task else "A task"
+        tail = "" if rows else " No gate results exist for this run."
+        headline = f"{what} of the {model_name} run for {ds} FAILED.{tail}"
+    else:
+        headline = f"All {len(rows)} gates passed for the {model_name} candidate of {ds}."
+    view = {
+        "subject": subject,
+        "headline": headline,
+        "rows": rows,
+        "failed": failed,
+        "failed_task": failed_task,
+        "error": str(error).strip() if error else None,
+        "window": _pairs(data_window, first=("start", "end")),
+        "overrides": _pairs(overrides, first=("reason", "by", "gates")),
+        "airflow_run_url": airflow_run_url,
+        "mlflow_run_url": mlflow_run_url,
+    }
+    return subject, _render_text(view), _render_html(view)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+
+
+def build_message(
+    subject: str, text: str, html: str, *, sender: str, recipients: list[str]
+) -> EmailMessage:
+    """multipart/alternative with a text/plain and a text/html part."""
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    recipients = [r for r in recipients if r]
+    if not recipients:
+        raise ValueError("no recipients: set alerts.recipients in the mlgate config")
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "mlgate.localhost")
+    # quoted-printable keeps the body 7-bit clean for any server
+    message.set_content(text, cte="quoted-printable")
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
+    # Headers are folded only past 998 characters: Python's folding of a subject with an
+    # encoded word ("—") leaves a doubled space in what mail clients display.
+    message.policy = email.policy.default.clone(max_line_length=998)
+    return message
+
+
+def send_message(
+    message: EmailMessage,
+    *,
+    host: str,
+    port: int | None,
+    user: str | None = None,
+    password: str | None = None,
+    starttls: bool = False,
+    timeout: float = 10,
+    use_ssl: bool = False,
+) -> None:
+    """Deliver over SMTP (SMTP_SSL when `use_ssl`, else plain with optional STARTTLS)."""
+    if not host:
+        raise ValueError("no SMTP host configured")
+    context = ssl.create_default_context()
+    if use_ssl:
+        client = smtplib.SMTP_SSL(host, port or 0, timeout=timeout, context=context)
+    else:
+        client = smtplib.SMTP(host, port or 0, timeout=timeout)
+    with client:
+        client.ehlo()
+        if starttls and not use_ssl:
+            client.starttls(context=context)
+            client.ehlo()
+        if user and password:
+            client.login(user, password)
+        refused = client.send_message(message)
+    if refused:
+        log.warning("alert email refused for some recipients: %s", refused)
+
+
+def send_alert_safely(send: Callable[[], None], what: str) -> bool:
+    """Run `send`; on any exception log it at ERROR with the traceback and return False.
+
+    An alert that cannot be sent must never change the outcome of the task or run that
+    tried to send it. (KeyboardInterrupt and SystemExit still propagate.)
+    """
+    try:
+        send()
+    except Exception as error:
+        log.error(
+            "ALERT EMAIL NOT SENT: %s: %s: %s", what, type(error).__name__, error, exc_info=True
+        )
+        return False
+    log.info("alert email sent: %s", what)
+    return True

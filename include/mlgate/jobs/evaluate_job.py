@@ -1,0 +1,127 @@
+"""spark-submit job: score what the gates judge, with the candidate and the champion.
+
+Writes to runs/ds=<ds>/:
+- holdout_scores.parquet: the time-gapped holdout scored by both models (same rows);
+- assertion_scores.parquet: the assertion set scored by the candidate;
+- shadow_scores.parquet: the latest day's traffic scored by both models;
+- evaluation.json: which champion version was compared, and row counts.
+The verdicts themselves are computed by the `gates` task from these files.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from mlgate.assertions import load_assertion_set
+from mlgate.features import feature_columns
+from mlgate.jobs.common import as_of, job_arguments, setup, spark_session
+from mlgate.labels import split_by_time
+from mlgate.paths import features_partition, run_dir
+from mlgate.pipeline import CANDIDATE_FILE, EVALUATION_FILE, read_run_file, write_run_file
+from mlgate.registry import champion_version, configure_mlflow
+from mlgate.training import score
+
+log = logging.getLogger("mlgate.evaluate_job")
+
+HOLDOUT_SCORES = "holdout_scores.parquet"
+ASSERTION_SCORES = "assertion_scores.parquet"
+SHADOW_SCORES = "shadow_scores.parquet"
+
+
+def scores_of(model, rows: DataFrame, keep: list[str], name: str) -> DataFrame:
+    return score(model, rows).select(*keep, F.col("score").alias(name))
+
+
+def with_champion(candidate_scores: DataFrame, champion, rows: DataFrame, keys: list[str]):
+    if champion is None:
+        return candidate_scores.withColumn("champion_score", F.lit(None).cast("double"))
+    champion_scores = scores_of(champion, rows, keys, "champion_score")
+    return candidate_scores.join(champion_scores, on=keys, how="left")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = job_arguments(__doc__.splitlines()[0]).parse_args(argv)
+    cfg = setup(args)
+    ds = args.ds
+    cutoff = as_of(ds)
+    key, time_column, label = cfg.source.events.key, cfg.source.events.time_column, cfg.label.name
+    candidate_info = read_run_file(ds.isoformat(), CANDIDATE_FILE)
+
+    spark = spark_session(f"mlgate-evaluate-{ds}")
+    mlflow = configure_mlflow()
+    candidate = mlflow.spark.load_model(candidate_info["model_uri"])
+    champion_ref = champion_version(cfg.model_name)
+    champion = None
+    if champion_ref is not None:
+        champion = mlflow.spark.load_model(f"models:/{cfg.model_name}/{champion_ref['version']}")
+        log.info("comparing with champion version %s", champion_ref["version"])
+    else:
+        log.info("no champion yet: comparative gates will be skipped")
+
+    rows = spark.read.parquet(str(features_partition(ds.isoformat())))
+    _, holdout = split_by_time(
+        rows,
+        time_column=time_column,
+        as_of=cutoff,
+        maturity_days=cfg.label.maturity_days,
+        holdout_days=cfg.training.holdout_days,
+        gap_days=cfg.training.gap_days,
+        window_days=cfg.window.training_days,
+    )
+    holdout = holdout.cache()
+    keep = [key, time_column, label]
+    holdout_scores = with_champion(
+        scores_of(candidate, holdout, keep, "candidate_score"), champion, holdout, [key]
+    )
+    out = run_dir(ds.isoformat())
+    holdout_pdf = holdout_scores.toPandas()
+    holdout_pdf.to_parquet(out / HOLDOUT_SCORES, index=False)
+
+    # The latest day's traffic: labels have not arrived, so only behaviour can be compared.
+    day_start = cutoff - timedelta(days=1)
+    latest = rows.where(F.col(time_column) >= F.lit(day_start)).cache()
+    shadow_keep = [
+        key,
+        time_column,
+        cfg.features.entity_key,
+        cfg.features.amount_column,
+        *feature_columns(cfg.features)[1],
+    ]
+    shadow_scores = with_champion(
+        scores_of(candidate, latest, shadow_keep, "candidate_score"), champion, latest, [key]
+    )
+    shadow_pdf = shadow_scores.toPandas()
+    shadow_pdf.to_parquet(out / SHADOW_SCORES, index=False)
+
+    assertion_rows = 0
+    if cfg.gates.assertion_set is not None:
+        numeric, categorical = feature_columns(cfg.features)
+        examples = load_assertion_set(cfg.gates.assertion_set.path, numeric, categorical)
+        scored = scores_of(
+            candidate,
+            spark.createDataFrame(examples),
+            ["id", "expected", "description"],
+            "score",
+        ).toPandas()
+        scored.to_parquet(out / ASSERTION_SCORES, index=False)
+        assertion_rows = len(scored)
+
+    evaluation = {
+        "ds": ds.isoformat(),
+        "candidate_run_id": candidate_info["run_id"],
+        "champion": champion_ref,
+        "holdout_rows": len(holdout_pdf),
+        "shadow_rows": len(shadow_pdf),
+        "assertion_examples": assertion_rows,
+    }
+    write_run_file(ds.isoformat(), EVALUATION_FILE, evaluation)
+    log.info("evaluation written: %s", evaluation)
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""mlgate's alert email on the Airflow side: a notifier for on_failure_callback.
+
+    from mlgate_alerts import GateAlertNotifier
+    cfg = load_config()
+    @dag(..., on_failure_callback=GateAlertNotifier(cfg.alerts.model_dump(), cfg.model_name))
+
+The gates task can call `send_gate_alert(alerts, model_name, context)` directly. Either way
+the email goes to `alerts["recipients"]` through the SMTP connection `alerts["smtp_conn_id"]`
+(extras as in the SMTP provider: disable_tls, disable_ssl, timeout), and a failure to send is
+logged at ERROR ("ALERT EMAIL NOT SENT") but never changes the outcome of the task or run.
+
+Imported by the DAG at parse time: only airflow.sdk at module level; mlgate, smtplib and
+jinja2 are imported when an alert is actually sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+log = logging.getLogger("mlgate.alerts")
+
+
+def _context_ds(context: dict) -> str | None:
+    start = context.get("data_interval_start") or context.get("logical_date")
+    if start is not None:
+        return start.date().isoformat()
+    return context.get("ds")
+
+
+def _context_ids(context: dict) -> tuple[str | None, str | None, str | None]:
+    """(dag_id, run_id, task_id) from a task context, a DAG-callback context or a hand-made one."""
+    ti = context.get("task_instance") or context.get("ti")
+    dag = context.get("dag")
+    dag_run = context.get("dag_run")
+    dag_id = (
+        context.get("dag_id")
+        or getattr(ti, "dag_id", None)
+        or getattr(dag, "dag_id", None)
+        or getattr(dag_run, "dag_id", None)
+    )
+    run_id = (
+        context.get("run_id") or getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None)
+    )
+    task_id = getattr(ti, "task_id", None) or getattr(context.get("task"), "task_id", None)
+    return dag_id, run_id, task_id
+
+
+def _read_json(path) -> dict | None:
+    import json
+
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        log.warning("ignoring unreadable %s: %s", path, error)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _describe(exception, limit: int = 4000) -> str | None:
+    """The error for the email: 'Type: message' first, then the traceback's tail if any."""
+    if exception is None or exception == "":
+        return None
+    if not isinstance(exception, BaseException):
+        return str(exception)
+    import traceback
+
+    summary = f"{type(exception).__name__}: {exception}"
+    if exception.__traceback__ is None:
+        return summary
+    trace = "".join(traceback.format_exception(exception)).strip()
+    if len(trace) > limit:
+        trace = "...\n" + trace[-limit:]
+    return f"{summary}\n\n{trace}"
+
+
+def _smtp_settings(conn_id: str) -> dict[str, Any]:
+    """send_message() keywords from an Airflow connection, read like the SMTP provider does."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    extra = conn.extra_dejson
+    return {
+        "host": conn.host,
+        "port": conn.port,
+        "user": conn.login or None,
+        "password": conn.password or None,
+        "starttls": not bool(extra.get("disable_tls", False)),
+        "use_ssl": not bool(extra.get("disable_ssl", False)),
+        "timeout": float(extra.get("timeout", 10)),
+    }
+
+
+def build_gate_alert(alerts: dict, model_name: str, context: dict):
+    """The alert EmailMessage for the run in `context` (gate variant or task-failure variant)."""
+    from urllib.parse import quote
+
+    from mlgate.alerts import build_message, render_gate_email
+    from mlgate.paths import run_dir
+
+    ds = _context_ds(context)
+    dag_id, run_id, task_id = _context_ids(context)
+    directory = run_dir(ds) if ds else None
+    gates_doc = _read_json(directory / "gates.json") if directory else None
+    tracking = _read_json(directory / "tracking.json") if directory else None
+    # Files left by an earlier DAG run of the same day describe that run, not this one.
+    if gates_doc and gates_doc.get("airflow_run_id", run_id) != run_id:
+        gates_doc = None
+    if tracking and tracking.get("airflow_run_id", run_id) != run_id:
+        tracking = None
+
+    airflow_url = None
+    if alerts.get("airflow_url") and dag_id and run_id:
+        base = alerts["airflow_url"].rstrip("/")
+        airflow_url = f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+    mlflow_url = None
+    if (
+        alerts.get("mlflow_url")
+        and tracking
+        and tracking.get("experiment_id")
+        and tracking.get("run_id")
+    ):
+        base = alerts["mlflow_url"].rstrip("/")
+        mlflow_url = f"{base}/#/experiments/{tracking['experiment_id']}/runs/{tracking['run_id']}"
+
+    gates = list((gates_doc or {}).get("results") or [])
+    exception = context.get("exception") or context.get("reason")
+    error = _describe(exception)
+    data_window = (gates_doc or {}).get("data_window")
+    if not data_window:
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        data_window = {"start": start, "end": end} if start or end else None
+    if data_window:
+        data_window = {key: str(value) for key, value in data_window.items()}
+
+    subject, text, html = render_gate_email(
+        model_name=model_name,
+        ds=ds or "(unknown day)",
+        gates=gates,
+        data_window=data_window,
+        airflow_run_url=airflow_url,
+        mlflow_run_url=mlflow_url,
+        failed_task=task_id if (exception is not None or not gates) else None,
+        error=error,
+        overrides=(gates_doc or {}).get("overrides"),
+    )
+    return build_message(
+        subject,
+        text,
+        html,
+        sender=alerts.get("sender") or "mlgate@localhost",
+        recipients=list(alerts.get("recipients") or []),
+    )
+
+
+def send_gate_alert(alerts: dict, model_name: str, context: dict) -> bool:
+    """Render and send the alert for the run in `context`; True if sent. Never raises."""
+    if hasattr(alerts, "model_dump"):  # an AlertsConfig
+        alerts = alerts.model_dump()
+    try:
+        from mlgate.alerts import send_alert_safely, send_message
+    except Exception:
+        log.exception("ALERT EMAIL NOT SENT: cannot import mlgate.alerts")
+        return False
+
+    try:
+        dag_id, run_id, task_id = _context_ids(context)
+        what = f"{model_name} alert for {dag_id}/{run_id}"
+        what += f" (task {task_id})" if task_id else ""
+    except Exception:
+        what = f"{model_name} alert (unreadable context)"
+
+    def send() -> None:
+        message = build_gate_alert(alerts, model_name, context)
+        send_message(message, **_smtp_settings(alerts.get("smtp_conn_id") or "smtp_default"))
+
+    return send_alert_safely(send, what)
+
+
+class GateAlertNotifier(BaseNotifier):
+    """on_failure_callback (DAG or task level) that emails the gate results of the run."""
+
+    template_fields = ()
+
+    def __init__(self, alerts: dict, model_name: str):
+        super().__init__()
+        self.alerts = alerts.model_dump() if hasattr(alerts, "model_dump") else dict(alerts)
+        self.model_name = model_name
+
+    def notify(self, context) -> None:
+        send_gate_alert(self.alerts, self.model_name, context)

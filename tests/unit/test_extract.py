@@ -1,0 +1,225 @@
+"""The extract from a SQLite source whose values do not always fit their declared types."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from mlgate import source_schema
+from mlgate.config import load_config, parse_config
+from mlgate.extract import (
+    MANIFEST_FILE,
+    UNPARSABLE_COLUMN,
+    ExtractError,
+    arrow_schema,
+    convert_rows,
+    extract_events_day,
+    extract_for_run,
+    extract_snapshot,
+    partition_rows,
+    undated_rows,
+)
+from mlgate.paths import table_partition
+
+DAY = date(2026, 10, 30)
+
+_INSERT = (
+    "INSERT INTO transactions (transaction_id, card_id, merchant_id, amount, currency, "
+    "country, channel, device_id, created_at) VALUES "
+    "(:id, 1, 2, :amount, 'USD', 'US', 'pos', NULL, :created_at)"
+)
+
+
+@pytest.fixture
+def source(tmp_path, monkeypatch):
+    """A tiny source with the real schema: good rows, and rows SQLite let through."""
+    monkeypatch.setenv("MLGATE_STATE", str(tmp_path / "state"))
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    monkeypatch.setenv("MLGATE_SOURCE_URL", url)
+    engine = sa.create_engine(url)
+    source_schema.metadata.create_all(engine)
+    good = [
+        (1, Decimal("12.34"), datetime(2026, 10, 30, 1, 0, 0)),
+        (2, 7, datetime(2026, 10, 30, 2, 0, 0)),  # whole amount: still two decimals
+        (3, Decimal("12.3"), datetime(2026, 10, 30, 0, 0, 0)),  # first second of the day
+        (7, Decimal("5.00"), datetime(2026, 10, 29, 23, 59, 59)),  # the day before
+        (8, Decimal("5.00"), datetime(2026, 10, 31, 0, 0, 0)),  # the day after
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            source_schema.transactions.insert(),
+            [
+                {
+                    "transaction_id": key,
+                    "card_id": 1,
+                    "merchant_id": 2,
+                    "amount": amount,
+                    "currency": "USD",
+                    "country": "US",
+                    "channel": "pos",
+                    "device_id": None,
+                    "created_at": created_at,
+                }
+                for key, amount, created_at in good
+            ],
+        )
+        # Raw SQL: SQLite stores whatever it is given.
+        bad = [
+            (4, "abc", "2026-10-30 03:00:00"),  # amount is no number
+            (5, 9.99, "2026-10-30 garbage"),  # the day's date, then garbage
+            (6, "abc", "2026-10-30 25:61:00"),  # both columns broken
+            (9, 1.0, "garbage"),  # no date at all: belongs to no day
+            (10, 1.0, "2026-13-45 10:00:00"),  # no such date: belongs to no day
+        ]
+        for key, amount, created_at in bad:
+            conn.execute(sa.text(_INSERT), {"id": key, "amount": amount, "created_at": created_at})
+    yield engine
+    engine.dispose()
+
+
+def _read(day: date = DAY) -> pa.Table:
+    return pq.read_table(table_partition("transactions", day.isoformat()))
+
+
+def test_unparsable_values_do_not_stop_the_import(source):
+    cfg = load_config()
+    info = extract_events_day(source, cfg, DAY)
+
+    assert info.rows == 6
+    rows = {row["transaction_id"]: row for row in _read().to_pylist()}
+    assert sorted(rows) == [1, 2, 3, 4, 5, 6]
+    assert {key: row[UNPARSABLE_COLUMN] for key, row in rows.items()} == {
+        1: None,
+        2: None,
+        3: None,
+        4: "amount",
+        5: "created_at",
+        6: "amount,created_at",
+    }
+    assert rows[4]["amount"] is None and rows[6]["amount"] is None
+    assert rows[5]["created_at"] is None and rows[6]["created_at"] is None
+    assert rows[5]["amount"] == Decimal("9.99")  # the rest of a broken row is kept
+    assert rows[1]["created_at"] == datetime(2026, 10, 30, 1, 0, 0)
+
+    # Decimals keep the column's two decimal places.
+    assert rows[1]["amount"] == Decimal("12.34")
+    assert rows[2]["amount"] == Decimal("7.00")
+    assert rows[3]["amount"] == Decimal("12.30")
+    for key in (1, 2, 3, 5):
+        assert rows[key]["amount"].as_tuple().exponent == -2
+
+    schema = _read().schema
+    assert schema.field("amount").type == pa.decimal128(12, 2)
+    assert schema.field("created_at").type == pa.timestamp("us")
+    assert schema.names[-1] == UNPARSABLE_COLUMN
+    assert schema == arrow_schema(sa.Table("transactions", sa.MetaData(), autoload_with=source))
+
+
+def test_neighbouring_days_and_undated_rows(source):
+    cfg = load_config()
+    extract_events_day(source, cfg, date(2026, 10, 29))
+    extract_events_day(source, cfg, date(2026, 10, 31))
+    assert _read(date(2026, 10, 29)).column("transaction_id").to_pylist() == [7]
+    assert _read(date(2026, 10, 31)).column("transaction_id").to_pylist() == [8]
+    # 'garbage' and '2026-13-45 ...' start with no date: no day imports them (documented
+    # in mlgate.extract); extract_for_run warns about them.
+    table = sa.Table("transactions", sa.MetaData(), autoload_with=source)
+    assert undated_rows(source, table, "created_at") == 2
+
+
+def test_rerun_replaces_the_day(source):
+    cfg = load_config()
+    extract_events_day(source, cfg, DAY)
+    again = extract_events_day(source, cfg, DAY)
+    assert again.rows == 6
+    assert _read().num_rows == 6
+    folder = table_partition("transactions", DAY.isoformat())
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no leftovers
+    assert json.loads((folder / MANIFEST_FILE).read_text())["rows"] == 6
+
+
+def test_empty_day_gives_an_empty_partition(source):
+    cfg = load_config()
+    info = extract_events_day(source, cfg, date(2026, 10, 1))
+    assert info.rows == 0
+    folder = table_partition("transactions", "2026-10-01")
+    assert json.loads((folder / MANIFEST_FILE).read_text())["rows"] == 0
+    table = _read(date(2026, 10, 1))
+    assert table.num_rows == 0 and UNPARSABLE_COLUMN in table.column_names
+
+
+def test_run_with_an_empty_own_day_does_not_raise(source, caplog):
+    cfg = load_config()
+    with caplog.at_level(logging.WARNING, logger="mlgate.extract"):
+        manifest = extract_for_run(cfg, date(2026, 11, 5), datetime(2026, 11, 6))
+    assert manifest["events"][-1]["rows"] == 0
+    assert manifest["event_rows"] == 8  # days 10-29, 10-30 (6 rows) and 10-31 are in the window
+    assert "does not start with a date" in caplog.text
+    assert "no transactions rows for 2026-11-05" in caplog.text
+
+
+def test_old_partition_without_unparsable_column_counts_as_missing(source):
+    folder = table_partition("transactions", DAY.isoformat())
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table({"transaction_id": [1]}), folder / "part-00000.parquet")
+    (folder / MANIFEST_FILE).write_text(json.dumps({"rows": 1}))
+    assert partition_rows("transactions", DAY.isoformat()) is None
+    extract_events_day(source, load_config(), DAY)
+    assert partition_rows("transactions", DAY.isoformat()) == 6
+
+
+def test_missing_table_is_named(source):
+    with pytest.raises(ExtractError, match="'refunds'"):
+        extract_snapshot(source, "refunds", DAY.isoformat(), as_of=datetime(2026, 10, 31))
+
+
+def test_missing_column_is_named(source):
+    data = load_config().model_dump()
+    data["source"]["events"]["time_column"] = "booked_at"
+    with pytest.raises(ExtractError, match="'booked_at'"):
+        extract_events_day(source, parse_config(data), DAY)
+
+
+def test_missing_table_in_config_is_named(source):
+    data = load_config().model_dump()
+    data["source"]["events"]["table"] = "payments"
+    with pytest.raises(ExtractError, match="'payments'"):
+        extract_events_day(source, parse_config(data), DAY)
+
+
+@pytest.mark.parametrize(
+    ("values", "kind", "expected", "unparsable"),
+    [
+        ([1, 1.5, "2", "x"], pa.int64(), [1, None, 2, None], [1, 3]),
+        ([Decimal("1.234"), 2.5, "3", 1e12, "nan"], pa.decimal128(12, 2),
+         [Decimal("1.23"), Decimal("2.50"), Decimal("3.00"), None, None], [3, 4]),
+        (["2026-10-30 01:02:03", "2026-10-30T03:00:00+02:00", "2026-02-30 00:00:00", None],
+         pa.timestamp("us"), [datetime(2026, 10, 30, 1, 2, 3), datetime(2026, 10, 30, 1), None,
+                              None], [2]),
+        (["a", 5, None], pa.string(), ["a", "5", None], []),
+    ],
+)  # fmt: skip
+def test_value_by_value_conversion(values, kind, expected, unparsable):
+    schema = pa.schema([pa.field("v", kind), pa.field(UNPARSABLE_COLUMN, pa.string())])
+    batch = convert_rows([(value,) for value in values], schema)
+    assert batch.column("v").to_pylist() == expected
+    marks = batch.column(UNPARSABLE_COLUMN).to_pylist()
+    assert [row for row, mark in enumerate(marks) if mark] == unparsable
+    assert all(marks[row] == "v" for row in unparsable)
+
+
+def test_quarantine_of_an_extracted_day(source):
+    from mlgate.records import quarantine_day
+
+    cfg = load_config()
+    extract_events_day(source, cfg, DAY)
+    result = quarantine_day(cfg, DAY)
+    assert (result.total_rows, result.bad_rows) == (6, 3)
+    assert result.reasons == {"unparsable:amount": 2, "unparsable:created_at": 2}
