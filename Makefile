@@ -20,7 +20,10 @@ SEED ?= 7
 
 UV_VERSION := $(shell sed -n "s/^uv==//p" requirements.txt)
 
-.PHONY: help install lock run generate test test-unit test-e2e lint mlflow-ui airflow-ui clean
+BAD_DAY ?= 2026-11-01
+BAD_KIND ?= null_amounts
+
+.PHONY: help install lock run generate demo-bad-day test test-unit lint mlflow-ui airflow-ui clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +57,17 @@ run: generate  ## set up, generate demo data, run the daily DAG for END_DATE, pr
 
 # Spark in the tests needs the same Java as the pipeline.
 JAVA_ENV = JAVA_HOME="$$(scripts/java-home $(BIN)/python)"
+
+demo-bad-day: install  ## after make run: a broken feed on BAD_DAY; watch a gate stop it
+	@test -f $(STATE)/source/transactions.db || { echo "run 'make run' first"; exit 1; }
+	$(BIN)/mlgate inject-fault --date $(BAD_DAY) --kind $(BAD_KIND)
+	@if $(BIN)/mlgate run-day --date $(BAD_DAY); then \
+	  echo "the bad day was NOT stopped: that is a bug"; exit 1; \
+	else \
+	  echo; echo "as intended: the gates stopped $(BAD_DAY); the champion is unchanged:"; \
+	  $(BIN)/mlgate champion | head -3; \
+	  echo; echo "alert emails (.eml) in $(STATE)/mail:"; ls -1 $(STATE)/mail/*.eml | tail -3; \
+	fi
 
 test: install  ## the test suite (unit, DAG integrity, end to end)
 	$(JAVA_ENV) $(BIN)/pytest -q -ra

@@ -13,9 +13,15 @@ import pytest
 # its log capture, which prints a logging traceback after the summary line.
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
-INCLUDE = Path(__file__).resolve().parents[1] / "include"
-if str(INCLUDE) not in sys.path:
-    sys.path.insert(0, str(INCLUDE))
+REPO = Path(__file__).resolve().parents[1]
+INCLUDE = REPO / "include"
+PLUGINS = REPO / "plugins"
+for folder in (INCLUDE, PLUGINS):  # as Airflow sets them up for DAG files
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(PLUGINS))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 
 @pytest.fixture(scope="session")

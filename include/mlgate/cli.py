@@ -262,6 +262,21 @@ def cmd_rollback(args) -> int:
     return 0
 
 
+def cmd_inject_fault(args) -> int:
+    from mlgate.faults import FaultError, inject_fault
+
+    cfg = _load_config(args)
+    try:
+        done = inject_fault(cfg, cfg.source.resolved_url(), args.date, args.kind)
+    except FaultError as error:
+        print(f"mlgate inject-fault: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {done['rows']:,} rows for {done['day']} with fault {done['kind']}: {done['what']}"
+    )
+    return 0
+
+
 def cmd_mail_sink(args) -> int:
     from mlgate.mailsink import serve
 
@@ -360,6 +375,20 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--host", default="127.0.0.1")
     sink.add_argument("--port", type=int, default=8025)
     sink.set_defaults(func=cmd_mail_sink)
+
+    from mlgate.faults import FAULT_KINDS
+
+    fault = sub.add_parser(
+        "inject-fault",
+        help="write a broken day into the demo source database",
+        description="Copy the transactions of the same weekday a week earlier to --date and "
+        "break them as real feeds break, to see which gate stops the run. Kinds:\n"
+        + "\n".join(f"  {kind:20s} {what}" for kind, what in FAULT_KINDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fault.add_argument("--date", required=True, type=date.fromisoformat, help="the day to write")
+    fault.add_argument("--kind", required=True, choices=sorted(FAULT_KINDS), help="what breaks")
+    fault.set_defaults(func=cmd_inject_fault)
     return parser
 
 

@@ -38,12 +38,41 @@ def test_fraud_retrain_shape(dagbag):
     assert dag.catchup is False
     assert dag.max_active_runs == 1
     assert dag.start_date.year == 2026  # static, not now()
-    order = ["extract", "check_raw", "features", "train", "register_and_promote"]
+    order = [
+        "extract",
+        "check_raw",
+        "features",
+        "check_features",
+        "train",
+        "evaluate",
+        "gates",
+        "promote",
+    ]
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids
     assert dag.get_task("features").task_type == "SparkSubmitOperator"
     assert dag.get_task("train").task_type == "SparkSubmitOperator"
     assert dag.get_task("features")._conn_id == "spark_default"
+    assert dag.get_task("evaluate").task_type == "SparkSubmitOperator"
+    # A failed gate is not transient: gate tasks never retry.
+    for task_id in ("check_raw", "check_features", "gates", "promote"):
+        assert dag.get_task(task_id).retries == 0, task_id
+    # The trigger form: gate mode, model family, overrides with a reason.
+    params = dag.params
+    assert params["gate_mode"] == "enforce"
+    assert set(params.get_param("gate_mode").schema["enum"]) == {"enforce", "dry_run"}
+    assert params.get_param("override_gates").schema["items"]["enum"][0] == "bad_record_ratio"
+
+
+def test_rollback_dag_requires_a_reason(dagbag):
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    dag = dagbag.dags["fraud_rollback"]
+    assert dag.schedule is None or dag.timetable.summary in ("None", "Never")
+    param = dag.params.get_param("reason")
+    with pytest.raises(ParamValidationError):
+        param.resolve("too short")
+    assert param.resolve("model v7 flags every ecom payment") == "model v7 flags every ecom payment"
 
 
 def test_parsing_does_not_import_heavy_libraries():

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from mlgate import checks
 from mlgate.checks import (
     SUITES_DIR,

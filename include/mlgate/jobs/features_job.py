@@ -27,7 +27,7 @@ from mlgate.paths import (
     temporary_sibling,
     write_json,
 )
-from mlgate.records import quarantine_paths
+from mlgate.records import quarantined_keys
 
 log = logging.getLogger("mlgate.features_job")
 
@@ -43,7 +43,7 @@ def read_inputs(spark, cfg: MlgateConfig, ds) -> tuple[DataFrame, dict[str, Data
     events = spark.read.parquet(*paths).withColumn(
         time_column, F.col(time_column).cast("timestamp")
     )
-    quarantined = quarantine_paths(cfg, extract_days(cfg, ds))
+    quarantined = quarantined_keys(cfg, extract_days(cfg, ds))
     if quarantined:
         # Rows that failed the record rules never reach features or training.
         bad_keys = spark.read.parquet(*quarantined).select(cfg.source.events.key).distinct()
