@@ -137,6 +137,13 @@ def build_gate_alert(alerts: dict, model_name: str, context: dict):
     if data_window:
         data_window = {key: str(value) for key, value in data_window.items()}
 
+    gate_stop = any(g.get("blocks") for g in gates)
+    overridden = [g["name"] for g in gates if g.get("overridden")]
+    overrides = (
+        {"gates": ", ".join(overridden), "reason": (gates_doc or {}).get("override_reason", "")}
+        if overridden
+        else {}
+    )
     subject, text, html = render_gate_email(
         model_name=model_name,
         ds=ds or "(unknown day)",
@@ -144,9 +151,10 @@ def build_gate_alert(alerts: dict, model_name: str, context: dict):
         data_window=data_window,
         airflow_run_url=airflow_url,
         mlflow_run_url=mlflow_url,
-        failed_task=task_id if (exception is not None or not gates) else None,
-        error=error,
-        overrides=(gates_doc or {}).get("overrides"),
+        # When gates stopped the run, the gate table is the message; a traceback is noise.
+        failed_task=None if gate_stop else task_id,
+        error=None if gate_stop else error,
+        overrides=overrides or None,
     )
     return build_message(
         subject,

@@ -394,6 +394,15 @@ def _exception_message(exception_info: Any) -> str | None:
     return None
 
 
+def _columns_of(kwargs: dict) -> str | None:
+    """The column an expectation is about; both columns for a column-pair expectation."""
+    if "column" in kwargs:
+        return kwargs["column"]
+    if "column_A" in kwargs and "column_B" in kwargs:
+        return f"{kwargs['column_A']} vs {kwargs['column_B']}"
+    return None
+
+
 def run_suite(df: pd.DataFrame, suite_path: str | os.PathLike) -> CheckReport:
     """Validate ``df`` against a suite file with GX; never raises on a failed expectation.
 
@@ -449,7 +458,7 @@ def run_suite(df: pd.DataFrame, suite_path: str | os.PathLike) -> CheckReport:
         failed.append(
             FailedExpectation(
                 expectation=type_name,
-                column=item["kwargs"].get("column"),
+                column=_columns_of(item["kwargs"]),
                 observed=_observed(
                     type_name, item["kwargs"], er_result, er.exception_info, rows, columns
                 ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ MIN_REASON_CHARS = 10
 
 def configure_mlflow():
     """Point the MLflow client at the configured tracking server / registry; return mlflow."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
     uri = tracking_uri()

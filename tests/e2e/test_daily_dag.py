@@ -4,6 +4,8 @@ on a small generated database, run twice for the same day."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +32,7 @@ def embedded(tmp_path_factory):
     config["gates"]["quality"]["floor"] = {"auc_pr": 0.05, "roc_auc": 0.7}
     config_path = state / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    env = embedded_env(state)
+    env = embedded_env(state, base={**os.environ, "MLGATE_SMTP_PORT": str(free_port())})
     env["MLGATE_CONFIG"] = str(config_path)
     env["MLGATE_SHUFFLE_PARTITIONS"] = "4"
     generated = subprocess.run(
@@ -51,6 +53,12 @@ def embedded(tmp_path_factory):
     )
     assert generated.returncode == 0, generated.stderr
     return state, env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def mlgate(env, *args) -> subprocess.CompletedProcess:
@@ -136,3 +144,59 @@ def test_rerun_of_the_same_day_keeps_the_lake_counts(embedded):
     assert parquet_rows(state) == before_files
     info = json.loads(mlgate(env, "champion", "--json").stdout)
     assert info["version"] == "2"  # a new candidate, registered and promoted again
+
+
+def test_rerun_compared_with_the_champion_on_every_gate(embedded):
+    state, env = embedded
+    gates = json.loads((state / "runs" / f"ds={DAY}" / "gates.json").read_text())
+    verdicts = {g["name"]: g["verdict"] for g in gates["results"]}
+    assert verdicts == {
+        "bad_record_ratio": "pass",
+        "data_expectations": "pass",
+        "training_iterations": "pass",
+        "assertion_set": "pass",
+        "quality": "pass",
+        "shadow": "pass",
+    }, gates["results"]
+    quality = next(g for g in gates["results"] if g["name"] == "quality")
+    assert quality["champion_value"] is not None  # compared with version 1 on the same holdout
+    history = json.loads(mlgate(env, "history", "--json").stdout)
+    assert [e["version"] for e in history] == ["1", "2"]
+    assert history[1]["previous"] == "1" and history[1]["gates"]
+
+
+BAD_DAY = "2026-11-01"
+
+
+def test_bad_day_is_stopped_at_the_gates(embedded):
+    import pyarrow.parquet as pq
+
+    from mlgate.mailsink import read_messages
+
+    state, env = embedded
+    before = json.loads(mlgate(env, "champion", "--json").stdout)["version"]
+    injected = mlgate(env, "inject-fault", "--date", BAD_DAY, "--kind", "null_amounts")
+    assert injected.returncode == 0, injected.stderr
+    run = mlgate(env, "run-day", "--date", BAD_DAY)
+    assert run.returncode != 0, run.stdout[-3000:]
+    assert "bad_record_ratio" in run.stderr
+
+    gates = json.loads((state / "runs" / f"ds={BAD_DAY}" / "gates.json").read_text())
+    assert gates["stage"] == "check_raw"
+    failed = {g["name"] for g in gates["results"] if g["verdict"] == "fail"}
+    assert "bad_record_ratio" in failed
+    assert not (state / "runs" / f"ds={BAD_DAY}" / "candidate.json").exists()  # never trained
+
+    assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == before
+
+    quarantine = pq.read_table(state / "lake" / "quarantine" / "transactions" / f"ds={BAD_DAY}")
+    reasons = quarantine.column("reason").to_pylist()
+    assert len(reasons) > 100 and all("null:amount" in r for r in reasons)
+
+    messages = read_messages(state / "mail")
+    assert messages, "no alert email reached the SMTP sink"
+    alert = messages[-1]
+    assert "bad_record_ratio" in alert["subject"] and BAD_DAY in alert["subject"]
+    html = alert.get_body(("html",)).get_content()
+    text = alert.get_body(("plain",)).get_content()
+    assert "bad_record_ratio" in html and "bad_record_ratio" in text
