@@ -40,6 +40,9 @@ SPARK_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": os.environ.get("MLGATE_SHUFFLE_PARTITIONS", "8"),
+    # Spark's INFO chatter would drown the job's own messages in the task log.
+    "spark.driver.extraJavaOptions": "-Dlog4j.configurationFile="
+    + str(Path(__file__).resolve().parents[1] / "include" / "spark" / "log4j2.properties"),
 }
 # The Spark driver and its Python workers use the interpreter Airflow runs in (same packages).
 SPARK_ENV = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
@@ -101,16 +104,19 @@ def run_stage(stage: str, context: dict):
             enum=[None, *MODEL_FAMILIES],
             description="Model family for this run; empty means training.family from the config.",
         ),
+        # Optional fields must admit null: the UI form marks any non-nullable field required
+        # and will not submit it empty. `examples` makes the form a multi-select of gates.
         "override_gates": Param(
             [],
-            type="array",
+            type=["array", "null"],
             items={"type": "string", "enum": list(GATE_NAMES)},
+            examples=list(GATE_NAMES),
             uniqueItems=True,
             description="Failed gates to let through anyway. Needs override_reason.",
         ),
         "override_reason": Param(
             "",
-            type="string",
+            type=["string", "null"],
             maxLength=1000,
             description="Why the named gates may be overridden (at least 10 characters); "
             "recorded in the promotion history and the alert email.",

@@ -6,6 +6,7 @@ mlgate champion      which model is in production, why, trained on what, how goo
 mlgate history       every promotion and rollback, with its gate table
 mlgate rollback      move `champion` back to the previous version, with a reason
 mlgate mail-sink     the local SMTP server that keeps alert emails as files
+mlgate services      start|stop|status the Airflow services, MLflow UI, mail sink, Spark cluster
 """
 
 from __future__ import annotations
@@ -231,10 +232,12 @@ def cmd_history(args) -> int:
         if entry["action"] == "promote":
             overrides = entry.get("overrides") or []
             extra = f"; OVERRIDDEN {overrides}: {entry.get('override_reason')}" if overrides else ""
+            was = f"was v{entry['previous']}" if entry.get("previous") else "first champion"
+            auc_pr = (entry.get("metrics") or {}).get("auc_pr")
+            quality = f"AUC-PR {auc_pr:.4f}" if auc_pr is not None else "AUC-PR -"
             print(
-                f"{entry['at']}  promote   v{entry['version']} (was v{entry.get('previous')}) "
-                f"ds {entry.get('ds')} by {entry.get('by')} [{entry.get('triggered_by')}] "
-                f"AUC-PR {entry.get('metrics', {}).get('auc_pr')}{extra}"
+                f"{entry['at']}  promote   v{entry['version']} ({was}) ds {entry.get('ds')} "
+                f"by {entry.get('by')} [{entry.get('triggered_by')}] {quality}{extra}"
             )
         else:
             print(
@@ -389,12 +392,20 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--date", required=True, type=date.fromisoformat, help="the day to write")
     fault.add_argument("--kind", required=True, choices=sorted(FAULT_KINDS), help="what breaks")
     fault.set_defaults(func=cmd_inject_fault)
+
+    from mlgate.services import add_parser as add_services_parser
+
+    add_services_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `mlgate champion | head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -61,12 +61,63 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+CONDITIONS_PLACEHOLDER = "$CONDITIONS"
+MAX_SPLITS = 32
+
+
+def _free_form(value: str | None) -> str | None:
+    if value is not None and CONDITIONS_PLACEHOLDER not in value:
+        raise ValueError(
+            f"a free-form query must contain the placeholder {CONDITIONS_PLACEHOLDER} where "
+            "mlgate puts its conditions (window, split range), e.g. "
+            "'SELECT t.* FROM transactions t WHERE $CONDITIONS'"
+        )
+    return value
+
+
 class EventsTable(_Strict):
     """The fact table that is imported day by day (transactions)."""
 
     table: Name
     key: Name
     time_column: Name
+    split_by: Name | None = Field(
+        None, description="numeric or time column the parallel ranges split (default: key)"
+    )
+    splits: int = Field(1, ge=1, le=MAX_SPLITS, description="parallel ranges (connections)")
+    boundary_query: str | None = Field(
+        None, description="SQL returning (min, max) of split_by; may use $CONDITIONS"
+    )
+    query: Annotated[str | None, AfterValidator(_free_form)] = Field(
+        None, description="free-form SELECT with $CONDITIONS instead of the whole table"
+    )
+
+
+class IncrementalImport(_Strict):
+    """A table imported incrementally by `mlgate import --incremental` (Sqoop's modes)."""
+
+    table: Name
+    mode: Literal["append", "lastmodified"] = Field(
+        description="append: new rows by an increasing check column; lastmodified: changed "
+        "rows by an update timestamp, merged into the lake by key"
+    )
+    check_column: Name = Field(description="the increasing id (append) or update time")
+    key: Name | None = Field(None, description="the row's key (needed by lastmodified)")
+    target: Name | None = Field(None, description="lake folder name (default: the table)")
+    split_by: Name | None = None
+    splits: int = Field(1, ge=1, le=MAX_SPLITS)
+
+    @model_validator(mode="after")
+    def _key_for_merge(self) -> IncrementalImport:
+        if self.mode == "lastmodified" and self.key is None:
+            raise ValueError(
+                "mode lastmodified merges changed rows into the lake by key: set key"
+            )
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.target or self.table
 
 
 class LabelsTable(_Strict):
@@ -89,6 +140,24 @@ class SourceConfig(_Strict):
     events: EventsTable
     labels: LabelsTable
     dimensions: list[DimensionTable] = []
+    incremental: list[IncrementalImport] = Field(
+        default=[], description="tables imported incrementally (mlgate import --incremental)"
+    )
+
+    @model_validator(mode="after")
+    def _incremental_targets(self) -> SourceConfig:
+        windowed = {self.events.table, self.labels.table, *(d.table for d in self.dimensions)}
+        seen: set[str] = set()
+        for index, spec in enumerate(self.incremental):
+            if spec.name in windowed:
+                raise ValueError(
+                    f"incremental.{index}: lake folder {spec.name!r} already holds the "
+                    "day partitions of events/labels/dimensions; set a distinct target"
+                )
+            if spec.name in seen:
+                raise ValueError(f"incremental.{index}: target {spec.name!r} is used twice")
+            seen.add(spec.name)
+        return self
 
     def resolved_url(self) -> str:
         override = os.environ.get("MLGATE_SOURCE_URL")
@@ -172,6 +241,7 @@ class TrainingConfig(_Strict):
 
 GateMode = Literal["block", "warn"]
 GATE_NAMES: tuple[str, ...] = (
+    "reconciliation",
     "bad_record_ratio",
     "data_expectations",
     "training_iterations",
@@ -183,6 +253,15 @@ GATE_NAMES: tuple[str, ...] = (
 
 class _Gate(_Strict):
     mode: GateMode = Field("block", description="block: a failure stops promotion; warn: reported")
+
+
+class ReconciliationGate(_Gate):
+    """Rows (and the sum of keys) in the source's window vs in the lake partition."""
+
+    checksum: bool = Field(True, description="also compare the sum of the (integer) keys")
+    allow_empty: bool = Field(
+        False, description="accept a window with no rows in the source (else it fails)"
+    )
 
 
 class BadRecordGate(_Gate):
@@ -255,6 +334,7 @@ class ShadowGate(_Gate):
 class GatesConfig(_Strict):
     """Each configured gate is evaluated; an absent gate is not. No gate, no promotion."""
 
+    reconciliation: ReconciliationGate | None = None
     bad_record_ratio: BadRecordGate | None = None
     data_expectations: DataExpectationsGate | None = None
     training_iterations: TrainingIterationsGate | None = None

@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,9 +55,13 @@ class PartitionInfo:
     ds: str
     rows: int
     path: str
+    source: dict | None = None  # {"rows", "key_sum"} measured in the source (reconciliation)
 
     def to_dict(self) -> dict:
-        return {"table": self.table, "ds": self.ds, "rows": self.rows, "path": self.path}
+        out = {"table": self.table, "ds": self.ds, "rows": self.rows, "path": self.path}
+        if self.source is not None:
+            out["source"] = self.source
+        return out
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -71,8 +75,10 @@ def extract_days(cfg: MlgateConfig, ds: date) -> list[date]:
     return [ds - timedelta(days=offset) for offset in range(span - 1, -1, -1)]
 
 
-def _arrow_type(column: sa.Column) -> pa.DataType:
-    kind = column.type
+def arrow_type(column: sa.Column | sa.types.TypeEngine) -> pa.DataType:
+    """The lake (Arrow) type of a column or SQL type: nullable ints stay ints, decimals
+    keep precision and scale, timestamps with a time zone are UTC instants."""
+    kind = column.type if isinstance(column, sa.Column) else column
     if isinstance(kind, sa.Boolean):
         return pa.bool_()
     if isinstance(kind, sa.Integer):
@@ -82,6 +88,8 @@ def _arrow_type(column: sa.Column) -> pa.DataType:
     if isinstance(kind, sa.Numeric):
         if kind.precision is None:
             return pa.float64()
+        if kind.precision > 38:  # beyond decimal128 (and Spark's decimals): exact as text
+            return pa.string()
         return pa.decimal128(kind.precision, kind.scale or 0)
     if isinstance(kind, sa.DateTime):
         return pa.timestamp("us", tz="UTC" if kind.timezone else None)
@@ -101,7 +109,7 @@ def arrow_schema(table: sa.Table) -> pa.Schema:
             f"source table {table.name!r} has a column named {UNPARSABLE_COLUMN!r}, "
             "which the lake reserves for the names of unparsable columns"
         )
-    fields = [pa.field(c.name, _arrow_type(c), nullable=True) for c in table.columns]
+    fields = [pa.field(c.name, arrow_type(c), nullable=True) for c in table.columns]
     return pa.schema([*fields, pa.field(UNPARSABLE_COLUMN, pa.string(), nullable=True)])
 
 
@@ -125,11 +133,14 @@ def column_of(table: sa.Table, name: str) -> sa.Column:
     return table.columns[name]
 
 
-def _is_sqlite(engine: sa.Engine) -> bool:
+def is_sqlite(engine: sa.Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def _raw_columns(engine: sa.Engine, table: sa.Table) -> list:
+_is_sqlite = is_sqlite
+
+
+def raw_columns(engine: sa.Engine, table: sa.Table) -> list:
     """The table's columns to select, without SQLAlchemy's result processing on SQLite.
 
     SQLite's dialect parses DATETIME text and formats NUMERIC values itself and raises on a
@@ -140,6 +151,9 @@ def _raw_columns(engine: sa.Engine, table: sa.Table) -> list:
     if not _is_sqlite(engine):
         return list(table.columns)
     return [sa.type_coerce(c, sa.String()).label(c.name) for c in table.columns]
+
+
+_raw_columns = raw_columns
 
 
 # --- conversion of one column of a chunk to its lake type ------------------------------
@@ -331,46 +345,124 @@ def convert_rows(rows: list, schema: pa.Schema) -> pa.RecordBatch:
     return pa.record_batch(arrays, schema=schema)
 
 
-def _stream_batches(
-    engine: sa.Engine, query: sa.Select, schema: pa.Schema
-) -> Iterator[pa.RecordBatch]:
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query)
-        for rows in result.partitions():
-            yield convert_rows(rows, schema)
+def _schema_text(schema: pa.Schema) -> dict[str, str]:
+    return {f.name: str(f.type) for f in schema}
+
+
+def check_source_schema(name: str, ds: str, schema: pa.Schema) -> None:
+    """Refuse a source whose columns or types changed since the lake's newest partition.
+
+    The partitions of a table are read together (a training window, a Spark job), so they
+    must share one schema: a column that became text, a decimal whose scale changed or a
+    column that disappeared stops the import with the differences, instead of landing a
+    partition that breaks every reader later.
+    """
+    folder = table_partition(name, ds).parent
+    if not folder.is_dir():
+        return
+    for other in sorted(folder.glob("ds=*"), reverse=True):
+        if other.name == f"ds={ds}" or not (other / MANIFEST_FILE).exists():
+            continue
+        try:
+            existing = pq.read_schema(other / PART_FILE)
+        except (OSError, pa.ArrowInvalid):
+            continue
+        if UNPARSABLE_COLUMN not in existing.names:
+            continue  # an old layout, re-imported anyway (see partition_rows)
+        old, new = _schema_text(existing), _schema_text(schema)
+        if old == new:
+            return
+        changes = [
+            f"{column}: {old.get(column, 'absent')} -> {new.get(column, 'absent')}"
+            for column in dict.fromkeys([*old, *new])
+            if old.get(column) != new.get(column)
+        ]
+        raise ExtractError(
+            f"the source of {name!r} changed since the lake's partition {other.name}: "
+            + "; ".join(changes)
+            + f". The partitions of a table must share one schema: fix the source, or "
+            f"re-import the table's whole lake folder ({folder}) after moving it away"
+        )
+    return
 
 
 def write_partition(
-    engine: sa.Engine, query: sa.Select, table: sa.Table, name: str, ds: str, extra: dict
+    source,
+    name: str,
+    ds: str,
+    extra: dict,
+    *,
+    split_by: str | None = None,
+    splits: int = 1,
+    boundary_query: str | None = None,
+    measure_key: str | None = None,
 ) -> PartitionInfo:
-    """Run `query` and atomically replace lake/<name>/ds=<ds> with its rows."""
+    """Read `source` (a `mlgate.sqlread.Source`) and atomically replace lake/<name>/ds=<ds>.
+
+    The ranges are written as part-<i>.parquet into a hidden folder that is renamed into
+    place when every range is complete, with a `_manifest.json` that records the rows, the
+    ranges and, with `measure_key`, the source's count and key sum in the same snapshot.
+    """
+    from mlgate.sqlread import read_to_folder
+
+    check_source_schema(name, ds, source.schema)
     target = table_partition(name, ds)
     tmp = temporary_sibling(target)
     tmp.mkdir()
-    schema = arrow_schema(table)
-    rows = unparsable = 0
     try:
-        with pq.ParquetWriter(tmp / PART_FILE, schema) as writer:
-            for batch in _stream_batches(engine, query, schema):
-                writer.write_batch(batch)
-                rows += batch.num_rows
-                unparsable += batch.num_rows - batch.column(UNPARSABLE_COLUMN).null_count
-        if unparsable:
+        result = read_to_folder(
+            source,
+            tmp,
+            split_by=split_by,
+            splits=splits,
+            boundary_query=boundary_query,
+            measure_key=measure_key,
+        )
+        if result.unparsable:
             log.warning(
                 "%s ds=%s: %d of %d rows have values that could not be converted (null in "
                 "the lake, named in %s)",
                 name,
                 ds,
-                unparsable,
-                rows,
+                result.unparsable,
+                result.rows,
                 UNPARSABLE_COLUMN,
             )
-        manifest = {"table": name, "ds": ds, "rows": rows, **extra}
+        measured = result.source.to_dict() if result.source else None
+        manifest = {
+            "table": name,
+            "ds": ds,
+            "rows": result.rows,
+            **extra,
+            "files": [Path(f).name for f in result.files],
+            "read": {
+                "method": result.method,
+                "split_by": result.split_by,
+                "bounds": result.bounds,
+                "range_rows": result.range_rows,
+            },
+        }
+        if measured is not None:
+            manifest["source"] = {**measured, "key": measure_key}
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
         swap_into_place(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return PartitionInfo(name, ds, rows, str(target))
+    return PartitionInfo(name, ds, result.rows, str(target), measured)
+
+
+def partition_manifest(name: str, ds: str) -> dict | None:
+    """The `_manifest.json` of a complete partition, or None."""
+    path = table_partition(name, ds) / MANIFEST_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def measure_partition(name: str, ds: str, key: str | None):
+    """Rows and sum of the key column actually in the partition's Parquet files."""
+    from mlgate.sqlread import measure_files
+
+    folder = table_partition(name, ds)
+    return measure_files(sorted(folder.glob("*.parquet")), key)
 
 
 def partition_rows(name: str, ds: str) -> int | None:
@@ -391,7 +483,7 @@ def partition_rows(name: str, ds: str) -> int | None:
     return json.loads(manifest.read_text())["rows"]
 
 
-def _day_condition(engine: sa.Engine, time_col: sa.Column, day: date):
+def _day_condition(engine: sa.Engine, time_col, day: date):
     """Rows of `day`: time in [day 00:00, day+1 00:00).
 
     On SQLite the time column is text, so the condition is on the text: it starts with
@@ -423,19 +515,46 @@ def undated_rows(engine: sa.Engine, table: sa.Table, time_column: str) -> int:
         return int(conn.execute(query).scalar_one())
 
 
-def extract_events_day(engine: sa.Engine, cfg: MlgateConfig, day: date) -> PartitionInfo:
+def events_source(engine: sa.Engine, cfg: MlgateConfig, day: date):
+    """The day's rows of the events table (or of its free-form query) as a read source."""
+    from mlgate.sqlread import Source
+
     spec = cfg.source.events
     table = reflect_table(engine, spec.table)
-    time_col = column_of(table, spec.time_column)
-    column_of(table, spec.key)
-    start, end = day_bounds(day)
-    query = (
-        sa.select(*_raw_columns(engine, table))
-        .where(_day_condition(engine, time_col, day))
-        .order_by(time_col, table.columns[spec.key])
+    free_form = getattr(spec, "query", None)
+    if free_form is None:
+        column_of(table, spec.time_column)
+        column_of(table, spec.key)
+    source = Source(
+        engine,
+        table,
+        free_form=free_form,
+        order_by=() if free_form else (spec.time_column, spec.key),
     )
+    source.condition = _day_condition(engine, source.column(spec.time_column), day)
+    source.column(spec.key)
+    return source
+
+
+def extract_events_day(
+    engine: sa.Engine, cfg: MlgateConfig, day: date, *, splits: int | None = None
+) -> PartitionInfo:
+    """Import one day of the events table into lake/<table>/ds=<day> (atomic replace),
+    split into `source.events.splits` parallel ranges, measured for reconciliation."""
+    spec = cfg.source.events
+    source = events_source(engine, cfg, day)
+    splits = splits or getattr(spec, "splits", 1)
+    split_by = getattr(spec, "split_by", None) or (spec.key if splits > 1 else None)
+    start, end = day_bounds(day)
     return write_partition(
-        engine, query, table, spec.table, day.isoformat(), {"window": [start, end]}
+        source,
+        spec.table,
+        day.isoformat(),
+        {"window": [start, end]},
+        split_by=split_by,
+        splits=splits,
+        boundary_query=getattr(spec, "boundary_query", None),
+        measure_key=spec.key,
     )
 
 
@@ -443,11 +562,39 @@ def extract_snapshot(
     engine: sa.Engine, name: str, ds: str, *, time_column: str | None = None, as_of: datetime
 ) -> PartitionInfo:
     """Copy a whole table as of `as_of` (rows with time_column before it, when given)."""
+    from mlgate.sqlread import Source
+
     table = reflect_table(engine, name)
-    query = sa.select(*_raw_columns(engine, table))
+    source = Source(engine, table)
     if time_column:
-        query = query.where(column_of(table, time_column) < as_of)
-    return write_partition(engine, query, table, name, ds, {"as_of": as_of})
+        column_of(table, time_column)
+        source.condition = source.column(time_column) < as_of
+    return write_partition(source, name, ds, {"as_of": as_of})
+
+
+def create_source_engine(url: str | sa.URL, *, splits: int = 1) -> sa.Engine:
+    """An engine for the source with room for `splits` parallel reads, checked to connect.
+
+    Raises ExtractError naming the database (without its password) when it cannot be
+    reached or refuses the login.
+    """
+    try:
+        engine = sa.create_engine(url, pool_size=max(5, splits + 1), max_overflow=splits + 1)
+    except TypeError:  # a pool without a size (in-memory SQLite)
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+        raise ExtractError(f"invalid source URL: {error}") from None
+    try:
+        with engine.connect():
+            pass
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+        engine.dispose()
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise ExtractError(
+            f"cannot connect to the source database {engine.url!r}: {reason}; "
+            "check source.url in the config or MLGATE_SOURCE_URL"
+        ) from None
+    return engine
 
 
 def extract_for_run(
@@ -459,15 +606,9 @@ def extract_for_run(
     window are imported only when missing, unless `refresh_history`. Labels and dimensions
     are snapshots as of the end of the data interval.
     """
-    engine = sa.create_engine(cfg.source.resolved_url())
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError as error:
-        raise ExtractError(
-            f"cannot connect to the source database {engine.url!r}: {error.orig}; "
-            "check source.url in the config or MLGATE_SOURCE_URL"
-        ) from None
+    engine = create_source_engine(
+        cfg.source.resolved_url(), splits=getattr(cfg.source.events, "splits", 1)
+    )
 
     events: list[dict] = []
     try:
@@ -519,3 +660,23 @@ def extract_for_run(
         "snapshots": snapshots,
         "event_rows": sum(p["rows"] for p in events),
     }
+
+
+def reconcile_day(cfg: MlgateConfig, ds: date):
+    """The reconciliation gate for the run's own day: the source's count and key sum,
+    measured by the extract in its snapshot (the partition's manifest), vs the rows and
+    key sum actually in the partition's Parquet files."""
+    from mlgate import gates
+
+    spec, day = cfg.source.events, ds.isoformat()
+    manifest = partition_manifest(spec.table, day) or {}
+    measured = manifest.get("source") or {}
+    lake = measure_partition(spec.table, day, measured.get("key") or spec.key)
+    return gates.reconciliation(
+        cfg.gates.reconciliation,
+        measured.get("rows"),
+        lake.rows,
+        source_key_sum=measured.get("key_sum"),
+        lake_key_sum=lake.key_sum,
+        window=f"{spec.table} ds={day}",
+    )

@@ -14,6 +14,7 @@ it judges are the ones training logs).
 
 Gates and the seeds that ask for them (see shared/DESIGN.md):
 
+* ``reconciliation``: rows and key sum in the source window vs the lake (Sqoop --validate).
 * ``bad_record_ratio``: share of raw rows failing record rules (seed 002, accumulators).
 * ``data_expectations``: Great Expectations suites, label rate, day volume (seed 003).
 * ``training_iterations``: trees / nodes / iterations vs recent accepted runs (seed 002).
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         BadRecordGate,
         DataExpectationsGate,
         QualityGate,
+        ReconciliationGate,
         ShadowGate,
         TrainingIterationsGate,
     )
@@ -266,6 +268,81 @@ class GateReport:
 
         rule = "  ".join("-" * w for w in widths) + "  ------"
         return "\n".join([line(header), rule, *(line(r) for r in rows), "", self.summary()])
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+def reconciliation(
+    cfg: ReconciliationGate,
+    source_rows: int | None,
+    lake_rows: int,
+    *,
+    source_key_sum: int | None = None,
+    lake_key_sum: int | None = None,
+    window: str = "",
+) -> GateResult:
+    """Rows (and the sum of the keys) in the source's window vs in the lake partition.
+
+    Sqoop's ``--validate``: the source's count for the window, measured in the snapshot
+    the import read, must equal the rows in the lake's files. With ``cfg.checksum`` and an
+    integer key measured on both sides, the sums of the keys must be equal too: a cheap
+    checksum that also catches one range read twice and another missed, which a count
+    alone does not. value = lake rows minus source rows. An empty source window fails
+    unless ``cfg.allow_empty`` (never vacuously). Skipped when the source was not measured.
+    """
+    name = "reconciliation"
+    threshold = "lake rows == source rows" + (" and key sums equal" if cfg.checksum else "")
+    where = f" for {window}" if window else ""
+    if source_rows is None:
+        return skipped(
+            name,
+            cfg.mode,
+            f"the source was not measured{where} (partition written by an older extract); "
+            "rerun the extract",
+            threshold,
+        )
+    source_rows, lake_rows = int(source_rows), int(lake_rows)
+    compare_sums = cfg.checksum and source_key_sum is not None and lake_key_sum is not None
+    details = {
+        "window": window,
+        "source": {"rows": source_rows, "key_sum": source_key_sum},
+        "lake": {"rows": lake_rows, "key_sum": lake_key_sum},
+        "checksum_compared": compare_sums,
+    }
+    difference = lake_rows - source_rows
+
+    def both(rows_lake: int, rows_source: int) -> str:
+        text = f"the lake has {rows_lake} rows, the source window{where} has {rows_source}"
+        if compare_sums:
+            text += f" (key sum: lake {lake_key_sum}, source {source_key_sum})"
+        return text
+
+    if difference != 0:
+        reason = f"{both(lake_rows, source_rows)}: {abs(difference)} rows " + (
+            "missing from the lake" if difference < 0 else "too many in the lake"
+        )
+        return GateResult(
+            name, cfg.mode, "fail", difference, threshold, reason=reason, details=details
+        )
+    if compare_sums and int(source_key_sum) != int(lake_key_sum):
+        reason = (
+            f"{both(lake_rows, source_rows)}: same count, different keys (rows read twice "
+            "and others missed, or keys changed in between)"
+        )
+        return GateResult(name, cfg.mode, "fail", 0, threshold, reason=reason, details=details)
+    if source_rows == 0 and not cfg.allow_empty:
+        reason = (
+            f"empty window: the source has no rows{where}; is the feed late or the date "
+            "wrong? (gates.reconciliation.allow_empty accepts it)"
+        )
+        return GateResult(name, cfg.mode, "fail", 0, threshold, reason=reason, details=details)
+    reason = f"{lake_rows} rows in the source window{where} and in the lake"
+    if compare_sums:
+        reason += f", key sum {lake_key_sum} on both sides"
+    elif cfg.checksum:
+        reason += " (key sum not compared: the key is not an integer column)"
+    return GateResult(name, cfg.mode, "pass", 0, threshold, reason=reason, details=details)
 
 
 # --------------------------------------------------------------------------- bad records

@@ -250,6 +250,10 @@ def check_raw(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
 
     results = []
     own_rows = None
+    if cfg.gates.reconciliation is not None:  # source window vs lake partition (issue 4)
+        from mlgate.extract import reconcile_day
+
+        results.append(reconcile_day(cfg, ds))
     if cfg.gates.bad_record_ratio is not None:
         quarantine = quarantine_day(cfg, ds)
         write_run_file(ds.isoformat(), QUARANTINE_FILE, quarantine.to_dict())

@@ -61,7 +61,11 @@ def test_fraud_retrain_shape(dagbag):
     params = dag.params
     assert params["gate_mode"] == "enforce"
     assert set(params.get_param("gate_mode").schema["enum"]) == {"enforce", "dry_run"}
-    assert params.get_param("override_gates").schema["items"]["enum"][0] == "bad_record_ratio"
+    # reconciliation (issue 4) is the first gate, then bad_record_ratio
+    assert params.get_param("override_gates").schema["items"]["enum"][:2] == [
+        "reconciliation",
+        "bad_record_ratio",
+    ]
 
 
 def test_rollback_dag_requires_a_reason(dagbag):

@@ -151,6 +151,7 @@ def test_rerun_compared_with_the_champion_on_every_gate(embedded):
     gates = json.loads((state / "runs" / f"ds={DAY}" / "gates.json").read_text())
     verdicts = {g["name"]: g["verdict"] for g in gates["results"]}
     assert verdicts == {
+        "reconciliation": "pass",
         "bad_record_ratio": "pass",
         "data_expectations": "pass",
         "training_iterations": "pass",
@@ -200,3 +201,27 @@ def test_bad_day_is_stopped_at_the_gates(embedded):
     html = alert.get_body(("html",)).get_content()
     text = alert.get_body(("plain",)).get_content()
     assert "bad_record_ratio" in html and "bad_record_ratio" in text
+
+
+def test_rollback_through_the_dag_then_the_cli(embedded):
+    from mlgate.embedded import run_airflow
+
+    state, env = embedded
+    assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == "2"
+    reason = "v2 rolled back in the e2e test: checking the rollback DAG"
+    run = run_airflow(
+        ["dags", "test", "fraud_rollback", "--conf", json.dumps({"reason": reason})],
+        env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == "1"
+    last = json.loads(mlgate(env, "history", "--json").stdout)[-1]
+    assert (last["action"], last["version"], last["previous"]) == ("rollback", "1", "2")
+    assert last["reason"] == reason
+
+    # v1 was the first champion: there is nothing further back, and the CLI says so.
+    again = mlgate(env, "rollback", "--reason", "and once more, to see the refusal")
+    assert again.returncode == 2 and "nothing to roll back to" in again.stderr
+    assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == "1"

@@ -1,0 +1,863 @@
+"""The real Airflow services on the embedded state: `mlgate services start|stop|status`.
+
+`make airflow` starts, as background processes on loopback only:
+
+- the Airflow api-server (UI and REST API), scheduler (LocalExecutor), dag-processor and
+  triggerer, on the state folder's Airflow home, with authentication on (Airflow's simple
+  auth manager: user `admin`, password generated into a file under the state folder, or
+  taken from `$MLGATE_AIRFLOW_PASSWORD` when you set one);
+- the MLflow UI (an `mlflow server` on the embedded tracking DB);
+- the local SMTP sink (`python -m mlgate.mailsink`) that keeps alert emails as files;
+- with `--spark-cluster`, a Spark standalone master and two workers started from the Spark
+  distribution inside pyspark, and `spark_default` pointed at the master, so the DAG's
+  spark-submit tasks run on the cluster instead of `local[*]`.
+
+Each process gets a pid file and a log under `state/services/`; `services.json` records
+what was started and on which ports. `make stop` stops exactly those processes (and the
+processes they started, recognised by a tag in their environment), nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mlgate.embedded import embedded_env, migrate_airflow_db
+from mlgate.mailsink import port_open, start_background, stop_background
+from mlgate.paths import REPO_ROOT, mail_dir, state_dir
+
+HOST = "127.0.0.1"
+ADMIN_USER = "admin"
+PASSWORD_ENV = "MLGATE_AIRFLOW_PASSWORD"
+TAG_ENV = "MLGATE_SERVICES_TAG"
+SIMPLE_AUTH_MANAGER = (
+    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+)
+SPARK_WORKERS = 2
+# A small cluster that fits next to Airflow on a 2-core laptop: one core per worker, and
+# executors small enough that both workers can host one.
+SPARK_WORKER_CORES = 1
+SPARK_WORKER_MEMORY = "1536m"
+SPARK_EXECUTOR_MEMORY = "1g"
+SPARK_DAEMON_MEMORY = "512m"
+AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+
+class ServicesError(RuntimeError):
+    """The services could not be started or stopped; the message says why and what to do."""
+
+
+@dataclass
+class Ports:
+    """Where each service listens (all on 127.0.0.1)."""
+
+    airflow: int = 8080
+    mlflow: int = 5000
+    smtp: int = 8025
+    spark_master: int = 7077
+    spark_master_ui: int = 8090  # not 8080: that is Airflow's
+    spark_worker_ui: int = 8091  # the first worker; the second gets the next port
+
+
+@dataclass
+class Services:
+    """What `start` started: enough for `stop`, `status` and the tests."""
+
+    state: str
+    ports: Ports
+    spark_cluster: bool
+    tag: str
+    pids: dict[str, int] = field(default_factory=dict)
+    started_at: float = 0.0
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{HOST}:{self.ports.airflow}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://{HOST}:{self.ports.mlflow}"
+
+    @property
+    def spark_master_url(self) -> str:
+        return f"spark://{HOST}:{self.ports.spark_master}"
+
+    @property
+    def spark_master_ui_url(self) -> str:
+        return f"http://{HOST}:{self.ports.spark_master_ui}"
+
+    def spark_worker_ui_urls(self) -> list[str]:
+        return [f"http://{HOST}:{self.ports.spark_worker_ui + i}" for i in range(SPARK_WORKERS)]
+
+    @property
+    def password_file(self) -> Path:
+        return password_file(Path(self.state))
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "airflow_url": self.airflow_url, "mlflow_url": self.mlflow_url}
+
+    @classmethod
+    def from_json(cls, payload: dict) -> Services:
+        return cls(
+            state=payload["state"],
+            ports=Ports(**payload["ports"]),
+            spark_cluster=payload["spark_cluster"],
+            tag=payload["tag"],
+            pids={k: int(v) for k, v in payload.get("pids", {}).items()},
+            started_at=payload.get("started_at", 0.0),
+        )
+
+
+# --- where things are ------------------------------------------------------------------
+
+
+def services_dir(state: Path) -> Path:
+    return Path(state) / "services"
+
+
+def logs_dir(state: Path) -> Path:
+    return services_dir(state) / "logs"
+
+
+def record_path(state: Path) -> Path:
+    return services_dir(state) / "services.json"
+
+
+def password_file(state: Path) -> Path:
+    """Airflow's simple auth manager keeps the generated passwords here (mode 600)."""
+    return Path(state) / "airflow" / "simple_auth_manager_passwords.json.generated"
+
+
+def state_mail_dir(state: Path) -> Path:
+    """paths.mail_dir() of the given state folder (which need not be $MLGATE_STATE)."""
+    return Path(state) / mail_dir().name
+
+
+def spark_conf_dir(state: Path) -> Path:
+    return Path(state) / "spark" / "conf"
+
+
+def spark_class() -> Path:
+    """`spark-class` of the Spark distribution that the pyspark package ships."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.origin:
+        raise ServicesError("pyspark is not installed in this environment (make install)")
+    path = Path(spec.origin).parent / "bin" / "spark-class"
+    if not path.exists():
+        raise ServicesError(f"{path} is missing: the pyspark package has no Spark launcher")
+    return path
+
+
+# --- environment -----------------------------------------------------------------------
+
+
+def services_env(
+    state: Path, ports: Ports, *, spark_cluster: bool, tag: str, base: dict | None = None
+) -> dict[str, str]:
+    """`embedded_env` plus what long-running services need: loopback, ports, auth, cluster."""
+    base = dict(os.environ if base is None else base)
+    base["MLGATE_SMTP_PORT"] = str(ports.smtp)
+    env = embedded_env(state, base=base)
+    airflow_url = f"http://{HOST}:{ports.airflow}"
+    env.update(
+        {
+            TAG_ENV: tag,
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            # Authentication on: users need a password; no all-admins shortcut.
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file(state)),
+            # The api-server on loopback; tasks reach its execution API there.
+            "AIRFLOW__API__HOST": HOST,
+            "AIRFLOW__API__PORT": str(ports.airflow),
+            "AIRFLOW__API__BASE_URL": airflow_url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",
+            "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        }
+    )
+    if spark_cluster:
+        env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "spark",
+                "host": f"spark://{HOST}",
+                "port": ports.spark_master,
+                "extra": {"deploy-mode": "client"},
+            }
+        )
+        # spark-submit reads the executor sizes from here: the DAG stays the same.
+        env["SPARK_CONF_DIR"] = str(spark_conf_dir(state))
+        env["SPARK_DAEMON_MEMORY"] = SPARK_DAEMON_MEMORY
+    return env
+
+
+def write_spark_defaults(state: Path) -> Path:
+    """spark-defaults.conf for jobs submitted to the local standalone cluster."""
+    conf_dir = spark_conf_dir(state)
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    path = conf_dir / "spark-defaults.conf"
+    settings = {
+        "spark.executor.memory": SPARK_EXECUTOR_MEMORY,
+        "spark.executor.cores": str(SPARK_WORKER_CORES),
+        "spark.cores.max": str(SPARK_WORKERS * SPARK_WORKER_CORES),
+    }
+    path.write_text(
+        "# Written by `mlgate services start --spark-cluster`: the local standalone cluster.\n"
+        + "".join(f"{key} {value}\n" for key, value in settings.items())
+    )
+    return path
+
+
+def ensure_password_file(state: Path, env: dict | None = None) -> Path:
+    """Create the passwords file readable by its owner only.
+
+    With `$MLGATE_AIRFLOW_PASSWORD` set, that is the admin's password; otherwise Airflow
+    generates one into the file on first start and keeps it.
+    """
+    env = os.environ if env is None else env
+    path = password_file(state)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+    chosen = env.get(PASSWORD_ENV)
+    if chosen:
+        if len(chosen) < 8:
+            raise ServicesError(f"{PASSWORD_ENV} must have at least 8 characters")
+        try:
+            passwords = json.loads(path.read_text() or "{}")
+        except json.JSONDecodeError:
+            passwords = {}
+        passwords[ADMIN_USER] = chosen
+        path.write_text(json.dumps(passwords) + "\n")
+    return path
+
+
+def read_password(state: Path) -> str:
+    try:
+        return json.loads(password_file(state).read_text())[ADMIN_USER]
+    except (OSError, ValueError, KeyError):
+        raise ServicesError(
+            f"no password for {ADMIN_USER!r} in {password_file(state)} "
+            "(the api-server writes it on its first start)"
+        ) from None
+
+
+# --- processes -------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our exited child
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("State:"):
+                return "Z" not in line.split(":", 1)[1]
+    except OSError:
+        pass
+    return True
+
+
+def tagged_pids(tag: str) -> list[int]:
+    """Processes whose environment carries our tag: the services and what they started."""
+    marker = f"{TAG_ENV}={tag}".encode() + b"\0"
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        pid = int(proc.name)
+        if pid == os.getpid():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes() and _pid_alive(pid):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def _launch(name: str, argv: list[str], env: dict, state: Path) -> int:
+    log_path = logs_dir(state) / f"{name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log_file:
+        log_file.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
+        log_file.flush()
+        process = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped as a whole
+            close_fds=True,
+        )
+    (services_dir(state) / f"{name}.pid").write_text(f"{process.pid}\n")
+    return process.pid
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait(what: str, ready, *, timeout: float, state: Path, name: str, pid: int | None = None):
+    """Poll `ready()` until it returns a true value; fail with the log's tail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = ready()
+        except (OSError, ValueError, urllib.error.URLError):
+            value = None
+        if value:
+            return value
+        if pid is not None and not _pid_alive(pid):
+            raise ServicesError(
+                f"{name} exited before {what}; last lines of "
+                f"{logs_dir(state) / (name + '.log')}:\n{_tail(logs_dir(state) / (name + '.log'))}"
+            )
+        if time.monotonic() > deadline:
+            raise ServicesError(
+                f"{name}: no {what} within {timeout:.0f}s; last lines of "
+                f"{logs_dir(state) / (name + '.log')}:\n{_tail(logs_dir(state) / (name + '.log'))}"
+            )
+        time.sleep(1.0)
+
+
+def http_json(url: str, *, token: str | None = None, method: str = "GET", body=None, timeout=10):
+    """(status, parsed JSON or text) of one HTTP request; HTTP errors are returned, not raised."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Accept", "application/json")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw or b"null")
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+class AirflowClient:
+    """The REST API as the UI uses it: a JWT from /auth/token, then Bearer requests."""
+
+    def __init__(self, base_url: str, username: str, password: str):
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.password = password
+        self._token: str | None = None
+
+    def token(self) -> str:
+        if self._token is None:
+            status, payload = http_json(
+                f"{self.base_url}/auth/token",
+                method="POST",
+                body={"username": self.username, "password": self.password},
+            )
+            if status not in (200, 201):
+                raise ServicesError(f"Airflow login failed ({status}): {payload}")
+            self._token = payload["access_token"]
+        return self._token
+
+    def request(self, method: str, path: str, body=None):
+        return http_json(
+            f"{self.base_url}/api/v2/{path.lstrip('/')}", token=self.token(), method=method, body=body
+        )
+
+    def get(self, path: str):
+        return self.request("GET", path)
+
+
+def airflow_health(base_url: str) -> dict | None:
+    status, payload = http_json(f"{base_url}/api/v2/monitor/health", timeout=5)
+    return payload if status == 200 and isinstance(payload, dict) else None
+
+
+def _all_healthy(payload: dict | None) -> bool:
+    if not payload:
+        return False
+    return all(
+        (payload.get(component) or {}).get("status") == "healthy"
+        for component in AIRFLOW_COMPONENTS
+    )
+
+
+def spark_master_state(ui_url: str) -> dict | None:
+    status, payload = http_json(f"{ui_url}/json", timeout=5)
+    return payload if status == 200 and isinstance(payload, dict) else None
+
+
+# --- start / stop / status ---------------------------------------------------------------
+
+
+def _check_ports_free(ports: Ports, spark_cluster: bool) -> None:
+    wanted = {"Airflow": ports.airflow, "MLflow": ports.mlflow, "SMTP sink": ports.smtp}
+    if spark_cluster:
+        wanted["Spark master"] = ports.spark_master
+        wanted["Spark master UI"] = ports.spark_master_ui
+        for i in range(SPARK_WORKERS):
+            wanted[f"Spark worker {i + 1} UI"] = ports.spark_worker_ui + i
+    if len(set(wanted.values())) != len(wanted):
+        raise ServicesError(f"two services were given the same port: {wanted}")
+    busy = {name: port for name, port in wanted.items() if port_open(HOST, port)}
+    if busy:
+        listing = ", ".join(f"{name} {HOST}:{port}" for name, port in busy.items())
+        raise ServicesError(
+            f"port(s) already in use: {listing}. Stop what runs there (make stop, if it is "
+            "mlgate) or choose other ports (mlgate services start --help)."
+        )
+
+
+def load_record(state: Path) -> Services | None:
+    try:
+        return Services.from_json(json.loads(record_path(state).read_text()))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _save_record(services: Services) -> None:
+    path = record_path(Path(services.state))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(services.to_json(), indent=2))
+
+
+def start(
+    state: Path | None = None,
+    ports: Ports | None = None,
+    *,
+    spark_cluster: bool = False,
+    timeout: float = 300.0,
+    base_env: dict | None = None,
+    echo=print,
+) -> Services:
+    """Start every service and wait until each answers; on any failure stop them all."""
+    state = Path(state) if state else state_dir()
+    ports = ports or Ports()
+    previous = load_record(state)
+    if previous and any(_pid_alive(pid) for pid in previous.pids.values()):
+        raise ServicesError(
+            f"services are already running on {state} (pids {sorted(previous.pids.values())}); "
+            "`make stop` (mlgate services stop) first"
+        )
+    _check_ports_free(ports, spark_cluster)
+
+    services = Services(
+        state=str(state),
+        ports=ports,
+        spark_cluster=spark_cluster,
+        tag=secrets.token_hex(8),
+        started_at=time.time(),
+    )
+    env = services_env(state, ports, spark_cluster=spark_cluster, tag=services.tag, base=base_env)
+    logs_dir(state).mkdir(parents=True, exist_ok=True)
+    ensure_password_file(state, env)
+    echo(f"migrating the Airflow metadata DB in {env['AIRFLOW_HOME']}")
+    migrate_airflow_db(env)
+    _save_record(services)  # before the first process, so `stop` finds what was started
+
+    def launched(name: str, argv: list[str], extra_env: dict | None = None) -> int:
+        pid = _launch(name, argv, {**env, **(extra_env or {})}, state)
+        services.pids[name] = pid
+        _save_record(services)
+        return pid
+
+    bin_dir = Path(sys.executable).parent
+    try:
+        sink_pid = start_background(
+            state_mail_dir(state), HOST, ports.smtp, services_dir(state) / "mailsink.pid"
+        )
+        services.pids["mailsink"] = sink_pid
+        _save_record(services)
+
+        if spark_cluster:
+            _start_spark_cluster(services, state, launched, timeout)
+
+        (state / "mlflow").mkdir(parents=True, exist_ok=True)
+        mlflow_pid = launched(
+            "mlflow",
+            [
+                str(bin_dir / "mlflow"),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
+                "--default-artifact-root",
+                (state / "mlflow" / "artifacts").as_uri(),
+                "--host",
+                HOST,
+                "--port",
+                str(ports.mlflow),
+                "--workers",
+                "1",
+            ],
+        )
+
+        airflow = str(bin_dir / "airflow")
+        launched("airflow-dag-processor", [airflow, "dag-processor"])
+        # Task logs are read from this machine's disk: no log server ports are needed.
+        launched("airflow-scheduler", [airflow, "scheduler", "--skip-serve-logs"])
+        launched("airflow-triggerer", [airflow, "triggerer", "--skip-serve-logs"])
+        api_pid = launched(
+            "airflow-api-server",
+            [airflow, "api-server", "--host", HOST, "--port", str(ports.airflow), "--workers", "1"],
+        )
+        echo(f"waiting for Airflow on {services.airflow_url} (up to {timeout:.0f}s)")
+        _wait(
+            "healthy Airflow (api-server, scheduler, dag-processor, triggerer)",
+            lambda: _all_healthy(airflow_health(services.airflow_url)),
+            timeout=timeout,
+            state=state,
+            name="airflow-api-server",
+            pid=api_pid,
+        )
+        _wait(
+            "answer on the MLflow port",
+            lambda: port_open(HOST, ports.mlflow),
+            timeout=timeout,
+            state=state,
+            name="mlflow",
+            pid=mlflow_pid,
+        )
+        _wait_for_dags(services, state, timeout)
+    except BaseException:
+        report = stop(state, echo=lambda *_: None, strict=False)
+        if report["survivors"]:
+            echo(f"could not stop {report['survivors']}")
+        raise
+    return services
+
+
+def _start_spark_cluster(services: Services, state: Path, launched, timeout: float) -> None:
+    ports = services.ports
+    write_spark_defaults(state)
+    launcher = str(spark_class())
+    master = launched(
+        "spark-master",
+        [
+            launcher,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            HOST,
+            "--port",
+            str(ports.spark_master),
+            "--webui-port",
+            str(ports.spark_master_ui),
+        ],
+    )
+    _wait(
+        "master status page",
+        lambda: spark_master_state(services.spark_master_ui_url),
+        timeout=timeout,
+        state=state,
+        name="spark-master",
+        pid=master,
+    )
+    for i in range(SPARK_WORKERS):
+        work_dir = state / "spark" / "work" / f"worker-{i + 1}"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        launched(
+            f"spark-worker-{i + 1}",
+            [
+                launcher,
+                "org.apache.spark.deploy.worker.Worker",
+                "--host",
+                HOST,
+                "--cores",
+                str(SPARK_WORKER_CORES),
+                "--memory",
+                SPARK_WORKER_MEMORY,
+                "--webui-port",
+                str(ports.spark_worker_ui + i),
+                "--work-dir",
+                str(work_dir),
+                services.spark_master_url,
+            ],
+        )
+    _wait(
+        f"{SPARK_WORKERS} alive workers registered",
+        lambda: (spark_master_state(services.spark_master_ui_url) or {}).get("aliveworkers", 0)
+        >= SPARK_WORKERS,
+        timeout=timeout,
+        state=state,
+        name="spark-master",
+        pid=master,
+    )
+
+
+def _wait_for_dags(services: Services, state: Path, timeout: float) -> None:
+    """The DAG processor has parsed fraud_retrain; a broken DAG file is reported here."""
+    client = AirflowClient(services.airflow_url, ADMIN_USER, read_password(state))
+
+    def parsed():
+        status, _ = client.get("dags/fraud_retrain")
+        if status == 200:
+            return True
+        status, errors = client.get("importErrors")
+        if status == 200 and errors.get("import_errors"):
+            raise ServicesError(
+                "DAG import errors:\n"
+                + "\n".join(
+                    f"{e['filename']}: {e['stack_trace'][-2000:]}" for e in errors["import_errors"]
+                )
+            )
+        return False
+
+    _wait(
+        "DAG fraud_retrain parsed",
+        parsed,
+        timeout=timeout,
+        state=state,
+        name="airflow-dag-processor",
+    )
+
+
+STOP_ORDER = (
+    "airflow-scheduler",
+    "airflow-triggerer",
+    "airflow-dag-processor",
+    "airflow-api-server",
+    "mlflow",
+    "spark-worker-1",
+    "spark-worker-2",
+    "spark-master",
+)
+
+
+def _is_ours(pid: int, tag: str) -> bool:
+    try:
+        return f"{TAG_ENV}={tag}".encode() + b"\0" in Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+
+
+def _terminate(pids: list[int], wait_seconds: float) -> list[int]:
+    """SIGTERM each process group, then SIGKILL what is left; returns the survivors."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.killpg(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline and any(_pid_alive(pid) for pid in pids):
+            time.sleep(0.2)
+        pids = [pid for pid in pids if _pid_alive(pid)]
+        if not pids:
+            break
+    return pids
+
+
+def stop(state: Path | None = None, *, echo=print, strict: bool = True) -> dict:
+    """Stop what `start` recorded for this state folder; returns {"stopped", "survivors"}.
+
+    With `strict`, processes that survive SIGKILL raise ServicesError.
+    """
+    state = Path(state) if state else state_dir()
+    record = load_record(state)
+    stopped, survivors = [], []
+    if record is not None:
+        for name in STOP_ORDER:
+            pid = record.pids.get(name)
+            if pid is None:
+                continue
+            if _pid_alive(pid) and _is_ours(pid, record.tag):
+                left = _terminate([pid], wait_seconds=30 if name.startswith("airflow") else 15)
+                (survivors if left else stopped).append(name)
+            (services_dir(state) / f"{name}.pid").unlink(missing_ok=True)
+        # Whatever they started (task processes, spark-submit, executors) carries the tag.
+        leftovers = tagged_pids(record.tag)
+        if leftovers:
+            survivors += [f"pid {pid}" for pid in _terminate(leftovers, wait_seconds=10)]
+    sink_pidfile = services_dir(state) / "mailsink.pid"
+    if sink_pidfile.exists() and stop_background(sink_pidfile):
+        stopped.append("mailsink")
+    record_path(state).unlink(missing_ok=True)
+    if stopped:
+        echo(f"stopped: {', '.join(stopped)}")
+    else:
+        echo(f"nothing was running on {state}")
+    if survivors and strict:
+        raise ServicesError(f"still running after SIGKILL: {survivors}")
+    return {"stopped": stopped, "survivors": survivors}
+
+
+def status(state: Path | None = None) -> dict:
+    """Each recorded service: pid, alive, and whether its port answers."""
+    state = Path(state) if state else state_dir()
+    record = load_record(state)
+    if record is None:
+        return {"running": False, "services": {}}
+    ports = record.ports
+    service_ports = {
+        "mailsink": ports.smtp,
+        "mlflow": ports.mlflow,
+        "airflow-api-server": ports.airflow,
+        "spark-master": ports.spark_master,
+    }
+    for i in range(SPARK_WORKERS):
+        service_ports[f"spark-worker-{i + 1}"] = ports.spark_worker_ui + i
+    report = {}
+    for name, pid in record.pids.items():
+        port = service_ports.get(name)
+        report[name] = {
+            "pid": pid,
+            "alive": _pid_alive(pid),
+            "port": port,
+            "answers": port_open(HOST, port) if port else None,
+        }
+    health = airflow_health(record.airflow_url) if port_open(HOST, ports.airflow) else None
+    return {
+        "running": any(entry["alive"] for entry in report.values()),
+        "services": report,
+        "airflow_health": health,
+        "record": record.to_json(),
+    }
+
+
+def describe(services: Services) -> str:
+    """The URLs and where the login is, as `make airflow` prints them."""
+    state = Path(services.state)
+    rel = _relative(services.password_file)
+    lines = [
+        f"mlgate services are up (state: {_relative(state)})",
+        f"  Airflow UI     {services.airflow_url}   login: user '{ADMIN_USER}', password in {rel}",
+        f"  Airflow REST   {services.airflow_url}/api/v2   (JWT: POST {services.airflow_url}/auth/token)",
+        f"  MLflow UI      {services.mlflow_url}",
+        f"  mail sink      smtp://{HOST}:{services.ports.smtp}, messages in "
+        f"{_relative(state_mail_dir(state))}/",
+    ]
+    if services.spark_cluster:
+        workers = ", ".join(services.spark_worker_ui_urls())
+        lines += [
+            f"  Spark master   {services.spark_master_url}, UI {services.spark_master_ui_url}",
+            f"  Spark workers  {SPARK_WORKERS} x {SPARK_WORKER_CORES} core, UIs {workers}",
+            "                 spark_default points at the master (jobs leave local[*])",
+        ]
+    lines += [
+        f"logs: {_relative(logs_dir(state))}/   stop: make stop (mlgate services stop)",
+        "fraud_retrain starts paused: unpause it in the UI and the scheduler runs the latest "
+        "daily interval, then one run a day.",
+    ]
+    return "\n".join(lines)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# --- command line ------------------------------------------------------------------------
+
+
+def cmd_services(args) -> int:
+    state = state_dir()
+    if args.action == "start":
+        ports = Ports(
+            airflow=args.airflow_port,
+            mlflow=args.mlflow_port,
+            smtp=args.smtp_port,
+            spark_master=args.spark_master_port,
+            spark_master_ui=args.spark_ui_port,
+            spark_worker_ui=args.spark_ui_port + 1,
+        )
+        try:
+            services = start(state, ports, spark_cluster=args.spark_cluster, timeout=args.timeout)
+        except ServicesError as error:
+            print(f"mlgate services start: {error}", file=sys.stderr)
+            return 1
+        print(describe(services))
+        return 0
+    if args.action == "stop":
+        try:
+            stop(state)
+        except ServicesError as error:
+            print(f"mlgate services stop: {error}", file=sys.stderr)
+            return 1
+        return 0
+    report = status(state)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    elif not report["services"]:
+        print(f"no services recorded for {state} (start them with make airflow)")
+    else:
+        for name, entry in report["services"].items():
+            up = "up" if entry["alive"] else "DOWN"
+            port = f"port {entry['port']} {'answers' if entry['answers'] else 'closed'}"
+            print(f"{name:24s} pid {entry['pid']:<8d} {up:5s} {port if entry['port'] else ''}")
+        health = report.get("airflow_health") or {}
+        components = ", ".join(
+            f"{c} {(health.get(c) or {}).get('status', '?')}" for c in AIRFLOW_COMPONENTS
+        )
+        print(f"airflow health: {components}")
+    return 0 if report["running"] else 3
+
+
+def add_parser(sub) -> None:
+    """Register `mlgate services start|stop|status` on the CLI's subparsers."""
+    parser = sub.add_parser(
+        "services",
+        help="start, stop or list the Airflow services, MLflow UI, mail sink (and Spark cluster)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    env = os.environ
+    parser.add_argument(
+        "--spark-cluster",
+        action="store_true",
+        default=env.get("MLGATE_SPARK_CLUSTER", "") not in ("", "0", "false"),
+        help="also start a Spark standalone master and 2 workers and send the DAG's "
+        "Spark jobs there (default: $MLGATE_SPARK_CLUSTER)",
+    )
+    defaults = Ports()
+    for option, name, default in (
+        ("--airflow-port", "MLGATE_AIRFLOW_PORT", defaults.airflow),
+        ("--mlflow-port", "MLGATE_MLFLOW_PORT", defaults.mlflow),
+        ("--smtp-port", "MLGATE_SMTP_PORT", defaults.smtp),
+        ("--spark-master-port", "MLGATE_SPARK_MASTER_PORT", defaults.spark_master),
+        ("--spark-ui-port", "MLGATE_SPARK_UI_PORT", defaults.spark_master_ui),
+    ):
+        parser.add_argument(
+            option,
+            type=int,
+            default=int(env.get(name, default)),
+            help=f"default ${name} or {default}",
+        )
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for each service"
+    )
+    parser.add_argument("--json", action="store_true", help="status as JSON")
+    parser.set_defaults(func=cmd_services)

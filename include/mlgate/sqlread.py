@@ -1,0 +1,707 @@
+"""Parallel, streamed reads from a SQL source into Parquet files: the engine of the imports.
+
+One read = a table (or a free-form query over it) under a condition (the window of a day,
+the range of an incremental import), split into N ranges of a numeric or time column:
+
+* **Boundaries** come from `SELECT min(c), max(c)` under the same condition, or from a
+  user-given boundary query (Sqoop's `--boundary-query`). The first range also takes the
+  rows whose split column is NULL, the last one includes the maximum, so every row of the
+  condition is read exactly once (Sqoop silently dropped NULL split values).
+* **Parallel connections**: each range is read by its own thread on its own connection and
+  written to its own file, `part-<i>.parquet`, in bounded memory (streamed in blocks).
+* **One snapshot on PostgreSQL**: a coordinator transaction (REPEATABLE READ, READ ONLY)
+  exports its snapshot and every range's connection adopts it (`SET TRANSACTION
+  SNAPSHOT`), so the ranges, the boundaries and the reconciliation count see the same
+  data even while the source is written to. Every transaction is READ ONLY: the source is
+  never written, and a role that may only SELECT is enough.
+* **Reading paths**, chosen by measuring (docs/benchmarks.md): on PostgreSQL with the
+  psycopg (3) driver, `COPY (SELECT ...) TO STDOUT (FORMAT csv)` parsed by Arrow's
+  multi-threaded CSV reader into the lake types (decimals, timestamps with time zones,
+  nullable integers); a range whose values Arrow cannot parse (numeric 'NaN' in a
+  decimal column, a year past 9999) is read again on the row path. Elsewhere (SQLite,
+  other drivers) the row path: a server-side cursor streamed in chunks of CHUNK_ROWS
+  rows, converted by `mlgate.extract.convert_rows` (unconvertible values become null and
+  are named in `_unparsable`).
+* **Nothing user-given is pasted into SQL text**: names come from the validated config and
+  are quoted by SQLAlchemy; values (window bounds, range bounds, watermarks) are bound
+  parameters. For COPY, which takes no parameters, psycopg merges them client-side with
+  its own quoting (`ClientCursor.mogrify`). A free-form query keeps its `$CONDITIONS`
+  placeholder, which is replaced by the generated (parameterised) condition.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import select
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from mlgate.extract import (
+    CHUNK_ROWS,
+    UNPARSABLE_COLUMN,
+    ExtractError,
+    arrow_type,
+    convert_rows,
+    is_sqlite,
+    raw_columns,
+)
+
+log = logging.getLogger(__name__)
+
+CONDITIONS = "$CONDITIONS"
+CSV_BLOCK_BYTES = 1 << 20  # Arrow CSV block: bounds the memory of one range's read
+MAX_SPLITS = 32
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9]+)?$")
+
+
+def part_file(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """Rows and the sum of the (integer) key column; key_sum is None for other keys."""
+
+    rows: int
+    key_sum: int | None
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "key_sum": self.key_sum}
+
+
+@dataclass
+class Source:
+    """What to read: a reflected table, or a free-form query whose columns it describes.
+
+    `condition` is built from `column(...)` references (unqualified names, so that it
+    applies to the table and to a free-form query alike) with bound values.
+    """
+
+    engine: sa.Engine
+    table: sa.Table
+    condition: sa.ColumnElement | None = None
+    free_form: str | None = None
+    order_by: tuple[str, ...] = ()
+    schema: pa.Schema = field(init=False)
+
+    def __post_init__(self) -> None:
+        from mlgate.extract import arrow_schema
+
+        if self.free_form is not None and CONDITIONS not in self.free_form:
+            raise ExtractError(f"the free-form query has no {CONDITIONS} placeholder")
+        self.schema = (
+            free_form_schema(self.engine, self.free_form, self.table)
+            if self.free_form
+            else arrow_schema(self.table)
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def column(self, name: str) -> sa.ColumnClause:
+        """An unqualified, quoted reference to a column, typed like the table's column."""
+        if self.free_form is None and name not in self.table.columns:
+            raise ExtractError(
+                f"column {name!r} is not in source table {self.table.name!r} "
+                f"(columns: {list(self.table.columns.keys())}); check the config"
+            )
+        if self.free_form is not None and name not in self.schema.names:
+            raise ExtractError(
+                f"column {name!r} is not in the result of the free-form query "
+                f"(columns: {self.schema.names[:-1]}); check the config"
+            )
+        kind = self.table.columns[name].type if name in self.table.columns else sa.String()
+        return sa.column(name, kind)
+
+    def where(self, extra: sa.ColumnElement | None = None) -> sa.ColumnElement | None:
+        parts = [c for c in (self.condition, extra) if c is not None]
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else sa.and_(*parts)
+
+    def _free_form_text(self, condition: sa.ColumnElement | None) -> sa.TextClause:
+        if condition is None:
+            return sa.text(self.free_form.replace(CONDITIONS, "(1 = 1)"))
+        text, binds = _condition_text(self.engine, condition)
+        return sa.text(self.free_form.replace(CONDITIONS, f"({text})")).bindparams(*binds)
+
+    def statement(self, extra: sa.ColumnElement | None = None, *, raw: bool = True):
+        """The SELECT of the rows under the condition and `extra` (a range)."""
+        condition = self.where(extra)
+        if self.free_form is not None:
+            return self._free_form_text(condition)
+        columns = raw_columns(self.engine, self.table) if raw else list(self.table.columns)
+        query = sa.select(*columns).select_from(self.table)
+        if condition is not None:
+            query = query.where(condition)
+        if self.order_by:
+            query = query.order_by(*(self.column(name) for name in self.order_by))
+        return query
+
+    def from_clause(self) -> sa.FromClause:
+        """The rows under the condition, as something to select aggregates from."""
+        if self.free_form is None:
+            query = sa.select(self.table).select_from(self.table)
+            condition = self.where()
+            return (query.where(condition) if condition is not None else query).subquery("q")
+        names = self.schema.names[:-1]
+        return (
+            self._free_form_text(self.where()).columns(*(sa.column(n) for n in names)).subquery("q")
+        )
+
+    def aggregate_from(self) -> sa.FromClause:
+        """Like `from_clause`, without a subquery for a plain table (simpler plans)."""
+        return self.table if self.free_form is None else self.from_clause()
+
+
+def _condition_text(engine: sa.Engine, condition: sa.ColumnElement):
+    """A condition as SQL text with :named placeholders, and its typed bound values."""
+    dialect = type(engine.dialect)(paramstyle="named")
+    compiled = condition.compile(dialect=dialect)
+    binds = [
+        sa.bindparam(name, value, type_=compiled.binds[name].type)
+        for name, value in compiled.params.items()
+    ]
+    return compiled.string, binds
+
+
+# --- schema of a free-form query ---------------------------------------------------------
+
+_PG_TYPES = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int64(),
+    23: pa.int64(),
+    700: pa.float64(),
+    701: pa.float64(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+}
+
+
+def free_form_schema(engine: sa.Engine, query: str, table: sa.Table) -> pa.Schema:
+    """The lake schema of a free-form query's result, read from `WHERE (1 = 0)` (no rows).
+
+    PostgreSQL names the result's types (numeric precision and scale included); on other
+    databases a column named like one of `table`'s takes its declared type, others are text.
+    """
+    with engine.connect() as conn:
+        try:
+            result = conn.execute(sa.text(query.replace(CONDITIONS, "(1 = 0)")))
+        except sa.exc.DBAPIError as error:
+            raise ExtractError(f"the free-form query failed: {error.orig}") from None
+        names = list(result.keys())
+        description = result.cursor.description or []
+        result.close()
+    if UNPARSABLE_COLUMN in names:
+        raise ExtractError(f"the free-form query returns a column named {UNPARSABLE_COLUMN!r}")
+    if len(set(names)) != len(names):
+        raise ExtractError(f"the free-form query returns duplicate column names: {names}")
+    fields = []
+    for name, column in zip(names, description):
+        kind = None
+        if engine.dialect.name == "postgresql":
+            code = getattr(column, "type_code", None) or column[1]
+            kind = _PG_TYPES.get(code)
+            if code == 1700:  # numeric
+                precision, scale = getattr(column, "precision", None), getattr(column, "scale", 0)
+                kind = arrow_type(sa.Numeric(precision, scale or 0))
+        if kind is None:
+            kind = arrow_type(table.columns[name]) if name in table.columns else pa.string()
+        fields.append(pa.field(name, kind, nullable=True))
+    return pa.schema([*fields, pa.field(UNPARSABLE_COLUMN, pa.string(), nullable=True)])
+
+
+# --- connections: one snapshot, read only ------------------------------------------------
+
+
+@contextmanager
+def source_connection(engine: sa.Engine, snapshot: str | None = None):
+    """A read-only connection; on PostgreSQL a REPEATABLE READ transaction in UTC that
+    adopts `snapshot` when given (exported by the coordinator's `export_snapshot`)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            if snapshot is not None:
+                if not _SNAPSHOT_ID.match(snapshot):
+                    raise ExtractError(f"unexpected snapshot id from the server: {snapshot!r}")
+                conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+        elif is_sqlite(engine):
+            conn.exec_driver_sql("PRAGMA query_only = ON")
+        try:
+            yield conn
+        finally:
+            if is_sqlite(engine):
+                conn.rollback()
+                conn.exec_driver_sql("PRAGMA query_only = OFF")
+
+
+def export_snapshot(conn: sa.Connection) -> str | None:
+    if conn.dialect.name != "postgresql":
+        return None
+    return conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+
+
+# --- boundaries and ranges ---------------------------------------------------------------
+
+
+def _kind_of(source: Source, name: str) -> str:
+    """'int', 'number' or 'time': how a split column's values are divided into ranges."""
+    if name in source.table.columns:
+        kind = source.table.columns[name].type
+        if isinstance(kind, sa.Integer):
+            return "int"
+        if isinstance(kind, sa.Numeric):
+            return "number"
+        if isinstance(kind, sa.DateTime | sa.Date):
+            return "time"
+    else:
+        arrow = source.schema.field(name).type
+        if pa.types.is_integer(arrow):
+            return "int"
+        if pa.types.is_floating(arrow) or pa.types.is_decimal(arrow):
+            return "number"
+        if pa.types.is_timestamp(arrow) or pa.types.is_date(arrow):
+            return "time"
+    raise ExtractError(
+        f"split_by column {name!r} must be numeric, a date or a timestamp "
+        f"(it is {source.schema.field(name).type})"
+    )
+
+
+def boundaries(
+    conn: sa.Connection, source: Source, name: str, boundary_query: str | None = None
+) -> tuple:
+    """(min, max) of the split column under the source's condition (None, None if no rows)."""
+    kind = _kind_of(source, name)
+    if kind == "time" and is_sqlite(source.engine):
+        raise ExtractError(
+            f"split_by {name!r}: SQLite keeps times as text, so it cannot be split by time; "
+            "split by an integer column (such as the key) instead"
+        )
+    if boundary_query:
+        text = boundary_query
+        if CONDITIONS in text:
+            condition = source.where()
+            if condition is None:
+                text = text.replace(CONDITIONS, "(1 = 1)")
+                query = sa.text(text)
+            else:
+                fragment, binds = _condition_text(source.engine, condition)
+                query = sa.text(text.replace(CONDITIONS, f"({fragment})")).bindparams(*binds)
+        else:
+            query = sa.text(text)
+        row = conn.execute(query).first()
+        if row is None or len(row) != 2:
+            raise ExtractError("the boundary query must return one row of two values (min, max)")
+    else:
+        origin = source.aggregate_from()
+        column = origin.columns[name] if name in origin.columns else sa.column(name)
+        query = sa.select(
+            sa.type_coerce(sa.func.min(column), sa.String()),
+            sa.type_coerce(sa.func.max(column), sa.String()),
+        ).select_from(origin)
+        condition = source.where() if source.free_form is None else None
+        if condition is not None:
+            query = query.where(condition)
+        row = conn.execute(query).one()
+    low, high = row[0], row[1]
+    if low is None or high is None:
+        return None, None
+    for value in (low, high):
+        ok = (
+            isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+            if kind in ("int", "number")
+            else isinstance(value, datetime | date)
+        )
+        if not ok:
+            raise ExtractError(
+                f"split_by column {name!r} holds a value that is not a {kind}: {value!r} "
+                "(text in a numeric column?); choose another split column"
+            )
+    if kind == "int":
+        low, high = int(low), int(high)
+    if low > high:
+        raise ExtractError(f"the boundary query returned min {low!r} above max {high!r}")
+    return low, high
+
+
+def split_ranges(low, high, splits: int) -> list[tuple]:
+    """`splits` contiguous ranges [lower, upper) covering [low, high]; the last is closed.
+
+    Integers split on integer edges (never more ranges than values), numbers and times
+    evenly; equal edges are merged. Returns [(lower, upper, upper_inclusive), ...].
+    """
+    if splits < 1:
+        raise ValueError("splits must be at least 1")
+    if isinstance(low, int) and isinstance(high, int):
+        splits = max(1, min(splits, high - low + 1))
+        span = high - low + 1
+        edges = [low + span * i // splits for i in range(splits)] + [high]
+    elif isinstance(low, datetime | date) and not (
+        isinstance(low, datetime) != isinstance(high, datetime)
+    ):
+        if isinstance(low, datetime):
+            span = high - low
+            edges = [low + span * i / splits for i in range(splits)] + [high]
+        else:
+            days = (high - low).days
+            splits = max(1, min(splits, days + 1))
+            edges = [low + timedelta(days=(days + 1) * i // splits) for i in range(splits)]
+            edges.append(high)
+    else:
+        low_d, high_d = Decimal(str(low)), Decimal(str(high))
+        span = high_d - low_d
+        edges = [low_d + span * i / splits for i in range(splits)] + [high_d]
+        if isinstance(low, float):
+            edges = [float(e) for e in edges]
+    ranges = []
+    for i in range(len(edges) - 1):
+        lower, upper = edges[i], edges[i + 1]
+        last = i == len(edges) - 2
+        if not last and lower == upper:
+            continue
+        ranges.append((lower, upper, last))
+    return ranges or [(low, high, True)]
+
+
+def range_condition(column: sa.ColumnClause, lower, upper, inclusive: bool, first: bool):
+    top = column <= upper if inclusive else column < upper
+    condition = sa.and_(column >= lower, top)
+    return sa.or_(condition, column.is_(None)) if first else condition
+
+
+# --- measuring the source and the lake ---------------------------------------------------
+
+
+def measure_source(conn: sa.Connection, source: Source, key: str | None) -> Measure:
+    """count(*) and sum(key) of the rows under the source's condition (same snapshot)."""
+    origin = source.aggregate_from()
+    has_key = key is not None and _kind_of_safe(source, key) == "int"
+    columns = [sa.func.count()]
+    if has_key:
+        column = origin.columns[key] if key in origin.columns else sa.column(key)
+        columns.append(sa.func.sum(column))
+    query = sa.select(*columns).select_from(origin)
+    condition = source.where() if source.free_form is None else None
+    if condition is not None:
+        query = query.where(condition)
+    row = conn.execute(query).one()
+    key_sum = None
+    if has_key:
+        key_sum = int(row[1]) if row[1] is not None else 0
+    return Measure(int(row[0]), key_sum)
+
+
+def _kind_of_safe(source: Source, name: str) -> str | None:
+    try:
+        return _kind_of(source, name)
+    except ExtractError:
+        return None
+
+
+def measure_files(paths: list[Path], key: str | None) -> Measure:
+    """Rows and sum of the integer key column over Parquet files (read column by column)."""
+    rows, total, integer_key = 0, 0, False
+    for path in paths:
+        parquet = pq.ParquetFile(path)
+        rows += parquet.metadata.num_rows
+        if key is None or key not in parquet.schema_arrow.names:
+            continue
+        column = parquet.read(columns=[key]).column(key)
+        if not pa.types.is_integer(column.type):
+            continue
+        integer_key = True
+        if len(column):
+            summed = pc.sum(column.cast(pa.decimal128(38, 0))).as_py()
+            total += int(summed or 0)
+    return Measure(rows, total if integer_key else None)
+
+
+# --- reading one range into one file -----------------------------------------------------
+
+
+class _CopyStream:
+    """The data of a running `COPY ... TO STDOUT` as a file Arrow reads in large blocks.
+
+    Rows arrive one message each; they are gathered here without per-row Python objects
+    beyond the libpq buffers, and waiting on the socket releases the GIL.
+    """
+
+    def __init__(self, pgconn):
+        self._pg = pgconn
+        self._rest = b""
+        self.done = False
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = CSV_BLOCK_BYTES
+        parts = [self._rest] if self._rest else []
+        have = len(self._rest)
+        pg, get = self._pg, self._pg.get_copy_data
+        while have < size and not self.done:
+            count, data = get(1)
+            if count > 0:
+                parts.append(data)
+                have += count
+            elif count == 0:
+                select.select([pg.socket], [], [])
+                pg.consume_input()
+            else:
+                self.done = True
+        blob = b"".join(parts)
+        self._rest = blob[size:]
+        return blob[:size]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _wait_result(pg):
+    while True:
+        while pg.is_busy():
+            select.select([pg.socket], [], [])
+            pg.consume_input()
+        return pg.get_result()
+
+
+def _csv_options(schema: pa.Schema):
+    fields = [f for f in schema if f.name != UNPARSABLE_COLUMN]
+    read = pcsv.ReadOptions(
+        column_names=[f.name for f in fields], block_size=CSV_BLOCK_BYTES, use_threads=True
+    )
+    convert = pcsv.ConvertOptions(
+        column_types={f.name: f.type for f in fields},
+        null_values=[""],  # COPY csv: NULL is an unquoted empty field, "" an empty string
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        true_values=["t"],
+        false_values=["f"],
+    )
+    parse = pcsv.ParseOptions(newlines_in_values=True)
+    return read, parse, convert
+
+
+def _copy_to_parquet(conn: sa.Connection, statement, schema: pa.Schema, path: Path) -> tuple:
+    """PostgreSQL + psycopg: COPY (statement) TO STDOUT as CSV, parsed by Arrow, to `path`."""
+    import psycopg
+    from psycopg import pq as libpq
+
+    compiled = statement.compile(dialect=conn.dialect)
+    driver = conn.connection.driver_connection
+    copy_sql = psycopg.ClientCursor(driver).mogrify(
+        f"COPY ({compiled.string}) TO STDOUT WITH (FORMAT csv)", compiled.params
+    )
+    pg = driver.pgconn
+    pg.send_query(copy_sql.encode(driver.info.encoding))
+    while pg.flush() != 0:
+        select.select([], [pg.socket], [])
+    result = _wait_result(pg)
+    if result is None or result.status != libpq.ExecStatus.COPY_OUT:
+        message = (result.error_message.decode(errors="replace") if result else "").strip()
+        while _wait_result(pg) is not None:
+            pass
+        raise ExtractError(f"the source refused the read: {message or 'no result'}")
+    stream = _CopyStream(pg)
+    read, parse, convert = _csv_options(schema)
+    rows = 0
+    marks = None
+    try:
+        reader = pcsv.open_csv(
+            stream, read_options=read, parse_options=parse, convert_options=convert
+        )
+        with pq.ParquetWriter(path, schema) as writer:
+            for batch in reader:
+                if marks is None or len(marks) != batch.num_rows:
+                    marks = pa.nulls(batch.num_rows, pa.string())
+                arrays = [*batch.columns, marks]
+                writer.write_batch(pa.record_batch(arrays, schema=schema))
+                rows += batch.num_rows
+    except BaseException:
+        # The COPY is still streaming: drop this connection rather than drain it.
+        conn.invalidate()
+        raise
+    if not stream.done:
+        stream.read(1 << 62)
+    final = _wait_result(pg)
+    while _wait_result(pg) is not None:
+        pass
+    if final is None or final.status != libpq.ExecStatus.COMMAND_OK:
+        message = final.error_message.decode(errors="replace") if final else "no result"
+        raise ExtractError(f"the COPY from the source failed: {message.strip()}")
+    return rows, 0
+
+
+def _rows_to_parquet(conn: sa.Connection, statement, schema: pa.Schema, path: Path) -> tuple:
+    """Any database: a server-side cursor in chunks, converted row by row where needed."""
+    rows = unparsable = 0
+    result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(statement)
+    with pq.ParquetWriter(path, schema) as writer:
+        for chunk in result.partitions():
+            batch = convert_rows(chunk, schema)
+            writer.write_batch(batch)
+            rows += batch.num_rows
+            unparsable += batch.num_rows - batch.column(UNPARSABLE_COLUMN).null_count
+    return rows, unparsable
+
+
+def fast_path_available(engine: sa.Engine) -> bool:
+    return (
+        engine.dialect.name == "postgresql"
+        and engine.dialect.driver == "psycopg"
+        and os.environ.get("MLGATE_EXTRACT_ROW_PATH") != "1"
+    )
+
+
+@dataclass
+class RangeResult:
+    index: int
+    rows: int
+    unparsable: int
+    method: str
+    path: str
+
+
+def _read_range(source: Source, index: int, extra, path: Path, snapshot: str | None) -> RangeResult:
+    if fast_path_available(source.engine):
+        try:
+            with source_connection(source.engine, snapshot) as conn:
+                rows, bad = _copy_to_parquet(
+                    conn, source.statement(extra, raw=False), source.schema, path
+                )
+            return RangeResult(index, rows, bad, "copy", str(path))
+        except pa.ArrowException as error:
+            log.info("range %d: COPY values Arrow cannot parse (%s); row path", index, error)
+    with source_connection(source.engine, snapshot) as conn:
+        rows, bad = _rows_to_parquet(conn, source.statement(extra), source.schema, path)
+    return RangeResult(index, rows, bad, "rows", str(path))
+
+
+@dataclass
+class ReadResult:
+    rows: int
+    unparsable: int
+    files: list[str]
+    ranges: list[dict]
+    method: str
+    source: Measure | None = None
+    split_by: str | None = None
+    bounds: list = field(default_factory=list)
+
+    @property
+    def range_rows(self) -> list[int]:
+        return [r["rows"] for r in self.ranges]
+
+
+def read_to_folder(
+    source: Source,
+    folder: Path,
+    *,
+    split_by: str | None = None,
+    splits: int = 1,
+    boundary_query: str | None = None,
+    measure_key: str | None = None,
+    connection: sa.Connection | None = None,
+) -> ReadResult:
+    """Read the source's rows into `folder`/part-<i>.parquet, one file per range.
+
+    With `measure_key`, the source's count(*) and sum(key) under the same condition are
+    measured in the same snapshot (for the reconciliation gate). `connection`: an open
+    `source_connection` whose snapshot the read joins (an incremental import reads its
+    upper bound there first); by default a new one.
+    """
+    if not 1 <= splits <= MAX_SPLITS:
+        raise ExtractError(f"splits must be between 1 and {MAX_SPLITS}, not {splits}")
+    if splits > 1 and not split_by:
+        raise ExtractError("splits > 1 needs a split_by column")
+    with _joined(source.engine, connection) as coordinator:
+        snapshot = export_snapshot(coordinator)
+        ranges: list = [None]
+        bounds: list = []
+        if splits > 1:
+            column = source.column(split_by)
+            low, high = boundaries(coordinator, source, split_by, boundary_query)
+            if low is not None:
+                parts = split_ranges(low, high, splits)
+                bounds = [[lower, upper] for lower, upper, _ in parts]
+                ranges = [
+                    range_condition(column, lower, upper, inclusive, i == 0)
+                    for i, (lower, upper, inclusive) in enumerate(parts)
+                ]
+        measured = measure_source(coordinator, source, measure_key) if measure_key else None
+        jobs = [(i, extra, folder / part_file(i)) for i, extra in enumerate(ranges)]
+        if len(jobs) == 1:
+            results = [_read_range(source, 0, ranges[0], jobs[0][2], snapshot)]
+        else:
+            results = _parallel(source, jobs, snapshot)
+    methods = {r.method for r in results}
+    return ReadResult(
+        rows=sum(r.rows for r in results),
+        unparsable=sum(r.unparsable for r in results),
+        files=[r.path for r in results],
+        ranges=[{"rows": r.rows, "method": r.method} for r in results],
+        method=methods.pop() if len(methods) == 1 else "mixed",
+        source=measured,
+        split_by=split_by if splits > 1 else None,
+        bounds=bounds,
+    )
+
+
+@contextmanager
+def _joined(engine: sa.Engine, connection: sa.Connection | None):
+    if connection is not None:
+        yield connection
+        return
+    with source_connection(engine) as conn:
+        yield conn
+
+
+def _parallel(source: Source, jobs: list, snapshot: str | None) -> list[RangeResult]:
+    failed = threading.Event()
+
+    def run(job):
+        if failed.is_set():
+            return None
+        try:
+            return _read_range(source, job[0], job[1], job[2], snapshot)
+        except BaseException:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="mlgate-read") as pool:
+        futures = [pool.submit(run, job) for job in jobs]
+        results, first_error = [], None
+        for future in futures:
+            try:
+                results.append(future.result())
+            except BaseException as error:  # noqa: BLE001 - re-raised below
+                first_error = first_error or error
+    if first_error is not None:
+        raise first_error
+    return results
+
+
+def iter_batches(paths: list[str | Path]) -> Iterator[pa.RecordBatch]:
+    for path in paths:
+        yield from pq.ParquetFile(path).iter_batches()
