@@ -78,6 +78,8 @@ class Services:
     spark_cluster: bool
     tag: str
     pids: dict[str, int] = field(default_factory=dict)
+    # Kernel start time of each pid: tells our process from a later one that reused the pid.
+    start_ticks: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0
 
     @property
@@ -114,6 +116,7 @@ class Services:
             spark_cluster=payload["spark_cluster"],
             tag=payload["tag"],
             pids={k: int(v) for k, v in payload.get("pids", {}).items()},
+            start_ticks={k: int(v) for k, v in payload.get("start_ticks", {}).items()},
             started_at=payload.get("started_at", 0.0),
         )
 
@@ -215,6 +218,8 @@ def write_spark_defaults(state: Path) -> Path:
         "spark.executor.memory": SPARK_EXECUTOR_MEMORY,
         "spark.executor.cores": str(SPARK_WORKER_CORES),
         "spark.cores.max": str(SPARK_WORKERS * SPARK_WORKER_CORES),
+        # The master reads this file too: no REST submission server on a fixed port.
+        "spark.master.rest.enabled": "false",
     }
     path.write_text(
         "# Written by `mlgate services start --spark-cluster`: the local standalone cluster.\n"
@@ -390,7 +395,10 @@ class AirflowClient:
 
     def request(self, method: str, path: str, body=None):
         return http_json(
-            f"{self.base_url}/api/v2/{path.lstrip('/')}", token=self.token(), method=method, body=body
+            f"{self.base_url}/api/v2/{path.lstrip('/')}",
+            token=self.token(),
+            method=method,
+            body=body,
         )
 
     def get(self, path: str):
@@ -463,7 +471,10 @@ def start(
     state = Path(state) if state else state_dir()
     ports = ports or Ports()
     previous = load_record(state)
-    if previous and any(_pid_alive(pid) for pid in previous.pids.values()):
+    if previous and any(
+        _pid_alive(pid) and _is_ours(pid, previous.tag, previous.start_ticks.get(name))
+        for name, pid in previous.pids.items()
+    ):
         raise ServicesError(
             f"services are already running on {state} (pids {sorted(previous.pids.values())}); "
             "`make stop` (mlgate services stop) first"
@@ -484,9 +495,10 @@ def start(
     migrate_airflow_db(env)
     _save_record(services)  # before the first process, so `stop` finds what was started
 
-    def launched(name: str, argv: list[str], extra_env: dict | None = None) -> int:
-        pid = _launch(name, argv, {**env, **(extra_env or {})}, state)
+    def launched(name: str, argv: list[str]) -> int:
+        pid = _launch(name, argv, env, state)
         services.pids[name] = pid
+        services.start_ticks[name] = process_start_ticks(pid) or 0
         _save_record(services)
         return pid
 
@@ -496,6 +508,7 @@ def start(
             state_mail_dir(state), HOST, ports.smtp, services_dir(state) / "mailsink.pid"
         )
         services.pids["mailsink"] = sink_pid
+        services.start_ticks["mailsink"] = process_start_ticks(sink_pid) or 0
         _save_record(services)
 
         if spark_cluster:
@@ -603,8 +616,10 @@ def _start_spark_cluster(services: Services, state: Path, launched, timeout: flo
         )
     _wait(
         f"{SPARK_WORKERS} alive workers registered",
-        lambda: (spark_master_state(services.spark_master_ui_url) or {}).get("aliveworkers", 0)
-        >= SPARK_WORKERS,
+        lambda: (
+            (spark_master_state(services.spark_master_ui_url) or {}).get("aliveworkers", 0)
+            >= SPARK_WORKERS
+        ),
         timeout=timeout,
         state=state,
         name="spark-master",
@@ -651,7 +666,24 @@ STOP_ORDER = (
 )
 
 
-def _is_ours(pid: int, tag: str) -> bool:
+def process_start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks after boot), from /proc/<pid>/stat."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; the fields after its ")" are plain.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _is_ours(pid: int, tag: str, start_ticks: int | None = None) -> bool:
+    """The recorded process itself: same start time, or our tag in its environment.
+
+    Airflow's processes rename themselves (setproctitle), which blanks what
+    /proc/<pid>/environ shows, so the start time is the main check.
+    """
+    if start_ticks and process_start_ticks(pid) == start_ticks:
+        return True
     try:
         return f"{TAG_ENV}={tag}".encode() + b"\0" in Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
@@ -691,7 +723,7 @@ def stop(state: Path | None = None, *, echo=print, strict: bool = True) -> dict:
             pid = record.pids.get(name)
             if pid is None:
                 continue
-            if _pid_alive(pid) and _is_ours(pid, record.tag):
+            if _pid_alive(pid) and _is_ours(pid, record.tag, record.start_ticks.get(name)):
                 left = _terminate([pid], wait_seconds=30 if name.startswith("airflow") else 15)
                 (survivors if left else stopped).append(name)
             (services_dir(state) / f"{name}.pid").unlink(missing_ok=True)
@@ -732,7 +764,7 @@ def status(state: Path | None = None) -> dict:
         port = service_ports.get(name)
         report[name] = {
             "pid": pid,
-            "alive": _pid_alive(pid),
+            "alive": _pid_alive(pid) and _is_ours(pid, record.tag, record.start_ticks.get(name)),
             "port": port,
             "answers": port_open(HOST, port) if port else None,
         }
@@ -752,7 +784,8 @@ def describe(services: Services) -> str:
     lines = [
         f"mlgate services are up (state: {_relative(state)})",
         f"  Airflow UI     {services.airflow_url}   login: user '{ADMIN_USER}', password in {rel}",
-        f"  Airflow REST   {services.airflow_url}/api/v2   (JWT: POST {services.airflow_url}/auth/token)",
+        f"  Airflow REST   {services.airflow_url}/api/v2   "
+        f"(JWT: POST {services.airflow_url}/auth/token)",
         f"  MLflow UI      {services.mlflow_url}",
         f"  mail sink      smtp://{HOST}:{services.ports.smtp}, messages in "
         f"{_relative(state_mail_dir(state))}/",

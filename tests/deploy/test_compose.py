@@ -1,0 +1,195 @@
+"""docker-compose.yaml and Dockerfile: the compose file validates with the real `docker
+compose` (or Debian's docker-compose) given an .env, holds the whole stack with health
+checks and start order, and keeps every secret in .env.
+
+This machine has the docker client but no engine, so nothing is built or started here;
+`config` needs no engine. Without a compose tool the test fails (CI installs one: .ci/run).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "docker-compose.yaml"
+SERVICES = {
+    "postgres",
+    "mailpit",
+    "mlflow",
+    "spark-master",
+    "spark-worker-1",
+    "spark-worker-2",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+}
+SECRET_KEYS = (
+    "POSTGRES_PASSWORD",
+    "AIRFLOW_ADMIN_PASSWORD",
+    "AIRFLOW_FERNET_KEY",
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_API_SECRET_KEY",
+)
+
+
+def compose_command() -> list[str]:
+    docker = shutil.which("docker")
+    plugin = docker and subprocess.run([docker, "compose", "version"], capture_output=True)
+    if plugin and plugin.returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return [legacy]
+    pytest.fail(
+        "neither `docker compose` nor `docker-compose` is installed, so docker-compose.yaml "
+        "cannot be validated. Install one (Debian: apt-get install --no-install-recommends "
+        "docker-compose); .ci/run does this."
+    )
+
+
+def run_config(env_file: Path, *extra: str) -> subprocess.CompletedProcess:
+    # A clean environment: only the env file may supply the stack's variables.
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(env_file.parent)}
+    return subprocess.run(
+        [*compose_command(), "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"]
+        + list(extra),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def secrets_env(tmp_path_factory):
+    values = {key: f"test-{key.lower()}-{secrets.token_hex(6)}" for key in SECRET_KEYS}
+    values["POSTGRES_USER"] = "mlgate_test"
+    path = tmp_path_factory.mktemp("compose") / "test.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path, values
+
+
+@pytest.fixture(scope="module")
+def rendered(secrets_env):
+    path, _ = secrets_env
+    result = run_config(path)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_config_validates_with_the_whole_stack(rendered):
+    assert set(rendered["services"]) == SERVICES
+
+
+def test_missing_secrets_stop_compose_with_a_clear_message(tmp_path):
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    result = run_config(empty)
+    assert result.returncode != 0
+    assert re.search(r"set \w+ in \.env", result.stderr), result.stderr
+
+
+def test_secrets_come_only_from_the_env_file(secrets_env, rendered):
+    _, values = secrets_env
+    committed = COMPOSE_FILE.read_text() + (REPO / "Dockerfile").read_text()
+    example = (REPO / ".env.example").read_text()
+    for key in SECRET_KEYS:
+        assert re.search(rf"^{key}=$", example, re.M), f".env.example must leave {key} empty"
+    # In the committed files a secret is only ever a ${VARIABLE} reference.
+    for line in committed.splitlines():
+        match = re.match(r"\s*-?\s*(\w*(PASSWORD|SECRET|FERNET)\w*)\s*[:=]\s*(\S.*)$", line)
+        if match and not match.group(1).endswith("_FILE"):  # a path, not a secret
+            assert "${" in match.group(3), f"literal secret in a committed file: {line!r}"
+    text = yaml.safe_dump(rendered)
+    for key in ("POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET"):
+        assert values[key] in text, key  # the value reached the services through .env
+    apiserver = rendered["services"]["airflow-apiserver"]["environment"]
+    assert apiserver["AIRFLOW__API_AUTH__JWT_SECRET"] == values["AIRFLOW_JWT_SECRET"]
+    assert values["POSTGRES_PASSWORD"] in apiserver["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+
+
+def _depends(service: dict) -> dict[str, str]:
+    depends = service.get("depends_on") or {}
+    if isinstance(depends, list):
+        return {name: "service_started" for name in depends}
+    return {name: spec.get("condition", "service_started") for name, spec in depends.items()}
+
+
+def test_health_checks_and_start_order(rendered):
+    services = rendered["services"]
+    for name, service in services.items():
+        if name != "airflow-init":
+            assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+    for name in ("airflow-apiserver", "airflow-dag-processor", "airflow-triggerer"):
+        assert _depends(services[name]) == {
+            "postgres": "service_healthy",
+            "airflow-init": "service_completed_successfully",
+        }, name
+    scheduler = _depends(services["airflow-scheduler"])
+    for needed in ("spark-worker-1", "spark-worker-2", "mlflow", "mailpit", "airflow-apiserver"):
+        assert scheduler[needed] == "service_healthy", needed
+    assert _depends(services["spark-worker-1"]) == {"spark-master": "service_healthy"}
+    assert _depends(services["mlflow"]) == {"postgres": "service_healthy"}
+
+
+def _published(service: dict) -> list[tuple[str, str]]:
+    out = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):  # compose v2 long syntax
+            out.append((port.get("host_ip", ""), str(port.get("published"))))
+        else:
+            host_ip, published, _ = str(port).rsplit(":", 2)
+            out.append((host_ip, published))
+    return out
+
+
+def test_only_loopback_ports_are_published(rendered):
+    published = {name: _published(s) for name, s in rendered["services"].items()}
+    assert published["airflow-apiserver"] == [("127.0.0.1", "8080")]
+    assert published["spark-master"] == [("127.0.0.1", "8090")]
+    for name, ports in published.items():
+        for host_ip, _ in ports:
+            assert host_ip == "127.0.0.1", (name, ports)
+
+
+def test_spark_cluster_airflow_and_mlflow_share_one_image_and_the_lake(rendered):
+    services = rendered["services"]
+    image = services["airflow-scheduler"]["image"]
+    for name in SERVICES - {"postgres", "mailpit"}:
+        assert services[name]["image"] == image, name
+        assert services[name]["build"], name
+    for name in ("spark-master", "spark-worker-1", "spark-worker-2"):
+        assert services[name]["command"][:1] == ["spark-class"], name
+    workers_master = services["spark-worker-1"]["command"][-1]
+    conn = services["airflow-scheduler"]["environment"]["AIRFLOW_CONN_SPARK_DEFAULT"]
+    assert workers_master == "spark://spark-master:7077" and '"spark://spark-master"' in conn
+
+    def mounts(name):
+        return {
+            str(v).split(":")[1] if isinstance(v, str) else v["target"]
+            for v in services[name].get("volumes", [])
+        }
+
+    for name in ("airflow-scheduler", "spark-worker-1", "spark-worker-2", "airflow-init"):
+        assert "/opt/mlgate/state" in mounts(name), name
+
+
+def test_dockerfile_matches_the_lock():
+    """The image's Airflow is the lock's, and the lock (with pyspark) is what gets installed."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    lock = (REPO / "requirements.txt").read_text()
+    base_version = re.search(r"^ARG AIRFLOW_VERSION=(\S+)", dockerfile, re.M).group(1)
+    assert f"apache-airflow=={base_version}\n" in lock
+    assert re.search(r"^pyspark==4\.", lock, re.M)
+    assert "uv pip sync" in dockerfile and "requirements.txt" in dockerfile
+    init_sql = (REPO / "deploy" / "postgres" / "init-databases.sh").read_text()
+    assert "for db in mlflow source" in init_sql

@@ -1,0 +1,126 @@
+"""A person's path through the Airflow UI, in headless Chromium: sign in, open the trigger
+form of fraud_retrain, choose a dry run, submit, and look at the finished run's graph.
+
+Debian's /usr/bin/chromium driven by Playwright's driver (the `playwright` Python package);
+no browser is downloaded. Screenshots go to test-artifacts/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+pytestmark = [pytest.mark.services, pytest.mark.e2e]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Debian's Chromium as root in a sandbox-less container, with no calls home.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+UI_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser_page(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM), (
+        f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium); "
+        ".ci/run does this"
+    )
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),  # a fresh --user-data-dir
+            executable_path=CHROMIUM,
+            args=CHROMIUM_FLAGS,
+            headless=True,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            page = context.new_page()
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            yield page
+        finally:
+            context.close()
+
+
+def test_trigger_form_dry_run_from_the_browser(unpaused, browser_page):
+    stack, page = unpaused, browser_page
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    stack.wait_until_idle()  # earlier runs promote; this one must not
+    champion_before = json.loads(stack.mlgate("champion", "--json").stdout or "{}").get("version")
+    base = stack.services.airflow_url
+
+    # Not signed in: the UI sends us to the login page.
+    page.goto(f"{base}/dags/fraud_retrain")
+    page.wait_for_url("**/auth/login**")
+    page.get_by_label("Username").fill(stack.username)
+    page.get_by_label("Password").fill(stack.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/dags/fraud_retrain")
+
+    # The trigger form: the DAG's Params rendered as fields.
+    page.get_by_role("button", name="Trigger").first.click()
+    form = page.get_by_role("dialog")
+    form.get_by_text("Run Parameters").wait_for()
+    for param in ("gate_mode", "model_family", "override_gates", "override_reason"):
+        assert form.locator(f"#element_{param}").count() == 1, param
+    page.locator("#element_gate_mode").click()
+    page.get_by_role("option", name="dry_run", exact=True).click()
+    page.locator("#element_override_reason").fill("make test-ui: dry run from the trigger form")
+    form.screenshot(path=str(SCREENSHOTS / "trigger-form.png"))
+
+    with page.expect_response(
+        lambda r: (
+            r.url.endswith("/api/v2/dags/fraud_retrain/dagRuns") and r.request.method == "POST"
+        )
+    ) as response_info:
+        form.get_by_role("button", name="Trigger").click()
+    response = response_info.value
+    assert response.status == 200, response.text()
+    run_id = response.json()["dag_run_id"]
+
+    finished = stack.wait_for_run(run_id)
+    assert finished["state"] == "success"
+    assert finished["conf"]["gate_mode"] == "dry_run"
+    assert finished["triggering_user_name"] == stack.username
+    # The form's logical date was "now": the run covers the whole day before it.
+    day = date.fromisoformat(finished["logical_date"][:10]) - timedelta(days=1)
+    assert finished["data_interval_start"].startswith(day.isoformat()), finished
+
+    # The finished run's graph.
+    page.goto(f"{base}/dags/fraud_retrain/runs/{quote(run_id, safe='')}")
+    page.get_by_role("button", name="Show Graph").first.click()
+    graph = page.locator(".react-flow")
+    graph.wait_for()
+    graph.get_by_text("promote").first.wait_for()
+    page.get_by_text("Success").first.wait_for()
+    page.wait_for_timeout(1500)  # let the layout settle before the picture
+    page.screenshot(path=str(SCREENSHOTS / "run-graph.png"))
+
+    # A dry run evaluates every gate and promotes nothing.
+    decision = json.loads(
+        (stack.state / "runs" / f"ds={day.isoformat()}" / "decision.json").read_text()
+    )
+    assert decision["promoted"] is False
+    assert any("dry run" in reason for reason in decision["reasons"]), decision
+    assert not [e for e in stack.history() if e.get("by") == run_id]
+    champion_after = json.loads(stack.mlgate("champion", "--json").stdout or "{}").get("version")
+    assert champion_after == champion_before
+    for name in ("trigger-form.png", "run-graph.png"):
+        assert (SCREENSHOTS / name).stat().st_size > 10_000, name
