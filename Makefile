@@ -23,7 +23,7 @@ UV_VERSION := $(shell sed -n "s/^uv==//p" requirements.txt)
 BAD_DAY ?= 2026-11-01
 BAD_KIND ?= null_amounts
 
-.PHONY: help install lock run generate demo-bad-day test test-unit lint mlflow-ui airflow-ui clean
+.PHONY: help install lock run generate demo-bad-day test test-unit lint mlflow-ui airflow-ui clean airflow stop status test-ui
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -70,10 +70,34 @@ demo-bad-day: install  ## after make run: a broken feed on BAD_DAY; watch a gate
 	fi
 
 test: install  ## the test suite (unit, DAG integrity, end to end)
-	$(JAVA_ENV) $(BIN)/pytest -q -ra
+	$(JAVA_ENV) $(BIN)/pytest -q -ra -m "not services"
+
+test-ui: install  ## the services: REST trigger, browser, schedule, Spark cluster (needs chromium)
+	$(JAVA_ENV) $(BIN)/pytest -q -ra -m services tests/services
 
 test-unit: install  ## only the fast tests
 	$(JAVA_ENV) $(BIN)/pytest -q -ra -m "not e2e"
+
+BENCH_ROWS ?= 1000000
+BENCH_REPEATS ?= 5
+
+.PHONY: bench-extract
+bench-extract: install  ## extraction benchmark on a local PostgreSQL -> docs/benchmarks.md
+	$(BIN)/python scripts/bench_extract.py --rows $(BENCH_ROWS) --repeats $(BENCH_REPEATS) \
+	  --write docs/benchmarks.md
+
+BENCH_SECONDS ?= 10
+
+.PHONY: bench-serve score-day serve
+bench-serve: install  ## scoring benchmark on the demo champion (make run first) -> docs/benchmarks.md
+	$(JAVA_ENV) $(BIN)/python scripts/bench_serve.py --seconds $(BENCH_SECONDS) \
+	  --write docs/benchmarks.md
+
+serve: install  ## the champion's ONNX twin over HTTP: http://127.0.0.1:8000 (mlgate serve --help)
+	$(BIN)/mlgate serve --port 8000
+
+score-day: install  ## batch-score END_DATE with the champion (DAG fraud_score) into the source DB
+	$(BIN)/mlgate score-day --date $(END_DATE)
 
 lint: install
 	$(BIN)/ruff check include dags plugins tests
@@ -89,6 +113,18 @@ airflow-ui: install  ## Airflow (standalone) on the embedded state: http://127.0
 	   if k.startswith(("AIRFLOW", "MLGATE", "JAVA", "PATH", "GX", "MLFLOW"))]')" && \
 	  echo "login: user 'admin', password in $$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated" && \
 	  $(BIN)/airflow standalone
+
+# SPARK=cluster also starts a Spark standalone master + 2 workers and sends the DAG's Spark
+# jobs there. Ports: MLGATE_AIRFLOW_PORT, MLGATE_MLFLOW_PORT, ... (mlgate services --help).
+SPARK ?= local
+airflow: install  ## Airflow services + MLflow UI + mail sink in the background (SPARK=cluster: + Spark)
+	$(BIN)/mlgate services start $(if $(filter cluster,$(SPARK)),--spark-cluster)
+
+stop:  ## stop what `make airflow` started
+	$(BIN)/mlgate services stop
+
+status:  ## which of the services run, and Airflow's health
+	@$(BIN)/mlgate services status || true  # exit code 3 (nothing runs) is an answer here
 
 clean:  ## remove the embedded state (demo data, lake, MLflow, Airflow DB)
 	rm -rf $(STATE)

@@ -9,9 +9,9 @@ Each run covers one data interval (a UTC day) and is reproducible from that date
 | check_raw | record rules, bad rows to quarantine with a reason; raw Great Expectations suite; day volume | bad_record_ratio, data_expectations |
 | features | spark-submit: per-card windowed features from strictly earlier rows, matured labels | |
 | check_features | feature-table suite (invariants) and label rate | data_expectations |
-| train | spark-submit: seeded search, time-gapped holdout, all logged to MLflow | |
-| evaluate | spark-submit: candidate and champion score the same holdout, the assertion set and the latest day | |
-| gates | verdicts, registered version tagged with them | training_iterations, assertion_set, quality, shadow |
+| train | spark-submit: seeded search, time-gapped holdout, all logged to MLflow with the model's ONNX twin | |
+| evaluate | spark-submit: candidate and champion score the same holdout, the assertion set and the latest day; the ONNX twin scores the holdout too | |
+| gates | verdicts, registered version tagged with them | training_iterations, assertion_set, quality, shadow, export_parity |
 | promote | `champion` alias moves (and `previous`), history appended, unless dry run | |
 
 A blocking gate failure fails the run, leaves the champion untouched and emails the gate
@@ -72,9 +72,15 @@ def run_stage(stage: str, context: dict):
     options = pipeline.RunOptions.from_context(context)
     day = context["data_interval_start"].date()
     try:
-        return getattr(pipeline, stage)(load_config(), day, options)
+        result = getattr(pipeline, stage)(load_config(), day, options)
     except pipeline.GateFailed as failure:
         raise AirflowFailException(str(failure)) from failure
+    if stage == "evaluate_gates" and options.gate_mode == pipeline.DRY_RUN and not result["passed"]:
+        # A dry run does not stop on a failed gate, but a person still hears about it.
+        from mlgate_alerts import send_gate_alert
+
+        send_gate_alert(CONFIG.alerts.model_dump(), CONFIG.model_name, context)
+    return result
 
 
 @dag(
@@ -102,6 +108,7 @@ def run_stage(stage: str, context: dict):
             None,
             type=["null", "string"],
             enum=[None, *MODEL_FAMILIES],
+            values_display={"null": "(training.family from the config)"},
             description="Model family for this run; empty means training.family from the config.",
         ),
         # Optional fields must admit null: the UI form marks any non-nullable field required

@@ -41,3 +41,36 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server (Debian's `postgresql` binaries) on 127.0.0.1, in a new temp
+    folder, for the whole session; stopped and deleted at the end (mlgate.pgserver).
+
+    Skipped only when the binaries are not installed and we are not in CI; in CI
+    (CI=true) missing binaries are an error: `.ci/run` installs them.
+    """
+    from mlgate.pgserver import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer.start()
+    except PostgresUnavailable as error:
+        if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {error}", pytrace=False)
+        pytest.skip(f"PostgreSQL tests skipped: {error}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres_server, request):
+    """A fresh database on the session's server for one test (dropped afterwards); yields
+    its superuser SQLAlchemy URL (a URL object: str() of it hides the password)."""
+    import re
+    import uuid
+
+    name = re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    url = postgres_server.create_database(name)
+    yield url
+    postgres_server.drop_database(name)

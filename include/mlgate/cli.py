@@ -6,6 +6,9 @@ mlgate champion      which model is in production, why, trained on what, how goo
 mlgate history       every promotion and rollback, with its gate table
 mlgate rollback      move `champion` back to the previous version, with a reason
 mlgate mail-sink     the local SMTP server that keeps alert emails as files
+mlgate serve         the champion's ONNX twin behind an HTTP JSON API (POST /score)
+mlgate score-day     batch-score one day with the champion (the fraud_score DAG)
+mlgate import        Sqoop-style import: one day (--window) or the incremental tables
 mlgate services      start|stop|status the Airflow services, MLflow UI, mail sink, Spark cluster
 """
 
@@ -396,6 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     from mlgate.services import add_parser as add_services_parser
 
     add_services_parser(sub)
+
+    from mlgate.import_cli import add_parser as add_import_parser
+
+    add_import_parser(sub)
+
+    from mlgate.serve_cli import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 

@@ -248,6 +248,7 @@ GATE_NAMES: tuple[str, ...] = (
     "assertion_set",
     "quality",
     "shadow",
+    "export_parity",
 )
 
 
@@ -331,6 +332,14 @@ class ShadowGate(_Gate):
     top_disagreements: int = Field(50, ge=1, le=10_000)
 
 
+class ExportParityGate(_Gate):
+    """The portable (ONNX) export scores the holdout like Spark does."""
+
+    max_abs_diff: float = Field(
+        1e-5, gt=0, le=1, description="largest accepted |Spark - ONNX| probability on the holdout"
+    )
+
+
 class GatesConfig(_Strict):
     """Each configured gate is evaluated; an absent gate is not. No gate, no promotion."""
 
@@ -341,6 +350,7 @@ class GatesConfig(_Strict):
     assertion_set: AssertionSetGate | None = None
     quality: QualityGate | None = None
     shadow: ShadowGate | None = None
+    export_parity: ExportParityGate | None = None
 
     def configured(self) -> list[str]:
         return [name for name in GATE_NAMES if getattr(self, name) is not None]
@@ -354,6 +364,25 @@ class AlertsConfig(_Strict):
     mlflow_url: str = "http://127.0.0.1:5000"
 
 
+class ScoringConfig(_Strict):
+    """Where the batch scoring DAG (fraud_score) writes the champion's scores of each day."""
+
+    target_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the scores table's database; empty: the source database. "
+        "{state} is replaced by the state folder; MLGATE_SCORES_URL overrides it",
+    )
+    table: Name = Field("fraud_scores", description="created if missing; one day replaced per run")
+
+    def resolved_url(self, source: SourceConfig) -> str:
+        override = os.environ.get("MLGATE_SCORES_URL")
+        if override:
+            return override
+        if self.target_url:
+            return self.target_url.replace("{state}", str(state_dir()))
+        return source.resolved_url()
+
+
 class MlgateConfig(_Strict):
     model_name: str
     source: SourceConfig
@@ -363,6 +392,7 @@ class MlgateConfig(_Strict):
     training: TrainingConfig
     gates: GatesConfig
     alerts: AlertsConfig = AlertsConfig()
+    scoring: ScoringConfig = ScoringConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> MlgateConfig:

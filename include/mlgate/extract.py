@@ -680,3 +680,23 @@ def reconcile_day(cfg: MlgateConfig, ds: date):
         lake_key_sum=lake.key_sum,
         window=f"{spec.table} ds={day}",
     )
+
+
+def import_window(cfg: MlgateConfig, day: date, *, splits: int | None = None):
+    """`mlgate import --window DAY`: import one day of the events table and reconcile it.
+
+    Returns (PartitionInfo, the reconciliation GateResult). An empty window is imported
+    (an empty partition) and reported by the gate, not silently accepted.
+    """
+    from mlgate.config import ReconciliationGate
+
+    engine = create_source_engine(
+        cfg.source.resolved_url(), splits=splits or cfg.source.events.splits
+    )
+    try:
+        info = extract_events_day(engine, cfg, day, splits=splits)
+    finally:
+        engine.dispose()
+    gate_cfg = cfg.gates.reconciliation or ReconciliationGate()
+    gates = cfg.gates.model_copy(update={"reconciliation": gate_cfg})
+    return info, reconcile_day(cfg.model_copy(update={"gates": gates}), day)

@@ -21,6 +21,7 @@ Gates and the seeds that ask for them (see shared/DESIGN.md):
 * ``assertion_set``: examples the model must never get wrong, 100% required (seed 003).
 * ``quality``: holdout floor, paired bootstrap vs the champion, leakage jump (002-004).
 * ``shadow``: champion and candidate score the same traffic: PSI and decision flips (002).
+* ``export_parity``: the portable ONNX twin reproduces Spark's probabilities (001, 003).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         AssertionSetGate,
         BadRecordGate,
         DataExpectationsGate,
+        ExportParityGate,
         QualityGate,
         ReconciliationGate,
         ShadowGate,
@@ -962,3 +964,89 @@ def shadow(
             name, cfg.mode, "pass", value, threshold_text, reason=measured, details=details
         )
     return result, top
+
+
+def export_parity(
+    cfg: ExportParityGate,
+    spark_scores: np.ndarray,
+    portable_scores: np.ndarray | None,
+    threshold: float,
+    keys: np.ndarray | None = None,
+    export_error: str | None = None,
+    worst: int = 5,
+) -> GateResult:
+    """The portable (ONNX) export must reproduce Spark's probabilities on the same rows.
+
+    Value: max |spark - portable| over every row (a row where both are NaN agrees, one NaN
+    is a difference of infinity). Fails when it exceeds ``cfg.max_abs_diff``, when any
+    decision (score >= threshold) differs, when there are no rows, or when there is no
+    portable model (``export_error`` says why). Details list the ``worst`` rows.
+    """
+    name = "export_parity"
+    threshold_text = f"max |Δp| <= {cfg.max_abs_diff:g}, every decision agrees"
+    if portable_scores is None or export_error:
+        return GateResult(
+            name,
+            cfg.mode,
+            "fail",
+            None,
+            threshold_text,
+            reason=f"no portable model to compare: {export_error or 'no ONNX scores'}",
+            details={"export_error": export_error},
+        )
+    spark_scores = np.asarray(spark_scores, dtype=float)
+    portable_scores = np.asarray(portable_scores, dtype=float)
+    if len(spark_scores) != len(portable_scores):
+        raise ValueError(f"{len(spark_scores)} Spark scores vs {len(portable_scores)} ONNX scores")
+    n = len(spark_scores)
+    if n == 0:
+        return GateResult(
+            name,
+            cfg.mode,
+            "fail",
+            None,
+            threshold_text,
+            reason="no holdout rows scored: parity not shown",
+            details={"rows": 0},
+        )
+    both_nan = np.isnan(spark_scores) & np.isnan(portable_scores)
+    diff = np.where(both_nan, 0.0, np.abs(spark_scores - portable_scores))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    flips_mask = (spark_scores >= threshold) != (portable_scores >= threshold)
+    flips = int(np.sum(flips_mask))
+    value = float(diff.max())
+    order = np.argsort(-diff, kind="mergesort")[:worst]
+    details = {
+        "rows": n,
+        "max_abs_diff": value,
+        "mean_abs_diff": float(diff.mean()) if math.isfinite(value) else None,
+        "decision_flips": flips,
+        "operating_threshold": threshold,
+        "worst_rows": [
+            {
+                "key": _plain(keys[i]) if keys is not None else int(i),
+                "spark": _plain(spark_scores[i]),
+                "onnx": _plain(portable_scores[i]),
+            }
+            for i in order
+        ],
+    }
+    measured = f"max |Δp| {value:.3g} over {n} rows, {flips} decision(s) differ"
+    failures = []
+    if value > cfg.max_abs_diff:
+        failures.append(f"probabilities differ: max |Δp| {value:.3g} > {cfg.max_abs_diff:g}")
+    if flips:
+        failures.append(f"{flips} of {n} decisions at threshold {threshold} differ")
+    if failures:
+        return GateResult(
+            name,
+            cfg.mode,
+            "fail",
+            value,
+            threshold_text,
+            reason="; ".join(failures) + " (the ONNX export is not faithful: see details)",
+            details=details,
+        )
+    return GateResult(
+        name, cfg.mode, "pass", value, threshold_text, reason=measured, details=details
+    )

@@ -441,3 +441,43 @@ def export_pipeline(
     )
     helper.set_model_props(proto, {"mlgate.spec": json.dumps(spec.to_dict())})
     return proto, spec
+
+
+def log_portable_model(
+    model, *, numeric: list[str], categorical: list[str], operating_threshold: float, spark
+) -> dict:
+    """Export the model and log ``onnx/model.onnx`` + ``onnx/spec.json`` to the active run.
+
+    Returns what candidate.json records: the artefact paths, or ``{"error": ...}`` when the
+    export failed. A failed export does not stop training: the export_parity gate fails
+    with the reason, so the model is never promoted without its portable twin.
+    """
+    import mlflow
+
+    from mlgate.portable import MODEL_FILE, ONNX_ARTIFACT_DIR, SPEC_FILE
+
+    try:
+        proto, spec = export_pipeline(
+            model,
+            numeric=numeric,
+            categorical=categorical,
+            operating_threshold=operating_threshold,
+            spark=spark,
+        )
+    except Exception as error:  # any failure is reported by the gate, with this reason
+        log.exception("ONNX export failed")
+        mlflow.set_tag("mlgate.onnx_export", "failed")
+        return {"error": f"{type(error).__name__}: {error}"}
+    with tempfile.TemporaryDirectory(prefix="mlgate-onnx-") as tmp:
+        folder = Path(tmp)
+        (folder / MODEL_FILE).write_bytes(proto.SerializeToString())
+        (folder / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=2))
+        mlflow.log_artifacts(str(folder), artifact_path=ONNX_ARTIFACT_DIR)
+    mlflow.set_tag("mlgate.onnx_export", f"{ONNX_ARTIFACT_DIR}/{MODEL_FILE}")
+    log.info("ONNX twin logged: %s/%s (%s)", ONNX_ARTIFACT_DIR, MODEL_FILE, spec.family)
+    return {
+        "artifact_path": ONNX_ARTIFACT_DIR,
+        "model": f"{ONNX_ARTIFACT_DIR}/{MODEL_FILE}",
+        "spec": f"{ONNX_ARTIFACT_DIR}/{SPEC_FILE}",
+        "family": spec.family,
+    }

@@ -95,7 +95,9 @@ class PostgresServer:
                     "as (PostgreSQL refuses root); install the Debian package postgresql"
                 ) from None
             run_as = SUPERUSER
-        root = Path(tempfile.mkdtemp(prefix="mlgate-pg-"))
+        # The server's OS user must reach the folder: under root, use /tmp (world-traversable)
+        # rather than a $TMPDIR that may be private to root.
+        root = Path(tempfile.mkdtemp(prefix="mlgate-pg-", dir="/tmp" if run_as else None))
         if run_as:
             entry = pwd.getpwnam(run_as)
             os.chown(root, entry.pw_uid, entry.pw_gid)

@@ -374,6 +374,27 @@ def evaluate_gates(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
         )
         results.append(result)
         disagreements.to_csv(out / DISAGREEMENTS_FILE, index=False)
+    if g.export_parity is not None:
+        from mlgate.jobs.evaluate_job import PARITY_SCORES
+
+        if (out / PARITY_SCORES).exists():
+            parity = pd.read_parquet(out / PARITY_SCORES)
+            results.append(
+                gates.export_parity(
+                    g.export_parity,
+                    parity["spark_score"].to_numpy(),
+                    parity["onnx_score"].to_numpy(),
+                    threshold,
+                    keys=parity[cfg.source.events.key].to_numpy(),
+                    export_error=evaluation.get("onnx_error"),
+                )
+            )
+        else:  # an evaluate job from before the twin existed
+            results.append(
+                gates.export_parity(
+                    g.export_parity, [], None, threshold, export_error="no parity scores"
+                )
+            )
 
     report = record_gates(cfg, ds, opts, results, "gates")
     if not cfg.gates.configured():
@@ -385,6 +406,7 @@ def evaluate_gates(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
         tags={
             "ds": day,
             "family": candidate["family"],
+            "onnx": (candidate.get("onnx") or {}).get("model", "none"),
             "gates_passed": report.passed,
             **{
                 f"gate.{r.name}": r.verdict + (" (overridden)" if r.overridden else "")

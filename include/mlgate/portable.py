@@ -158,3 +158,26 @@ class PortableScorer:
         if len(rows) == 0:
             return np.empty(0, dtype=np.float64)
         return self.score_arrays(*self.arrays_of(rows))
+
+
+def load_from_run(run_id: str, threads: int = 1) -> PortableScorer:
+    """The portable twin logged with an MLflow run (``onnx/`` artefacts), downloaded and loaded.
+
+    Needs MLflow configured (``mlgate.registry.configure_mlflow``). Raises
+    ``PortableModelError`` when the run has no ONNX twin (trained before it existed, or
+    its export failed).
+    """
+    import tempfile
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory(prefix="mlgate-onnx-") as tmp:
+        try:
+            folder = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=ONNX_ARTIFACT_DIR, dst_path=tmp
+            )
+        except Exception as error:  # MlflowException, OSError: no such artefact
+            raise PortableModelError(
+                f"run {run_id} has no {ONNX_ARTIFACT_DIR}/ artefact (no portable twin): {error}"
+            ) from error
+        return PortableScorer.from_dir(folder, threads=threads)

@@ -272,4 +272,10 @@ def champion_info(model_name: str) -> dict:
         "tracking_uri": tracking_uri(),
         "gates": gates,
         "gates_artifact": f"{run.info.artifact_uri}/gates.json" if gates else None,
+        # the portable (ONNX) twin logged with the Spark model, if the version has one
+        "portable_model": (
+            f"{run.info.artifact_uri}/{tags['onnx']}"
+            if tags.get("onnx", "none") != "none"
+            else None
+        ),
     }

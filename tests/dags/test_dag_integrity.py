@@ -68,6 +68,20 @@ def test_fraud_retrain_shape(dagbag):
     ]
 
 
+def test_trigger_form_submits_as_it_opens(dagbag):
+    """Airflow's trigger form marks every param whose type excludes null as required and
+    refuses to submit it empty: the optional ones must admit null. `examples` turns the
+    gate list into a multi-select."""
+    from mlgate.config import GATE_NAMES
+
+    params = dagbag.dags["fraud_retrain"].params
+    for name in ("model_family", "override_gates", "override_reason"):
+        assert "null" in params.get_param(name).schema["type"], name
+    assert params.get_param("override_gates").schema["examples"] == list(GATE_NAMES)
+    resolved = params.validate()  # the defaults are valid as they are
+    assert resolved["gate_mode"] == "enforce" and not resolved["override_gates"]
+
+
 def test_rollback_dag_requires_a_reason(dagbag):
     from airflow.sdk.definitions.param import ParamValidationError
 

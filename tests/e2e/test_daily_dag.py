@@ -158,12 +158,244 @@ def test_rerun_compared_with_the_champion_on_every_gate(embedded):
         "assertion_set": "pass",
         "quality": "pass",
         "shadow": "pass",
+        "export_parity": "pass",
     }, gates["results"]
     quality = next(g for g in gates["results"] if g["name"] == "quality")
     assert quality["champion_value"] is not None  # compared with version 1 on the same holdout
     history = json.loads(mlgate(env, "history", "--json").stdout)
     assert [e["version"] for e in history] == ["1", "2"]
     assert history[1]["previous"] == "1" and history[1]["gates"]
+
+
+# --- the portable twin, the scoring service and batch scoring (issue 6) -------------------
+
+
+def test_champion_carries_its_onnx_twin_and_passed_export_parity(embedded):
+    import mlflow
+
+    state, env = embedded
+    info = json.loads(mlgate(env, "champion", "--json").stdout)
+    mlflow.set_tracking_uri(info["tracking_uri"])
+    onnx = {a.path for a in mlflow.MlflowClient().list_artifacts(info["run_id"], "onnx")}
+    assert onnx == {"onnx/model.onnx", "onnx/spec.json"}
+    spec = mlflow.artifacts.load_dict(f"{info['artifact_uri']}/onnx/spec.json")
+    assert spec["operating_threshold"] == 0.5 and spec["family"] == "random_forest"
+    assert {"amount", "channel"} <= set(spec["numeric"]) | set(spec["categorical"])
+    gates = json.loads((state / "runs" / f"ds={DAY}" / "gates.json").read_text())
+    parity = next(g for g in gates["results"] if g["name"] == "export_parity")
+    holdout = json.loads((state / "runs" / f"ds={DAY}" / "evaluation.json").read_text())
+    # the whole holdout was scored by both, and they agree far below the 1e-5 bound
+    assert parity["details"]["rows"] == holdout["holdout_rows"] > 1000
+    assert parity["value"] <= 1e-9 and parity["details"]["decision_flips"] == 0
+
+
+def holdout_sample(state: Path, n: int = 200):
+    """n holdout rows (half random, half the highest scored) with their model inputs and the
+    Spark scores of the champion (v2, candidate_score) and of v1 (champion_score)."""
+    import pandas as pd
+
+    scores = pd.read_parquet(state / "runs" / f"ds={DAY}" / "holdout_scores.parquet")
+    top = scores.nlargest(n // 2, "candidate_score")
+    rest = scores.drop(top.index).sample(n - len(top), random_state=7)
+    sample = pd.concat([top, rest])
+    features = pd.read_parquet(state / "features" / f"ds={DAY}")
+    return sample.merge(features, on=["transaction_id"], suffixes=("", "_f"), validate="1:1")
+
+
+def request_rows(sample, spec: dict) -> list[dict]:
+    rows = []
+    for record in sample.to_dict("records"):
+        row = {name: float(record[name]) for name in spec["numeric"]}
+        row.update({name: str(record[name]) for name in spec["categorical"]})
+        rows.append(row)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def service(embedded):
+    """`mlgate serve` as its own process on a free port, polling the registry every second."""
+    import time
+
+    import httpx
+
+    state, env = embedded
+    port = free_port()
+    log = open(state / "serve.log", "w")  # closed after the process ends
+    process = subprocess.Popen(
+        [MLGATE, "serve", "--port", str(port), "--poll-seconds", "1", "--log-level", "warning"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, (state / "serve.log").read_text()
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("mlgate serve did not become healthy: " + (state / "serve.log").read_text())
+    with httpx.Client(base_url=base, timeout=10) as client:
+        yield client, process
+    process.terminate()
+    # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught
+    assert process.wait(timeout=30) in (0, -15)
+    log.close()
+
+
+def test_service_scores_holdout_rows_like_spark_over_http(embedded, service):
+    import numpy as np
+
+    state, _ = embedded
+    client, _ = service
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["model_version"] == "2"
+    spec = client.get("/model").json()
+    sample = holdout_sample(state)
+    rows = request_rows(sample, spec)
+    spark = sample["candidate_score"].to_numpy()
+    assert (spark >= 0.5).any() and (spark < 0.5).any()  # both decisions are exercised
+
+    one_by_one = []
+    for row in rows[:60]:
+        answer = client.post("/score", json=row)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["model_version"] == "2" and body["threshold"] == 0.5
+        assert body["decision"] == (body["probability"] >= 0.5)
+        one_by_one.append(body["probability"])
+    assert np.max(np.abs(np.array(one_by_one) - spark[:60])) <= 1e-5
+
+    batch = client.post("/score", json=rows)
+    assert batch.status_code == 200, batch.text
+    results = batch.json()["results"]
+    online = np.array([r["probability"] for r in results])
+    assert len(online) == len(spark)
+    assert np.max(np.abs(online - spark)) <= 1e-5
+    assert [r["decision"] for r in results] == list(spark >= 0.5)
+
+
+def test_service_rejects_bad_input_with_a_400_naming_the_field(embedded, service):
+    state, _ = embedded
+    client, _ = service
+    spec = client.get("/model").json()
+    row = request_rows(holdout_sample(state, 2), spec)[0]
+    missing = {k: v for k, v in row.items() if k != "amount"}
+    answer = client.post("/score", json=missing)
+    assert answer.status_code == 400
+    assert answer.json()["problems"] == [
+        {"field": "amount", "problem": "Field required", "type": "missing"}
+    ]
+    answer = client.post("/score", json=[row, {**row, "channel": 3}])
+    assert answer.status_code == 400
+    (problem,) = answer.json()["problems"]
+    assert problem["field"] == "channel" and problem["row"] == 1
+    for body in (b"{not json", b"null", b"[]", b'"amount"'):
+        assert client.post("/score", content=body).status_code == 400, body
+
+
+def test_service_switches_to_a_new_champion_without_dropping_requests(embedded, service):
+    import threading
+    import time
+
+    import mlflow
+    import numpy as np
+
+    state, env = embedded
+    client, _ = service
+    info = json.loads(mlgate(env, "champion", "--json").stdout)
+    mlflow.set_tracking_uri(info["tracking_uri"])
+    registry = mlflow.MlflowClient()
+    spec = client.get("/model").json()
+    sample = holdout_sample(state, 100)
+    rows = request_rows(sample, spec)
+    seen: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def hammer():
+        import httpx
+
+        with httpx.Client(base_url=str(client.base_url), timeout=10) as own:
+            while not stop.is_set():
+                answer = own.post("/score", json=rows[len(seen) % len(rows)])
+                seen.append((answer.status_code, answer.json().get("model_version")))
+
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        time.sleep(0.5)
+        # another model becomes champion (version 1, also with its twin); the poller sees it
+        registry.set_registered_model_alias(info["model_name"], "champion", "1")
+        deadline = time.monotonic() + 60
+        while client.get("/health").json()["model_version"] != "1":
+            assert time.monotonic() < deadline, "the service never switched to version 1"
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    versions = [v for _, v in seen]
+    assert {code for code, _ in seen} == {200}, "a request failed during the switch"
+    assert versions[0] == "2" and versions[-1] == "1"
+    assert versions == sorted(versions, key=lambda v: v == "1")  # one switch, never back
+    # version 1's answers are version 1's Spark scores (champion_score of the same holdout)
+    results = client.post("/score", json=rows).json()
+    assert results["model_version"] == "1"
+    online = np.array([r["probability"] for r in results["results"]])
+    assert np.max(np.abs(online - sample["champion_score"].to_numpy())) <= 1e-5
+
+    registry.set_registered_model_alias(info["model_name"], "champion", "2")
+    reload = client.post("/reload").json()
+    assert reload["version"] == "2"
+    assert client.get("/health").json()["model_version"] == "2"
+    metrics = client.get("/metrics").text
+    assert "mlgate_serve_model_version 2.0" in metrics
+    assert 'mlgate_serve_model_reloads_total{result="loaded"} 3.0' in metrics
+    assert 'mlgate_serve_requests_total{endpoint="/score",status="200"}' in metrics
+    assert "mlgate_serve_request_seconds_bucket" in metrics
+    assert "mlgate_serve_score_count" in metrics
+
+
+def test_fraud_score_dag_writes_the_champions_scores_of_the_day(embedded, monkeypatch):
+    import numpy as np
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from mlgate.config import load_config
+    from mlgate.scoring import write_scores
+
+    state, env = embedded
+    run = mlgate(env, "score-day", "--date", DAY)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "version 2" in run.stdout
+
+    monkeypatch.setenv("MLGATE_STATE", env["MLGATE_STATE"])
+    monkeypatch.setenv("MLGATE_CONFIG", env["MLGATE_CONFIG"])
+    cfg = load_config()
+    engine = sa.create_engine(cfg.scoring.resolved_url(cfg.source))
+    query = f"SELECT * FROM {cfg.scoring.table} WHERE score_day = '{DAY}'"
+    with engine.connect() as conn:
+        written = pd.read_sql(sa.text(query), conn)
+    # Spark scores of the day's traffic by the same version, with the features of the
+    # training pipeline (the evaluate job's shadow scores): batch scoring must match them.
+    shadow = pd.read_parquet(state / "runs" / f"ds={DAY}" / "shadow_scores.parquet")
+    assert len(written) == len(shadow) > 100
+    both = written.merge(shadow, on="transaction_id", validate="1:1")
+    assert len(both) == len(shadow)
+    assert np.max(np.abs(both["probability"] - both["candidate_score"])) <= 1e-9
+    assert set(written["model_version"]) == {"2"}
+    assert (written["decision"] == (written["probability"] >= 0.5).astype(int)).all()
+
+    again = write_scores(cfg, pd.Timestamp(DAY).date())  # the write task, rerun
+    with engine.connect() as conn:
+        count = conn.execute(sa.text(f"SELECT COUNT(*) FROM {cfg.scoring.table}")).scalar()
+    engine.dispose()
+    assert again["rows"] == count == len(shadow)  # replaced, not appended
 
 
 BAD_DAY = "2026-11-01"
@@ -201,6 +433,42 @@ def test_bad_day_is_stopped_at_the_gates(embedded):
     html = alert.get_body(("html",)).get_content()
     text = alert.get_body(("plain",)).get_content()
     assert "bad_record_ratio" in html and "bad_record_ratio" in text
+
+
+def test_dry_run_with_overrides_evaluates_everything_and_promotes_nothing(embedded):
+    from mlgate.mailsink import read_messages
+
+    state, env = embedded
+    mails_before = len(read_messages(state / "mail"))
+    reason = "feed fix is deployed tomorrow; fraud ops reviewed the quarantine"
+    run = mlgate(
+        env,
+        "run-day",
+        "--date",
+        BAD_DAY,
+        "--gate-mode",
+        "dry_run",
+        "--override",
+        "bad_record_ratio",
+        "--reason",
+        reason,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    gates = json.loads((state / "runs" / f"ds={BAD_DAY}" / "gates.json").read_text())
+    by_name = {g["name"]: g for g in gates["results"]}
+    # Every configured gate was evaluated, although some failed on the way.
+    assert set(by_name) == set(gates["configured"]) and len(by_name) >= 8
+    assert by_name["bad_record_ratio"]["overridden"] is True
+    assert by_name["bad_record_ratio"]["override_reason"] == reason
+    assert by_name["data_expectations"]["verdict"] == "fail"
+    assert by_name["data_expectations"]["overridden"] is False
+    decision = json.loads((state / "runs" / f"ds={BAD_DAY}" / "decision.json").read_text())
+    assert decision["promoted"] is False and "dry run" in decision["reasons"][0]
+    assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == "2"
+    mails = read_messages(state / "mail")
+    assert len(mails) == mails_before + 1
+    text = mails[-1].get_body(("plain",)).get_content()
+    assert "data_expectations" in text and reason in text
 
 
 def test_rollback_through_the_dag_then_the_cli(embedded):

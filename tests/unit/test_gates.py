@@ -543,3 +543,128 @@ def test_report_table_puts_failures_first_and_round_trips():
     assert data["passed"] is False
     again = GateReport.from_dict(data)
     assert again.to_dict() == report.to_dict()
+
+
+# --- export_parity -------------------------------------------------------------------------
+
+
+def parity_cfg(**kw):
+    from mlgate.config import ExportParityGate
+
+    return ExportParityGate(**kw)
+
+
+def test_export_parity_passes_within_tolerance_by_hand():
+    spark = np.array([0.10, 0.40, 0.70, 0.95])
+    onnx = np.array([0.10, 0.400004, 0.69999, 0.95])  # |Δ| = 0, 4e-6, 1e-5, 0
+    result = gates.export_parity(parity_cfg(), spark, onnx, 0.5, keys=np.array([11, 12, 13, 14]))
+    assert result.verdict == "pass", result.reason
+    assert result.value == pytest.approx(1e-5, rel=1e-6)
+    assert result.details["decision_flips"] == 0
+    assert result.details["rows"] == 4
+    assert result.details["worst_rows"][0]["key"] == 13  # the row with |Δ| = 1e-5
+
+
+def test_export_parity_fails_on_a_difference_above_the_bound():
+    spark = np.array([0.10, 0.20, 0.30])
+    onnx = np.array([0.10, 0.20002, 0.30])  # |Δ| = 2e-5 > 1e-5, no decision changes
+    result = gates.export_parity(parity_cfg(), spark, onnx, 0.5)
+    assert result.verdict == "fail"
+    assert result.value == pytest.approx(2e-5, rel=1e-6)
+    assert "2e-05 > 1e-05" in result.reason
+    assert result.blocks()
+
+
+def test_export_parity_fails_on_a_decision_flip_even_within_tolerance():
+    # 0.4999995 vs 0.5000005: |Δ| = 1e-6 (within 1e-5) but one says 0, the other 1.
+    spark = np.array([0.4999995, 0.9])
+    onnx = np.array([0.5000005, 0.9])
+    result = gates.export_parity(parity_cfg(), spark, onnx, 0.5)
+    assert result.verdict == "fail"
+    assert result.details["decision_flips"] == 1
+    assert "1 of 2 decisions" in result.reason
+
+
+def test_export_parity_nan_in_both_agrees_nan_in_one_fails():
+    both = gates.export_parity(parity_cfg(), np.array([np.nan, 0.2]), np.array([np.nan, 0.2]), 0.5)
+    assert both.verdict == "pass" and both.value == 0.0
+    one = gates.export_parity(parity_cfg(), np.array([np.nan, 0.2]), np.array([0.3, 0.2]), 0.5)
+    assert one.verdict == "fail"
+    assert one.to_dict()["value"] is None  # infinity is not JSON: recorded as null
+
+
+def test_export_parity_without_a_portable_model_fails_with_the_reason():
+    result = gates.export_parity(
+        parity_cfg(mode="block"),
+        np.array([0.1]),
+        np.array([np.nan]),
+        0.5,
+        export_error="ExportError: NaiveBayesModel: no faithful ONNX export",
+    )
+    assert result.verdict == "fail" and result.blocks()
+    assert "NaiveBayesModel" in result.reason
+    assert gates.export_parity(parity_cfg(), np.array([0.1]), None, 0.5).verdict == "fail"
+
+
+def test_export_parity_with_no_rows_fails_and_warn_mode_does_not_block():
+    result = gates.export_parity(parity_cfg(mode="warn"), np.array([]), np.array([]), 0.5)
+    assert result.verdict == "fail"
+    assert not result.blocks()
+    assert json.loads(json.dumps(result.to_dict()))["details"]["rows"] == 0
+
+
+# ----------------------------------------------------------------------------- reconciliation
+
+
+def test_reconciliation_equal_counts_and_key_sums_pass():
+    from mlgate.config import ReconciliationGate
+
+    # keys 1..4 on both sides: 4 rows, key sum 10
+    result = gates.reconciliation(
+        ReconciliationGate(), 4, 4, source_key_sum=10, lake_key_sum=10, window="t ds=x"
+    )
+    assert result.verdict == "pass" and result.value == 0.0
+    assert result.threshold == "lake rows == source rows and key sums equal"
+    assert result.reason == (
+        "4 rows in the source window for t ds=x and in the lake, key sum 10 on both sides"
+    )
+
+
+def test_reconciliation_missing_rows_fail_with_both_numbers():
+    from mlgate.config import ReconciliationGate
+
+    # source keys 1..5 (sum 15); the lake lost key 5: 4 rows, sum 10
+    result = gates.reconciliation(ReconciliationGate(), 5, 4, source_key_sum=15, lake_key_sum=10)
+    assert result.verdict == "fail" and result.blocks()
+    assert result.value == -1.0  # lake minus source
+    assert "the lake has 4 rows, the source window has 5" in result.reason
+    assert "(key sum: lake 10, source 15)" in result.reason
+    assert "1 rows missing from the lake" in result.reason
+    assert result.details["source"] == {"rows": 5, "key_sum": 15}
+    assert result.details["lake"] == {"rows": 4, "key_sum": 10}
+
+
+def test_reconciliation_same_count_other_keys_fail_and_checksum_can_be_off():
+    from mlgate.config import ReconciliationGate
+
+    # source keys 1, 2, 3 (sum 6); the lake read key 2 twice and missed 3: 1, 2, 2 (sum 5)
+    result = gates.reconciliation(ReconciliationGate(), 3, 3, source_key_sum=6, lake_key_sum=5)
+    assert result.verdict == "fail" and "same count, different keys" in result.reason
+    off = gates.reconciliation(
+        ReconciliationGate(checksum=False), 3, 3, source_key_sum=6, lake_key_sum=5
+    )
+    assert off.verdict == "pass" and off.threshold == "lake rows == source rows"
+    too_many = gates.reconciliation(ReconciliationGate(mode="warn"), 3, 5)
+    assert too_many.verdict == "fail" and not too_many.blocks() and too_many.value == 2.0
+    assert "2 rows too many in the lake" in too_many.reason
+
+
+def test_reconciliation_empty_window_and_unmeasured_source():
+    from mlgate.config import ReconciliationGate
+
+    empty = gates.reconciliation(ReconciliationGate(), 0, 0, source_key_sum=0, lake_key_sum=0)
+    assert empty.verdict == "fail" and "empty window" in empty.reason
+    allowed = gates.reconciliation(ReconciliationGate(allow_empty=True), 0, 0)
+    assert allowed.verdict == "pass"
+    unmeasured = gates.reconciliation(ReconciliationGate(), None, 7)
+    assert unmeasured.verdict == "skipped" and "not measured" in unmeasured.reason

@@ -4,6 +4,7 @@ Writes to runs/ds=<ds>/:
 - holdout_scores.parquet: the time-gapped holdout scored by both models (same rows);
 - assertion_scores.parquet: the assertion set scored by the candidate;
 - shadow_scores.parquet: the latest day's traffic scored by both models;
+- parity_scores.parquet: the holdout scored by the candidate in Spark and by its ONNX twin;
 - evaluation.json: which champion version was compared, and row counts.
 The verdicts themselves are computed by the `gates` task from these files.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -30,6 +32,7 @@ log = logging.getLogger("mlgate.evaluate_job")
 HOLDOUT_SCORES = "holdout_scores.parquet"
 ASSERTION_SCORES = "assertion_scores.parquet"
 SHADOW_SCORES = "shadow_scores.parquet"
+PARITY_SCORES = "parity_scores.parquet"
 
 
 def scores_of(model, rows: DataFrame, keep: list[str], name: str) -> DataFrame:
@@ -41,6 +44,35 @@ def with_champion(candidate_scores: DataFrame, champion, rows: DataFrame, keys: 
         return candidate_scores.withColumn("champion_score", F.lit(None).cast("double"))
     champion_scores = scores_of(champion, rows, keys, "champion_score")
     return candidate_scores.join(champion_scores, on=keys, how="left")
+
+
+def portable_parity(
+    candidate, candidate_info: dict, rows: DataFrame, key: str, numeric, categorical
+):
+    """(key, spark_score, onnx_score) of every row, and the reason when there is no ONNX twin.
+
+    Spark and ONNX Runtime score the very same rows (one Spark frame carries the model
+    inputs and Spark's score), so the comparison does not depend on joins.
+    """
+    from mlgate.portable import PortableModelError, load_from_run
+
+    scored = (
+        score(candidate, rows)
+        .select(key, F.col("score").alias("spark_score"), *numeric, *categorical)
+        .toPandas()
+    )
+    onnx = candidate_info.get("onnx") or {"error": "the train job logged no ONNX twin"}
+    error = onnx.get("error")
+    portable = np.full(len(scored), np.nan)
+    if not error:
+        try:
+            portable = load_from_run(candidate_info["run_id"]).score_frame(scored)
+        except (PortableModelError, KeyError) as failure:
+            error = str(failure)
+    if error:
+        log.error("no ONNX scores: %s", error)
+    frame = scored[[key, "spark_score"]].assign(onnx_score=portable)
+    return frame, error
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,6 +112,12 @@ def main(argv: list[str] | None = None) -> None:
     out = run_dir(ds.isoformat())
     holdout_pdf = holdout_scores.toPandas()
     holdout_pdf.to_parquet(out / HOLDOUT_SCORES, index=False)
+    # export_parity: the candidate's ONNX twin and Spark score the same holdout rows.
+    numeric, categorical = feature_columns(cfg.features)
+    parity_rows, onnx_error = portable_parity(
+        candidate, candidate_info, holdout, key, numeric, categorical
+    )
+    parity_rows.to_parquet(out / PARITY_SCORES, index=False)
 
     # The latest day's traffic: labels have not arrived, so only behaviour can be compared.
     day_start = cutoff - timedelta(days=1)
@@ -117,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
         "holdout_rows": len(holdout_pdf),
         "shadow_rows": len(shadow_pdf),
         "assertion_examples": assertion_rows,
+        "parity_rows": len(parity_rows),
+        "onnx_error": onnx_error,
     }
     write_run_file(ds.isoformat(), EVALUATION_FILE, evaluation)
     log.info("evaluation written: %s", evaluation)

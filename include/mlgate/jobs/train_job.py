@@ -2,8 +2,9 @@
 
 Reads features/ds=<ds>, splits it in time (training rows | gap | holdout, mature labels
 only), searches the configured grid on the training rows, scores the untouched holdout,
-and logs params, metrics, plots, the model and its lineage to one MLflow run. The run id
-and model URI go to runs/ds=<ds>/candidate.json for the register task.
+and logs params, metrics, plots, the model and its lineage to one MLflow run, with the
+model's portable ONNX twin (onnx/model.onnx, onnx/spec.json; mlgate.onnx_export). The run
+id and model URI go to runs/ds=<ds>/candidate.json for the register task.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mlgate.features import feature_columns
 from mlgate.jobs.common import as_of, job_arguments, setup, spark_session
 from mlgate.labels import split_bounds, split_by_time
 from mlgate.metrics import holdout_metrics
+from mlgate.onnx_export import log_portable_model
 from mlgate.paths import features_partition, run_dir
 from mlgate.pipeline import (
     CANDIDATE_FILE,
@@ -160,6 +162,14 @@ def main(argv: list[str] | None = None) -> None:
             "model",
             pip_requirements=[f"pyspark=={spark.version}"],
         )
+        # The portable twin (ONNX + spec) in the same run: see mlgate.onnx_export.
+        portable = log_portable_model(
+            model,
+            numeric=numeric,
+            categorical=categorical,
+            operating_threshold=threshold,
+            spark=spark,
+        )
         candidate = {
             "ds": ds.isoformat(),
             "run_id": run.info.run_id,
@@ -169,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
             "holdout_rows": int(len(labels_arr)),
             "window": {k: v.isoformat() for k, v in bounds.items()},
             "airflow_run_id": args.dag_run_id,
+            "onnx": portable,
         }
     write_run_file(ds.isoformat(), CANDIDATE_FILE, candidate)
     log.info("candidate logged: run %s, model %s", run.info.run_id, model_info.model_uri)
