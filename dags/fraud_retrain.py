@@ -22,30 +22,18 @@ Config: `include/config/mlgate.yaml` (or `$MLGATE_CONFIG`).
 
 from __future__ import annotations
 
-import os
-import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from mlgate_alerts import GateAlertNotifier
 
 from mlgate.config import GATE_NAMES, MODEL_FAMILIES, load_config
+from mlgate.spark_submit import DS, JOBS_DIR, spark_conf, spark_env
 
 CONFIG = load_config()  # a small YAML file: cheap, and a bad config shows as an import error
-JOBS_DIR = Path(__file__).resolve().parents[1] / "include" / "mlgate" / "jobs"
-DS = "{{ data_interval_start | ds }}"
-SPARK_CONF = {
-    "spark.sql.session.timeZone": "UTC",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.sql.shuffle.partitions": os.environ.get("MLGATE_SHUFFLE_PARTITIONS", "8"),
-    # Spark's INFO chatter would drown the job's own messages in the task log.
-    "spark.driver.extraJavaOptions": "-Dlog4j.configurationFile="
-    + str(Path(__file__).resolve().parents[1] / "include" / "spark" / "log4j2.properties"),
-}
-# The Spark driver and its Python workers use the interpreter Airflow runs in (same packages).
-SPARK_ENV = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+SPARK_CONF = spark_conf()
+SPARK_ENV = spark_env()
 ALERT = GateAlertNotifier(alerts=CONFIG.alerts.model_dump(), model_name=CONFIG.model_name)
 
 

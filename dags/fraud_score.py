@@ -20,25 +20,17 @@ Config: `include/config/mlgate.yaml` (`scoring:`), or `$MLGATE_CONFIG`.
 
 from __future__ import annotations
 
-import os
-import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from mlgate.config import load_config
+from mlgate.spark_submit import DS, JOBS_DIR, spark_conf, spark_env
 
 CONFIG = load_config()  # a small YAML file: cheap, and a bad config shows as an import error
-JOBS_DIR = Path(__file__).resolve().parents[1] / "include" / "mlgate" / "jobs"
-DS = "{{ data_interval_start | ds }}"
-SPARK_CONF = {
-    "spark.sql.session.timeZone": "UTC",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.sql.shuffle.partitions": os.environ.get("MLGATE_SHUFFLE_PARTITIONS", "8"),
-}
-SPARK_ENV = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+SPARK_CONF = spark_conf()
+SPARK_ENV = spark_env()
 
 
 @dag(

@@ -128,7 +128,8 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs and is not a zombie (an exited child of ours is reaped first)."""
     try:
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our exited child
     except ChildProcessError:
@@ -191,7 +192,7 @@ def start_background(
 
     pid = _read_pid(pidfile)
     if pid is not None:
-        if _pid_alive(pid) and _is_sink(pid) and port_open(host, port):
+        if pid_alive(pid) and _is_sink(pid) and port_open(host, port):
             log.info("mail sink already running (pid %d) on %s:%d", pid, host, port)
             return pid
         pidfile.unlink(missing_ok=True)  # stale
@@ -261,11 +262,11 @@ def stop_background(pidfile: Path | str, *, wait_seconds: float = 10.0) -> bool:
         pidfile.unlink(missing_ok=True)
         return False
     try:
-        if not (_pid_alive(pid) and _is_sink(pid)):
+        if not (pid_alive(pid) and _is_sink(pid)):
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + wait_seconds
-        while _pid_alive(pid):
+        while pid_alive(pid):
             if time.monotonic() > deadline:
                 log.warning("mail sink (pid %d) ignored SIGTERM; killing it", pid)
                 os.kill(pid, signal.SIGKILL)

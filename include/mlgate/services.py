@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mlgate.embedded import embedded_env, migrate_airflow_db
-from mlgate.mailsink import port_open, start_background, stop_background
+from mlgate.mailsink import pid_alive, port_open, start_background, stop_background
 from mlgate.paths import REPO_ROOT, mail_dir, state_dir
 
 HOST = "127.0.0.1"
@@ -266,26 +266,6 @@ def read_password(state: Path) -> str:
 # --- processes -------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our exited child
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("State:"):
-                return "Z" not in line.split(":", 1)[1]
-    except OSError:
-        pass
-    return True
-
-
 def tagged_pids(tag: str) -> list[int]:
     """Processes whose environment carries our tag: the services and what they started."""
     marker = f"{TAG_ENV}={tag}".encode() + b"\0"
@@ -295,7 +275,7 @@ def tagged_pids(tag: str) -> list[int]:
         if pid == os.getpid():
             continue
         try:
-            if marker in (proc / "environ").read_bytes() and _pid_alive(pid):
+            if marker in (proc / "environ").read_bytes() and pid_alive(pid):
                 found.append(pid)
         except OSError:
             continue
@@ -339,7 +319,7 @@ def _wait(what: str, ready, *, timeout: float, state: Path, name: str, pid: int 
             value = None
         if value:
             return value
-        if pid is not None and not _pid_alive(pid):
+        if pid is not None and not pid_alive(pid):
             raise ServicesError(
                 f"{name} exited before {what}; last lines of "
                 f"{logs_dir(state) / (name + '.log')}:\n{_tail(logs_dir(state) / (name + '.log'))}"
@@ -472,7 +452,7 @@ def start(
     ports = ports or Ports()
     previous = load_record(state)
     if previous and any(
-        _pid_alive(pid) and _is_ours(pid, previous.tag, previous.start_ticks.get(name))
+        pid_alive(pid) and _is_ours(pid, previous.tag, previous.start_ticks.get(name))
         for name, pid in previous.pids.items()
     ):
         raise ServicesError(
@@ -702,9 +682,9 @@ def _terminate(pids: list[int], wait_seconds: float) -> list[int]:
                 except (ProcessLookupError, PermissionError):
                     pass
         deadline = time.monotonic() + wait_seconds
-        while time.monotonic() < deadline and any(_pid_alive(pid) for pid in pids):
+        while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids):
             time.sleep(0.2)
-        pids = [pid for pid in pids if _pid_alive(pid)]
+        pids = [pid for pid in pids if pid_alive(pid)]
         if not pids:
             break
     return pids
@@ -723,7 +703,7 @@ def stop(state: Path | None = None, *, echo=print, strict: bool = True) -> dict:
             pid = record.pids.get(name)
             if pid is None:
                 continue
-            if _pid_alive(pid) and _is_ours(pid, record.tag, record.start_ticks.get(name)):
+            if pid_alive(pid) and _is_ours(pid, record.tag, record.start_ticks.get(name)):
                 left = _terminate([pid], wait_seconds=30 if name.startswith("airflow") else 15)
                 (survivors if left else stopped).append(name)
             (services_dir(state) / f"{name}.pid").unlink(missing_ok=True)
@@ -764,7 +744,7 @@ def status(state: Path | None = None) -> dict:
         port = service_ports.get(name)
         report[name] = {
             "pid": pid,
-            "alive": _pid_alive(pid) and _is_ours(pid, record.tag, record.start_ticks.get(name)),
+            "alive": pid_alive(pid) and _is_ours(pid, record.tag, record.start_ticks.get(name)),
             "port": port,
             "answers": port_open(HOST, port) if port else None,
         }

@@ -137,7 +137,7 @@ def test_stop_ends_the_process_and_what_it_started_only(tmp_path):
 
         report = services.stop(tmp_path, echo=lambda *_: None)
         assert report["stopped"] == ["airflow-scheduler"] and not report["survivors"]
-        assert not services._pid_alive(pid) and not services._pid_alive(child)
+        assert not services.pid_alive(pid) and not services.pid_alive(child)
         assert services.tagged_pids(tag) == []
         assert bystander.poll() is None  # not ours: untouched
         assert not services.record_path(tmp_path).exists()
@@ -177,7 +177,7 @@ def test_stop_recognises_a_renamed_process_by_its_start_time(tmp_path):
         assert services.status(tmp_path)["services"]["airflow-api-server"]["alive"] is True
         report = services.stop(tmp_path, echo=lambda *_: None)
         assert report["stopped"] == ["airflow-api-server"]
-        assert not services._pid_alive(pid)
+        assert not services.pid_alive(pid)
     finally:
-        if services._pid_alive(pid):
+        if services.pid_alive(pid):
             os.kill(pid, 9)
