@@ -27,13 +27,14 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_docs import write_section  # scripts/ is on sys.path when run
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
@@ -267,17 +268,6 @@ def render(results: list[dict], info: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the '## Extraction' section of `path` (or add it), leaving the rest alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## Extraction\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -369,7 +359,7 @@ def main() -> int:
     print()
     print(section)
     if args.write:
-        write_section(args.write, section)
+        write_section(args.write, "Extraction", section)
         print(f"written to {args.write}")
     return 0
 

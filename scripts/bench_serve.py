@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from bench_docs import write_section  # scripts/ is on sys.path when run
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
@@ -476,17 +477,6 @@ def render(r: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the '## Scoring' section of `path` (or add it), leaving the rest alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## Scoring\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per HTTP load level")
@@ -558,7 +548,7 @@ def main() -> int:
     section = render(result)
     print(section)
     if args.write:
-        write_section(args.write, section)
+        write_section(args.write, "Scoring", section)
         print(f"written to {args.write}")
     return 0
 
