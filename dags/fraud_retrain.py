@@ -28,8 +28,8 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from mlgate_alerts import GateAlertNotifier
 
-from mlgate.config import GATE_NAMES, MODEL_FAMILIES, load_config
-from mlgate.spark_submit import DS, JOBS_DIR, spark_conf, spark_env
+from mlgate.config import GATE_NAMES, MODEL_FAMILIES, RETRAIN_DAG_ID, load_config
+from mlgate.jobs.submit import DS, JOBS_DIR, spark_conf, spark_env
 
 CONFIG = load_config()  # a small YAML file: cheap, and a bad config shows as an import error
 SPARK_CONF = spark_conf()
@@ -52,18 +52,18 @@ def spark_job(task_id: str, doc: str, script: str, extra_args: list[str] | None 
 
 
 def run_stage(stage: str, context: dict):
-    """Call mlgate.pipeline.<stage> for this run; a failed gate fails the task without retries."""
+    """Call mlgate.stages.STAGES[stage] for this run; a failed gate fails the task, no retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from mlgate import pipeline
+    from mlgate import stages
 
-    options = pipeline.RunOptions.from_context(context)
+    options = stages.RunOptions.from_context(context)
     day = context["data_interval_start"].date()
     try:
-        result = getattr(pipeline, stage)(load_config(), day, options)
-    except pipeline.GateFailed as failure:
+        result = stages.STAGES[stage](load_config(), day, options)
+    except stages.GateFailed as failure:
         raise AirflowFailException(str(failure)) from failure
-    if stage == "evaluate_gates" and options.gate_mode == pipeline.DRY_RUN and not result["passed"]:
+    if stage == "evaluate_gates" and options.gate_mode == stages.DRY_RUN and not result["passed"]:
         # A dry run does not stop on a failed gate, but a person still hears about it.
         from mlgate_alerts import send_gate_alert
 
@@ -72,7 +72,7 @@ def run_stage(stage: str, context: dict):
 
 
 @dag(
-    dag_id="fraud_retrain",
+    dag_id=RETRAIN_DAG_ID,
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -122,9 +122,8 @@ def fraud_retrain():
     @task
     def extract(**context) -> dict:
         """Import the run's window from the source DB into the lake; returns a short manifest."""
-        from mlgate.config import load_config
-        from mlgate.pipeline import RunOptions
-        from mlgate.pipeline import extract as run_extract
+        from mlgate.stages import RunOptions
+        from mlgate.stages import extract as run_extract
 
         interval_end = context["data_interval_end"].replace(tzinfo=None)
         return run_extract(

@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, task
 from mlgate_alerts import GateAlertNotifier
 
-from mlgate.config import load_config
+from mlgate.config import ROLLBACK_DAG_ID, load_config
 
 CONFIG = load_config()
 
 
 @dag(
-    dag_id="fraud_rollback",
+    dag_id=ROLLBACK_DAG_ID,
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -3,7 +3,7 @@
 
 Each run covers one data interval (a UTC day). It waits for that day's extract (landed by
 `fraud_retrain`'s extract task and checked by its record rules), recomputes the day's
-features with the code training uses (`mlgate.features`), scores them with the Spark
+features with the code training uses (`mlgate.ml.features`), scores them with the Spark
 model behind the registry alias `champion` (Spark, for volume), and writes the scores
 with the model version to `scoring.table` in the source database (or `scoring.target_url`).
 
@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from mlgate.config import load_config
-from mlgate.spark_submit import DS, JOBS_DIR, spark_conf, spark_env
+from mlgate.config import SCORE_DAG_ID, load_config
+from mlgate.jobs.submit import DS, JOBS_DIR, spark_conf, spark_env
 
 CONFIG = load_config()  # a small YAML file: cheap, and a bad config shows as an import error
 SPARK_CONF = spark_conf()
@@ -34,7 +34,7 @@ SPARK_ENV = spark_env()
 
 
 @dag(
-    dag_id="fraud_score",
+    dag_id=SCORE_DAG_ID,
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -49,8 +49,7 @@ def fraud_score():
         """Wait until the day's lake partition has landed and its record check has run."""
         import logging
 
-        from mlgate.config import load_config
-        from mlgate.scoring import day_ready
+        from mlgate.stages.score import day_ready
 
         ready, why = day_ready(load_config(), context["data_interval_start"].date())
         logging.getLogger("mlgate.fraud_score").info(why)
@@ -61,7 +60,6 @@ def fraud_score():
         """The version behind `champion` now: every later task of the run uses this one."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from mlgate.config import load_config
         from mlgate.registry import champion_version
 
         current = champion_version(load_config().model_name)
@@ -72,14 +70,13 @@ def fraud_score():
     @task
     def write_scores(**context) -> dict:
         """Replace the day's rows in the scores table (delete + insert, one transaction)."""
-        from mlgate.config import load_config
-        from mlgate.scoring import write_scores as run_write_scores
+        from mlgate.stages.score import write_scores as run_write_scores
 
         return run_write_scores(load_config(), context["data_interval_start"].date())
 
     score = SparkSubmitOperator(
         task_id="score",
-        doc="Spark job: the day's features (mlgate.features) scored by the pinned champion.",
+        doc="Spark job: the day's features (mlgate.ml.features) scored by the pinned champion.",
         conn_id="spark_default",
         application=str(JOBS_DIR / "score_job.py"),
         application_args=[

@@ -48,19 +48,6 @@ def _context_ids(context: dict) -> tuple[str | None, str | None, str | None]:
     return dag_id, run_id, task_id
 
 
-def _read_json(path) -> dict | None:
-    import json
-
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        log.warning("ignoring unreadable %s: %s", path, error)
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _describe(exception, limit: int = 4000) -> str | None:
     """The error for the email: 'Type: message' first, then the traceback's tail if any."""
     if exception is None or exception == "":
@@ -97,71 +84,21 @@ def _smtp_settings(conn_id: str) -> dict[str, Any]:
 
 def build_gate_alert(alerts: dict, model_name: str, context: dict):
     """The alert EmailMessage for the run in `context` (gate variant or task-failure variant)."""
-    from urllib.parse import quote
+    from mlgate.alerts import alert_for_run
 
-    from mlgate.alerts import build_message, render_gate_email
-    from mlgate.paths import run_dir
-
-    ds = _context_ds(context)
     dag_id, run_id, task_id = _context_ids(context)
-    directory = run_dir(ds) if ds else None
-    gates_doc = _read_json(directory / "gates.json") if directory else None
-    tracking = _read_json(directory / "tracking.json") if directory else None
-    # Files left by an earlier DAG run of the same day describe that run, not this one.
-    if gates_doc and gates_doc.get("airflow_run_id", run_id) != run_id:
-        gates_doc = None
-    if tracking and tracking.get("airflow_run_id", run_id) != run_id:
-        tracking = None
-
-    airflow_url = None
-    if alerts.get("airflow_url") and dag_id and run_id:
-        base = alerts["airflow_url"].rstrip("/")
-        airflow_url = f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
-    mlflow_url = None
-    if (
-        alerts.get("mlflow_url")
-        and tracking
-        and tracking.get("experiment_id")
-        and tracking.get("run_id")
-    ):
-        base = alerts["mlflow_url"].rstrip("/")
-        mlflow_url = f"{base}/#/experiments/{tracking['experiment_id']}/runs/{tracking['run_id']}"
-
-    gates = list((gates_doc or {}).get("results") or [])
-    exception = context.get("exception") or context.get("reason")
-    error = _describe(exception)
-    data_window = (gates_doc or {}).get("data_window")
-    if not data_window:
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        data_window = {"start": start, "end": end} if start or end else None
-    if data_window:
-        data_window = {key: str(value) for key, value in data_window.items()}
-
-    gate_stop = any(g.get("blocks") for g in gates)
-    overridden = [g["name"] for g in gates if g.get("overridden")]
-    overrides = (
-        {"gates": ", ".join(overridden), "reason": (gates_doc or {}).get("override_reason", "")}
-        if overridden
-        else {}
-    )
-    subject, text, html = render_gate_email(
-        model_name=model_name,
-        ds=ds or "(unknown day)",
-        gates=gates,
-        data_window=data_window,
-        airflow_run_url=airflow_url,
-        mlflow_run_url=mlflow_url,
-        # When gates stopped the run, the gate table is the message; a traceback is noise.
-        failed_task=None if gate_stop else task_id,
-        error=None if gate_stop else error,
-        overrides=overrides or None,
-    )
-    return build_message(
-        subject,
-        text,
-        html,
-        sender=alerts.get("sender") or "mlgate@localhost",
-        recipients=list(alerts.get("recipients") or []),
+    return alert_for_run(
+        alerts,
+        model_name,
+        ds=_context_ds(context),
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        error=_describe(context.get("exception") or context.get("reason")),
+        interval={
+            "start": context.get("data_interval_start"),
+            "end": context.get("data_interval_end"),
+        },
     )
 
 

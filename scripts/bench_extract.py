@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Extraction benchmark (`make bench-extract`): PostgreSQL table -> Parquet, three ways.
 
-Starts its own PostgreSQL server (mlgate.pgserver: Debian's binaries, 127.0.0.1, a
+Starts its own PostgreSQL server (tests/support/pgserver.py: Debian's binaries, 127.0.0.1, a
 temporary folder, stopped and deleted at the end), loads ROWS rows x 15 columns
 (integers, nullable integers, decimals, text, timestamps with and without a time zone,
 booleans, dates, floats), then runs each contender in its own Python process, several
 times, interleaved:
 
-* mlgate's extractor (mlgate.sqlread: the engine of the windowed and incremental imports)
+* mlgate's extractor (mlgate.ingest.sqlread: the engine of the windowed and incremental imports)
   with 1, 2 and 4 splits;
 * pandas.read_sql + DataFrame.to_parquet (what most people write by hand);
 * ConnectorX (read_sql to Arrow, partitioned on the key) + pyarrow.parquet.write_table,
@@ -103,8 +103,7 @@ def run_child(kind: str, splits: int, url: str, out: Path) -> dict:
     import sqlalchemy as sa
 
     if kind == "mlgate":
-        from mlgate.extract import reflect_table
-        from mlgate.sqlread import Source, read_to_folder
+        from mlgate.ingest.sqlread import Source, read_to_folder, reflect_table
     elif kind == "pandas":
         import pandas as pd
     else:
@@ -285,7 +284,8 @@ def main() -> int:
 
     import sqlalchemy as sa
 
-    from mlgate.pgserver import PostgresServer
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from support.pgserver import PostgresServer
 
     started = time.time()
     server = PostgresServer.start(settings={"shared_buffers": "256MB", "work_mem": "64MB"})

@@ -128,7 +128,7 @@ def holdout_rows(cfg, ds: str, n: int):
     """Up to n rows of the champion's training day's feature table (its newest rows)."""
     import pandas as pd
 
-    from mlgate.features import feature_columns
+    from mlgate.ml.features import feature_columns
     from mlgate.paths import features_partition
 
     numeric, categorical = feature_columns(cfg.features)
@@ -138,9 +138,9 @@ def holdout_rows(cfg, ds: str, n: int):
 
 def twin(mlflow, run_id: str, spark_model, cfg, spark, folder: Path) -> tuple[Path, str]:
     """The champion's ONNX twin in `folder`: downloaded, or exported now if it has none."""
-    from mlgate.features import feature_columns
-    from mlgate.onnx_export import export_pipeline
-    from mlgate.portable import MODEL_FILE, SPEC_FILE
+    from mlgate.export.portable import MODEL_FILE, SPEC_FILE
+    from mlgate.export.to_onnx import export_pipeline
+    from mlgate.ml.features import feature_columns
 
     try:
         got = mlflow.artifacts.download_artifacts(
@@ -167,7 +167,7 @@ def twin(mlflow, run_id: str, spark_model, cfg, spark, folder: Path) -> tuple[Pa
 
 
 def bench_spark(spark, model, rows, calls: int) -> dict:
-    from mlgate.training import score
+    from mlgate.ml.training import score
 
     one = rows.iloc[:1]
     frame = spark.createDataFrame(one)
@@ -196,8 +196,8 @@ def bench_spark(spark, model, rows, calls: int) -> dict:
 
 
 def bench_onnx(folder: Path, rows, big) -> dict:
-    from mlgate.portable import PortableScorer
-    from mlgate.serving import ServedModel
+    from mlgate.export.portable import PortableScorer
+    from mlgate.serving.app import ServedModel
 
     scorer = PortableScorer.from_dir(folder, threads=1)
     numeric, categorical = scorer.arrays_of(rows.iloc[:1])

@@ -46,12 +46,12 @@ def spark():
 @pytest.fixture(scope="session")
 def postgres_server():
     """A real PostgreSQL server (Debian's `postgresql` binaries) on 127.0.0.1, in a new temp
-    folder, for the whole session; stopped and deleted at the end (mlgate.pgserver).
+    folder, for the whole session; stopped and deleted at the end (tests/support/pgserver.py).
 
     Skipped only when the binaries are not installed and we are not in CI; in CI
     (CI=true) missing binaries are an error: `.ci/run` installs them.
     """
-    from mlgate.pgserver import PostgresServer, PostgresUnavailable
+    from support.pgserver import PostgresServer, PostgresUnavailable
 
     try:
         server = PostgresServer.start()

@@ -5,8 +5,10 @@ so it leads with what failed and why, then shows every gate, the data window and
 the Airflow run and the MLflow run. Two parts carry the same information: plain text with a
 fixed-width table, and HTML (jinja2, autoescaped, inline CSS only).
 
-No Airflow import here: the Airflow side (connection lookup, context) lives in
-plugins/mlgate_alerts.py.
+The gate rows come from ``mlgate.gates.GateReport``, the one owner of how gates are
+ordered and judged. ``alert_for_run`` gathers what the email says about one DAG run from
+its run folder (``mlgate.runs``). No Airflow import here: the Airflow side (connection
+lookup, task context) lives in plugins/mlgate_alerts.py.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from mlgate.gates import GateReport
+
 log = logging.getLogger("mlgate.alerts")
 
-FAIL_VERDICTS = frozenset({"fail", "failed", "error"})
-PASS_VERDICTS = frozenset({"pass", "passed", "ok"})
 VERDICT_COLOURS = {"fail": "#c62828", "pass": "#2e7d32", "other": "#757575"}
 MISSING = "—"
 
@@ -32,31 +34,9 @@ MISSING = "—"
 # Rendering
 
 
-def _verdict(gate: dict) -> str:
-    return str(gate.get("verdict") or "").strip().lower()
-
-
-def is_failed(gate: dict) -> bool:
-    return _verdict(gate) in FAIL_VERDICTS
-
-
-def is_blocking_failure(gate: dict) -> bool:
-    """A failed gate in block mode that nobody overrode: it stops promotion."""
-    return is_failed(gate) and gate.get("mode", "block") == "block" and not gate.get("overridden")
-
-
-def _verdict_kind(gate: dict) -> str:
-    verdict = _verdict(gate)
-    if verdict in FAIL_VERDICTS:
-        return "fail"
-    if verdict in PASS_VERDICTS:
-        return "pass"
-    return "other"
-
-
-def _verdict_label(gate: dict) -> str:
-    label = _verdict(gate).upper() if is_failed(gate) else (_verdict(gate) or "not evaluated")
-    if gate.get("overridden"):
+def _verdict_label(row: dict) -> str:
+    label = row["verdict"].upper() if row["verdict"] == "fail" else row["verdict"]
+    if row["overridden"]:
         label += " (overridden)"
     return label
 
@@ -75,29 +55,21 @@ def format_value(value) -> str:
 
 
 def _rows(gates: list[dict]) -> list[dict]:
-    """Display rows, failed gates first (blocking before warn), otherwise in given order."""
-
-    def rank(gate: dict) -> int:
-        if is_blocking_failure(gate):
-            return 0
-        return 1 if is_failed(gate) else 2
-
-    rows = []
-    for gate in sorted(gates, key=rank):
-        rows.append(
-            {
-                "name": str(gate.get("name", "?")),
-                "mode": str(gate.get("mode") or MISSING),
-                "value": format_value(gate.get("value")),
-                "threshold": format_value(gate.get("threshold")),
-                "champion": format_value(gate.get("champion_value")),
-                "verdict": _verdict_label(gate),
-                "kind": _verdict_kind(gate),
-                "blocking": is_blocking_failure(gate),
-                "reason": str(gate.get("reason") or ""),
-            }
-        )
-    return rows
+    """Display rows in the gate report's own order (failures first, blocking before warn)."""
+    return [
+        {
+            "name": row["name"],
+            "mode": row["mode"],
+            "value": format_value(row["value"]),
+            "threshold": format_value(row["threshold"]),
+            "champion": format_value(row["champion_value"]),
+            "verdict": _verdict_label(row),
+            "kind": row["verdict"] if row["verdict"] in ("fail", "pass") else "other",
+            "blocking": row["blocks"],
+            "reason": row["reason"],
+        }
+        for row in GateReport.from_dict({"results": gates}).table()
+    ]
 
 
 def _pairs(mapping: dict | None, first: tuple[str, ...] = ()) -> list[tuple[str, str]]:
@@ -323,6 +295,77 @@ def render_gate_email(
         "mlflow_run_url": mlflow_run_url,
     }
     return subject, _render_text(view), _render_html(view)
+
+
+# ---------------------------------------------------------------------------------------------
+# One DAG run's alert, from its run folder
+
+
+def alert_for_run(
+    alerts: dict,
+    model_name: str,
+    *,
+    ds: str | None,
+    dag_id: str | None,
+    run_id: str | None,
+    task_id: str | None = None,
+    error: str | None = None,
+    interval: dict | None = None,
+) -> EmailMessage:
+    """The alert EmailMessage for one DAG run: the gate variant or the task-failure variant.
+
+    Reads the run's gate report and MLflow run from its run folder, ignoring files an
+    earlier run of the same day left there. ``interval`` (start, end of the data interval)
+    is shown when the gate report carries no data window (the run stopped before gates).
+    """
+    from urllib.parse import quote
+
+    from mlgate.runs import GATES_FILE, TRACKING_FILE, run_file_of
+
+    gates_doc = (run_file_of(ds, GATES_FILE, run_id) if ds and run_id else None) or {}
+    tracking = (run_file_of(ds, TRACKING_FILE, run_id) if ds and run_id else None) or {}
+
+    airflow_url = None
+    if alerts.get("airflow_url") and dag_id and run_id:
+        base = alerts["airflow_url"].rstrip("/")
+        airflow_url = f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+    mlflow_url = None
+    if alerts.get("mlflow_url") and tracking.get("experiment_id") and tracking.get("run_id"):
+        base = alerts["mlflow_url"].rstrip("/")
+        mlflow_url = f"{base}/#/experiments/{tracking['experiment_id']}/runs/{tracking['run_id']}"
+
+    gates = list(gates_doc.get("results") or [])
+    data_window = gates_doc.get("data_window") or (
+        {k: v for k, v in (interval or {}).items() if v} or None
+    )
+    if data_window:
+        data_window = {key: str(value) for key, value in data_window.items()}
+    gate_stop = any(g.get("blocks") for g in gates)
+    overridden = [g["name"] for g in gates if g.get("overridden")]
+    overrides = (
+        {"gates": ", ".join(overridden), "reason": gates_doc.get("override_reason", "")}
+        if overridden
+        else None
+    )
+    subject, text, html = render_gate_email(
+        model_name=model_name,
+        ds=ds or "(unknown day)",
+        gates=gates,
+        data_window=data_window,
+        airflow_run_url=airflow_url,
+        mlflow_run_url=mlflow_url,
+        # When gates stopped the run, the gate table is the message; a traceback is noise.
+        failed_task=None if gate_stop else task_id,
+        error=None if gate_stop else error,
+        overrides=overrides,
+    )
+    return build_message(
+        subject,
+        text,
+        html,
+        sender=alerts.get("sender") or "mlgate@localhost",
+        recipients=list(alerts.get("recipients") or []),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The one YAML config that drives a pipeline: source tables, label, features, model, thresholds.
 
 Loaded and validated with pydantic; a bad file fails with messages that name the key and,
-where the choice is closed, the allowed values.
+where the choice is closed, the allowed values. Core module: imports only `paths` and
+`window` (the date arithmetic its cross-checks share with the runs).
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from pydantic import (
 )
 
 from mlgate.paths import REPO_ROOT, state_dir
+from mlgate.window import WindowSpec, duration_seconds
 
 DEFAULT_CONFIG_PATH = REPO_ROOT / "include" / "config" / "mlgate.yaml"
 
+# The DAGs of the pipeline (dags/): daily retraining, daily batch scoring, manual rollback.
+RETRAIN_DAG_ID = "fraud_retrain"
+SCORE_DAG_ID = "fraud_score"
+ROLLBACK_DAG_ID = "fraud_rollback"
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 ModelFamily = Literal["random_forest", "gbt", "logistic_regression"]
 MODEL_FAMILIES: tuple[str, ...] = ModelFamily.__args__
@@ -47,14 +52,6 @@ def _identifier(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_identifier)]
-
-
-def duration_seconds(text: str) -> int:
-    """'90s', '15m', '1h', '7d' -> seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like 15m, 1h or 7d")
-    return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
 class _Strict(BaseModel):
@@ -110,9 +107,7 @@ class IncrementalImport(_Strict):
     @model_validator(mode="after")
     def _key_for_merge(self) -> IncrementalImport:
         if self.mode == "lastmodified" and self.key is None:
-            raise ValueError(
-                "mode lastmodified merges changed rows into the lake by key: set key"
-            )
+            raise ValueError("mode lastmodified merges changed rows into the lake by key: set key")
         return self
 
     @property
@@ -208,6 +203,14 @@ class FeatureConfig(_Strict):
     def window_seconds(self) -> dict[str, int]:
         return {w: duration_seconds(w) for w in self.windows}
 
+    def lookback_seconds(self) -> tuple[int, ...]:
+        """Every lookback of the features: the windows, the amount history, the novelty."""
+        return (
+            *self.window_seconds().values(),
+            duration_seconds(self.amount_history),
+            duration_seconds(self.novelty_lookback),
+        )
+
 
 class SearchConfig(_Strict):
     method: Literal["train_validation_split", "cross_validator"] = "train_validation_split"
@@ -266,13 +269,9 @@ class ReconciliationGate(_Gate):
 
 
 class BadRecordGate(_Gate):
-    """Record-level rules on the raw extract; failing rows are quarantined with a reason."""
+    """The share of the day's raw rows that break the record rules (`records:`)."""
 
     max_ratio: float = Field(0.01, ge=0, le=1, description="largest share of bad rows accepted")
-    required_columns: list[Name] = Field(description="columns that must not be null")
-    amount_range: tuple[float, float] = (0.01, 50_000.0)
-    currency_column: Name = "currency"
-    currencies: list[str] = Field(min_length=1, description="accepted currency codes")
 
 
 class DataExpectationsGate(_Gate):
@@ -340,6 +339,16 @@ class ExportParityGate(_Gate):
     )
 
 
+class RecordRules(_Strict):
+    """The cleaning policy: rules every raw row must meet; the others go to quarantine."""
+
+    required_columns: list[Name] = Field(description="columns that must not be null")
+    amount_column: Name = Field(description="the column the amount range applies to")
+    amount_range: tuple[float, float] = (0.01, 50_000.0)
+    currency_column: Name = "currency"
+    currencies: list[str] = Field(min_length=1, description="accepted currency codes")
+
+
 class GatesConfig(_Strict):
     """Each configured gate is evaluated; an absent gate is not. No gate, no promotion."""
 
@@ -390,30 +399,21 @@ class MlgateConfig(_Strict):
     label: LabelConfig
     features: FeatureConfig
     training: TrainingConfig
+    records: RecordRules | None = None
     gates: GatesConfig
     alerts: AlertsConfig = AlertsConfig()
     scoring: ScoringConfig = ScoringConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> MlgateConfig:
-        usable = self.window.training_days - self.label.maturity_days
-        needed = self.training.holdout_days + self.training.gap_days + 1
-        if usable < needed:
+        problems = self.window_spec().problems()
+        if problems:
+            raise ValueError(problems[0])
+        if self.gates.bad_record_ratio is not None and self.records is None:
             raise ValueError(
-                f"window.training_days ({self.window.training_days}) minus label.maturity_days "
-                f"({self.label.maturity_days}) leaves {usable} labelled days, fewer than "
-                f"holdout_days + gap_days + 1 = {needed}"
-            )
-        lookbacks = [
-            *self.features.window_seconds().values(),
-            duration_seconds(self.features.amount_history),
-            duration_seconds(self.features.novelty_lookback),
-        ]
-        if max(lookbacks) > self.window.feature_history_days * 86400:
-            raise ValueError(
-                f"window.feature_history_days ({self.window.feature_history_days}) is shorter "
-                f"than the longest feature lookback ({max(lookbacks) // 86400} days): the "
-                "oldest rows of the window would get incomplete features"
+                "gates.bad_record_ratio judges the share of rows that break the record rules, "
+                "but there are none: add a records: section (required_columns, amount_column, "
+                "amount_range, currencies)"
             )
         dimension_tables = {d.table for d in self.source.dimensions}
         for join in self.features.joins:
@@ -423,6 +423,17 @@ class MlgateConfig(_Strict):
                     f"source.dimensions (have: {sorted(dimension_tables)})"
                 )
         return self
+
+    def window_spec(self) -> WindowSpec:
+        """The pipeline's window numbers; every date range of a run comes from it."""
+        return WindowSpec(
+            training_days=self.window.training_days,
+            feature_history_days=self.window.feature_history_days,
+            maturity_days=self.label.maturity_days,
+            holdout_days=self.training.holdout_days,
+            gap_days=self.training.gap_days,
+            lookback_seconds=self.features.lookback_seconds(),
+        )
 
     def with_family(self, family: str) -> MlgateConfig:
         """A copy with another model family (from a manual trigger), validated again."""

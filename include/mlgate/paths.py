@@ -13,14 +13,11 @@ import uuid
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+INCLUDE_DIR = REPO_ROOT / "include"  # what Airflow, Spark and helpers put on sys.path
 
 
 def state_dir() -> Path:
     return Path(os.environ.get("MLGATE_STATE", REPO_ROOT / "state")).resolve()
-
-
-def source_db_path() -> Path:
-    return state_dir() / "source" / "transactions.db"
 
 
 def lake_dir() -> Path:
@@ -34,6 +31,11 @@ def table_partition(table: str, ds: str) -> Path:
 
 def features_partition(ds: str) -> Path:
     return state_dir() / "features" / f"ds={ds}"
+
+
+def scores_partition(ds: str) -> Path:
+    """Where the score job writes one day's batch scores: scores/ds=<day>."""
+    return state_dir() / "scores" / f"ds={ds}"
 
 
 def run_dir(ds: str) -> Path:

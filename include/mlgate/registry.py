@@ -10,17 +10,27 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from mlgate.paths import REPO_ROOT, artifact_root, promotion_history_path, state_dir, tracking_uri
+from mlgate.gates import MIN_OVERRIDE_REASON
+from mlgate.paths import artifact_root, promotion_history_path, state_dir, tracking_uri
+from mlgate.runs import (
+    GATES_FILE,
+    TAG_AIRFLOW_RUN_ID,
+    TAG_DAG_ID,
+    TAG_DS,
+    TAG_GIT_COMMIT,
+    TAG_PREFIX,
+    TAG_TRIGGERED_BY,
+    WINDOW_TAG_PREFIX,
+)
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
-TAG_PREFIX = "mlgate."
-MIN_REASON_CHARS = 10
+MIN_REASON_CHARS = MIN_OVERRIDE_REASON  # a rollback's reason, like an override's
+THRESHOLD_PARAM = "operating_threshold"  # logged by the train job with every candidate
 
 
 def configure_mlflow():
@@ -48,30 +58,14 @@ def ensure_experiment(name: str) -> str:
     return mlflow.create_experiment(name, artifact_location=location)
 
 
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
+def operating_threshold(run_id: str) -> float:
+    """The threshold a model decides at: the one its training run recorded."""
+    params = configure_mlflow().MlflowClient().get_run(run_id).data.params
+    if THRESHOLD_PARAM not in params:
+        raise PromotionError(
+            f"run {run_id} recorded no {THRESHOLD_PARAM}; retrain the model (make run)"
         )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def quality_floor_failures(metrics: dict[str, float], floor: dict[str, float]) -> list[str]:
-    """Human-readable reasons the candidate misses the configured floor ([] when it passes)."""
-    failures = []
-    for name, minimum in floor.items():
-        value = metrics.get(name)
-        if value is None:
-            failures.append(f"{name} was not measured (no positives in the holdout?)")
-        elif value < minimum:
-            failures.append(f"{name} {value:.4f} is below the floor {minimum:.4f}")
-    return failures
+    return float(params[THRESHOLD_PARAM])
 
 
 def register_candidate(model_name: str, model_uri: str, run_id: str, tags: dict) -> str:
@@ -233,7 +227,7 @@ def champion_info(model_name: str) -> dict:
     except MlflowException:
         raise NoChampionError(
             f"no model version of {model_name!r} carries the alias {CHAMPION!r} in "
-            f"{tracking_uri()}; run the fraud_retrain DAG (make run) first"
+            f"{tracking_uri()}; run the retrain DAG (make run) first"
         ) from None
     run = client.get_run(version.run_id)
     tags = {
@@ -242,7 +236,7 @@ def champion_info(model_name: str) -> dict:
     run_tags = run.data.tags
     gates = None
     try:
-        gates = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/gates.json")
+        gates = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/{GATES_FILE}")
     except Exception:  # runs from before the gates existed have none
         gates = None
     return {
@@ -253,25 +247,25 @@ def champion_info(model_name: str) -> dict:
         "params": dict(sorted(run.data.params.items())),
         "promoted_at": tags.get("promoted_at"),
         "promoted_by": tags.get("promoted_by"),
-        "trained_for_ds": run_tags.get("mlgate.ds"),
+        "trained_for_ds": run_tags.get(TAG_DS),
         "data_window": {
-            key.removeprefix("mlgate.window."): value
+            key.removeprefix(WINDOW_TAG_PREFIX): value
             for key, value in sorted(run_tags.items())
-            if key.startswith("mlgate.window.")
+            if key.startswith(WINDOW_TAG_PREFIX)
         },
         "airflow": {
-            "dag_id": run_tags.get("mlgate.airflow.dag_id"),
-            "run_id": run_tags.get("mlgate.airflow.run_id"),
-            "triggered_by": run_tags.get("mlgate.triggered_by"),
+            "dag_id": run_tags.get(TAG_DAG_ID),
+            "run_id": run_tags.get(TAG_AIRFLOW_RUN_ID),
+            "triggered_by": run_tags.get(TAG_TRIGGERED_BY),
         },
-        "git_commit": run_tags.get("mlgate.git_commit"),
+        "git_commit": run_tags.get(TAG_GIT_COMMIT),
         "model_family": run.data.params.get("family"),
         "model_uri": f"models:/{model_name}@{CHAMPION}",
         "source": version.source,
         "artifact_uri": run.info.artifact_uri,
         "tracking_uri": tracking_uri(),
         "gates": gates,
-        "gates_artifact": f"{run.info.artifact_uri}/gates.json" if gates else None,
+        "gates_artifact": f"{run.info.artifact_uri}/{GATES_FILE}" if gates else None,
         # the portable (ONNX) twin logged with the Spark model, if the version has one
         "portable_model": (
             f"{run.info.artifact_uri}/{tags['onnx']}"

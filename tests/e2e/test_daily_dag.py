@@ -24,7 +24,7 @@ MLGATE = str(Path(sys.executable).parent / "mlgate")
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory):
     """A fresh state folder, a small demo database and a quicker search grid."""
-    from mlgate.embedded import embedded_env
+    from mlgate.local.embedded import embedded_env
 
     state = tmp_path_factory.mktemp("state")
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
@@ -367,7 +367,7 @@ def test_fraud_score_dag_writes_the_champions_scores_of_the_day(embedded, monkey
     import sqlalchemy as sa
 
     from mlgate.config import load_config
-    from mlgate.scoring import write_scores
+    from mlgate.stages.score import write_scores
 
     state, env = embedded
     run = mlgate(env, "score-day", "--date", DAY)
@@ -404,7 +404,7 @@ BAD_DAY = "2026-11-01"
 def test_bad_day_is_stopped_at_the_gates(embedded):
     import pyarrow.parquet as pq
 
-    from mlgate.mailsink import read_messages
+    from mlgate.local.mailsink import read_messages
 
     state, env = embedded
     before = json.loads(mlgate(env, "champion", "--json").stdout)["version"]
@@ -436,7 +436,7 @@ def test_bad_day_is_stopped_at_the_gates(embedded):
 
 
 def test_dry_run_with_overrides_evaluates_everything_and_promotes_nothing(embedded):
-    from mlgate.mailsink import read_messages
+    from mlgate.local.mailsink import read_messages
 
     state, env = embedded
     mails_before = len(read_messages(state / "mail"))
@@ -472,7 +472,7 @@ def test_dry_run_with_overrides_evaluates_everything_and_promotes_nothing(embedd
 
 
 def test_rollback_through_the_dag_then_the_cli(embedded):
-    from mlgate.embedded import run_airflow
+    from mlgate.local.embedded import run_airflow
 
     state, env = embedded
     assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == "2"

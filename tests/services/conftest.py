@@ -1,6 +1,6 @@
 """The real services for `make test-ui`: Airflow (api-server, scheduler, dag-processor,
 triggerer), the MLflow UI, the mail sink and a Spark standalone cluster (master + 2 workers),
-all started by `mlgate.services.start` on a tmp state folder with a small generated
+all started by `mlgate.local.services.start` on a tmp state folder with a small generated
 dataset, on free loopback ports, and stopped at the end of the session whatever happens.
 
 The DAG under test is the production `dags/fraud_retrain.py`, unchanged: its start date is
@@ -63,7 +63,8 @@ class Stack:
     """What the tests need to reach the running services."""
 
     def __init__(self, services, env: dict, day: date):
-        from mlgate.services import ADMIN_USER, AirflowClient, read_password
+        from mlgate.local.airflow_api import AirflowClient
+        from mlgate.local.services import ADMIN_USER, read_password
 
         self.services = services
         self.state = Path(services.state)
@@ -136,7 +137,7 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """Every service up on a tmp state with yesterday's data; stopped at the end."""
-    from mlgate.services import Ports, start, stop
+    from mlgate.local.services import Ports, start, stop
 
     state = tmp_path_factory.mktemp("services-state")
     # The scheduler's run covers the latest whole UTC day: yesterday. The data runs through

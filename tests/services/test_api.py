@@ -10,7 +10,9 @@ from datetime import UTC, datetime, time, timedelta
 import psutil
 import pytest
 
-from mlgate.services import HOST, http_json, tagged_pids
+from mlgate.local.airflow_api import http_json
+from mlgate.local.processes import tagged_pids
+from mlgate.local.services import HOST
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.services import SPARK_WORKERS, spark_master_state
+from mlgate.local.spark_cluster import SPARK_WORKERS, spark_master_state
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 

@@ -12,8 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlgate import alerts, mailsink
+from mlgate import alerts
 from mlgate.config import AlertsConfig
+from mlgate.local import mailsink
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
@@ -194,10 +195,13 @@ def set_smtp_conn(monkeypatch, port: int) -> None:
 ALERTS = AlertsConfig(recipients=["ml-oncall@example.com"]).model_dump()
 
 
+RUN_ID = "scheduled__2026-11-01T00:00:00+00:00"
+
+
 def context(exception: BaseException | None = None) -> dict:
     return {
         "dag_id": "fraud_retrain",
-        "run_id": "scheduled__2026-11-01T00:00:00+00:00",
+        "run_id": RUN_ID,
         "task_instance": SimpleNamespace(task_id="gates", dag_id="fraud_retrain"),
         "data_interval_start": datetime(2026, 11, 1, tzinfo=UTC),
         "data_interval_end": datetime(2026, 11, 2, tzinfo=UTC),
@@ -205,11 +209,13 @@ def context(exception: BaseException | None = None) -> dict:
     }
 
 
-def write_run_files(state: Path) -> None:
+def write_run_files(state: Path, airflow_run_id: str = RUN_ID) -> None:
+    """The gate report and tracking file as the DAG run's stages write them."""
     run = state / "runs" / "ds=2026-11-01"
-    run.mkdir(parents=True)
-    (run / "gates.json").write_text(json.dumps({"passed": False, "results": GATES}))
-    (run / "tracking.json").write_text(json.dumps({"experiment_id": "7", "run_id": "r42"}))
+    run.mkdir(parents=True, exist_ok=True)
+    ours = {"airflow_run_id": airflow_run_id}
+    (run / "gates.json").write_text(json.dumps({**ours, "passed": False, "results": GATES}))
+    (run / "tracking.json").write_text(json.dumps({**ours, "experiment_id": "7", "run_id": "r42"}))
 
 
 def test_notifier_sends_gate_email_to_the_sink(plugin, state, sink):
@@ -232,6 +238,26 @@ def test_notifier_sends_gate_email_to_the_sink(plugin, state, sink):
             in body
         )
         assert "http://127.0.0.1:5000/#/experiments/7/runs/r42" in body
+
+
+def test_files_of_an_earlier_run_of_the_day_are_not_reported(plugin, state, sink):
+    write_run_files(state, airflow_run_id="manual__2026-11-02T08:00:00+00:00")
+    plugin.send_gate_alert(ALERTS, "fraud_detector", context(RuntimeError("disk full")))
+    (message,) = mailsink.read_messages(sink)
+    # the earlier run's failed gate and MLflow run are not this run's
+    assert "bad_record_ratio" not in message["Subject"]
+    assert "task gates FAILED" in message["Subject"]
+    assert "runs/r42" not in message.get_body(("plain",)).get_content()
+
+
+def test_gate_email_shows_the_data_window_of_the_gate_report(plugin, state, sink):
+    write_run_files(state)
+    path = state / "runs" / "ds=2026-11-01" / "gates.json"
+    report = json.loads(path.read_text())
+    path.write_text(json.dumps({**report, "data_window": {"start": "2026-09-23T00:00:00"}}))
+    plugin.send_gate_alert(ALERTS, "fraud_detector", context())
+    (message,) = mailsink.read_messages(sink)
+    assert "start: 2026-09-23T00:00:00" in message.get_body(("plain",)).get_content()
 
 
 def test_send_gate_alert_task_failure_variant(plugin, state, sink):

@@ -108,3 +108,21 @@ def test_duration_seconds():
     assert duration_seconds("90s") == 90
     assert duration_seconds("15m") == 900
     assert duration_seconds("2d") == 172800
+
+
+def test_a_bad_record_bound_without_record_rules_is_refused(raw):
+    del raw["records"]
+    with pytest.raises(ConfigError, match=r"bad_record_ratio .* add a records: section"):
+        parse_config(raw)
+    del raw["gates"]["bad_record_ratio"]
+    assert parse_config(raw).records is None  # no rules, no bound: nothing is quarantined
+
+
+def test_record_rules_are_the_cleaning_policy_and_the_gate_only_the_bound(raw):
+    cfg = parse_config(raw)
+    assert cfg.records.amount_column == "amount"
+    assert "USD" in cfg.records.currencies
+    assert cfg.gates.bad_record_ratio.model_dump() == {"mode": "block", "max_ratio": 0.01}
+    raw["gates"]["bad_record_ratio"]["currencies"] = ["USD"]
+    with pytest.raises(ConfigError, match=r"gates.bad_record_ratio.currencies: unknown key"):
+        parse_config(raw)

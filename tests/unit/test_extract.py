@@ -12,19 +12,21 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from mlgate import source_schema
 from mlgate.config import load_config, parse_config
-from mlgate.extract import (
+from mlgate.demo import schema as source_schema
+from mlgate.ingest.extract import (
+    extract_events_day,
+    extract_for_run,
+    extract_snapshot,
+    undated_rows,
+)
+from mlgate.ingest.lake import (
     MANIFEST_FILE,
     UNPARSABLE_COLUMN,
     ExtractError,
     arrow_schema,
     convert_rows,
-    extract_events_day,
-    extract_for_run,
-    extract_snapshot,
     partition_rows,
-    undated_rows,
 )
 from mlgate.paths import table_partition
 
@@ -129,7 +131,7 @@ def test_neighbouring_days_and_undated_rows(source):
     assert _read(date(2026, 10, 29)).column("transaction_id").to_pylist() == [7]
     assert _read(date(2026, 10, 31)).column("transaction_id").to_pylist() == [8]
     # 'garbage' and '2026-13-45 ...' start with no date: no day imports them (documented
-    # in mlgate.extract); extract_for_run warns about them.
+    # in mlgate.ingest.extract); extract_for_run warns about them.
     table = sa.Table("transactions", sa.MetaData(), autoload_with=source)
     assert undated_rows(source, table, "created_at") == 2
 
@@ -157,7 +159,7 @@ def test_empty_day_gives_an_empty_partition(source):
 
 def test_run_with_an_empty_own_day_does_not_raise(source, caplog):
     cfg = load_config()
-    with caplog.at_level(logging.WARNING, logger="mlgate.extract"):
+    with caplog.at_level(logging.WARNING, logger="mlgate.ingest.extract"):
         manifest = extract_for_run(cfg, date(2026, 11, 5), datetime(2026, 11, 6))
     assert manifest["events"][-1]["rows"] == 0
     assert manifest["event_rows"] == 8  # days 10-29, 10-30 (6 rows) and 10-31 are in the window
@@ -216,7 +218,7 @@ def test_value_by_value_conversion(values, kind, expected, unparsable):
 
 
 def test_quarantine_of_an_extracted_day(source):
-    from mlgate.records import quarantine_day
+    from mlgate.ingest.records import quarantine_day
 
     cfg = load_config()
     extract_events_day(source, cfg, DAY)

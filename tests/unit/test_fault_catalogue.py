@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from mlgate import gates
-from mlgate.checks import SUITES_DIR, run_suite
+from mlgate.checks.expectations import SUITES_DIR, run_suite
 from mlgate.config import load_config
-from mlgate.records import find_bad_records, reason_counts
+from mlgate.ingest.records import find_bad_records, reason_counts
 
 DAY = date(2026, 10, 31)
 CFG = load_config()
@@ -26,7 +26,7 @@ CFG = load_config()
 
 @pytest.fixture(scope="module")
 def simulated():
-    from mlgate.generate import simulate
+    from mlgate.demo.simulate import simulate
 
     return simulate(days=10, end_date=DAY, transactions=20_000, seed=3)
 
@@ -44,10 +44,9 @@ def bad_record_gate(day: pd.DataFrame) -> gates.GateResult:
     start = datetime.combine(DAY, datetime.min.time())
     bad = find_bad_records(
         day,
-        CFG.gates.bad_record_ratio,
+        CFG.records,
         key="transaction_id",
         time_column="created_at",
-        amount_column="amount",
         window_start=start,
         window_end=start + timedelta(days=1),
     )
@@ -107,7 +106,7 @@ def test_fault_negative_amounts_sign_error(clean_day):
 
 
 def test_fault_unparsable_values(clean_day):
-    from mlgate.extract import UNPARSABLE_COLUMN
+    from mlgate.ingest.lake import UNPARSABLE_COLUMN
 
     day = clean_day.copy()
     hit = share(day, 0.05)
@@ -167,8 +166,8 @@ def test_fault_schema_change_renamed_column(clean_day):
 @pytest.fixture(scope="module")
 def feature_table(spark, simulated) -> pd.DataFrame:
     """The real Spark feature and label transforms on the simulated tables."""
-    from mlgate.features import compute_features, join_dimensions
-    from mlgate.labels import attach_labels
+    from mlgate.ml.features import compute_features, join_dimensions
+    from mlgate.ml.labels import attach_labels
 
     tx = simulated["transactions"].drop(columns=["is_fraud"])
     tx["amount"] = tx["amount"].astype(float)
@@ -192,7 +191,7 @@ def feature_table(spark, simulated) -> pd.DataFrame:
         label_time_column="reported_at",
         time_column="created_at",
         as_of=as_of,
-        maturity_days=2,
+        mature_until=as_of - timedelta(days=2),
         label_name="is_fraud",
     )
     return labelled.toPandas()

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mlgate.config import FeatureConfig, load_config
-from mlgate.features import compute_features, feature_columns, join_dimensions
+from mlgate.ml.features import compute_features, feature_columns, join_dimensions
 
 pytestmark = pytest.mark.spark
 

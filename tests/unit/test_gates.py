@@ -27,7 +27,7 @@ from mlgate.gates import GateReport, GateResult
 
 
 def bad_cfg(**kw) -> BadRecordGate:
-    return BadRecordGate(required_columns=["amount"], currencies=["USD"], **kw)
+    return BadRecordGate(**kw)
 
 
 def quality_cfg(**kw) -> QualityGate:
@@ -276,16 +276,30 @@ def test_fast_metrics_by_hand():
     assert gates.decision_cost(LABELS4, SCORES4, 0.5, 100.0, 1.0) == pytest.approx(25.25)
 
 
-def test_fast_metrics_agree_with_holdout_metrics():
-    from mlgate.metrics import holdout_metrics
+def test_metrics_agree_with_scikit_learn_on_ties():
+    from sklearn.metrics import (
+        average_precision_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    from mlgate.gates.metrics import holdout_metrics, metric
 
     rng = np.random.default_rng(3)
     labels = (rng.random(500) < 0.1).astype(int)
     scores = np.round(np.clip(0.3 * labels + rng.random(500) * 0.7, 0, 1), 2)  # many ties
-    expected = holdout_metrics(labels, scores, 0.5)
+    reference = {
+        "auc_pr": average_precision_score(labels, scores),
+        "roc_auc": roc_auc_score(labels, scores),
+        "recall_at_threshold": recall_score(labels, scores >= 0.5),
+        "precision_at_threshold": precision_score(labels, scores >= 0.5),
+    }
+    logged = holdout_metrics(labels, scores, 0.5)
     cfg = quality_cfg()
-    for key in ("auc_pr", "roc_auc", "recall_at_threshold", "precision_at_threshold"):
-        assert gates._metric(key, labels, scores, 0.5, cfg) == pytest.approx(expected[key])
+    for key, expected in reference.items():
+        assert logged[key] == pytest.approx(expected, abs=1e-12), key
+        assert metric(key, labels, scores, 0.5, cfg) == pytest.approx(expected, abs=1e-12), key
 
 
 def test_quality_floor_failure_without_champion():

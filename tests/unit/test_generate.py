@@ -10,14 +10,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine
 
-from mlgate import source_schema
-from mlgate.generate import (
-    RISKY_CATEGORIES,
-    SourceExistsError,
-    add_arguments,
-    generate,
-    simulate,
-)
+from mlgate.demo import schema as source_schema
+from mlgate.demo.generate import SourceExistsError, add_arguments, generate
+from mlgate.demo.simulate import simulate
+from mlgate.demo.world import RISKY_CATEGORIES
 
 END = dt.date(2026, 3, 10)
 DAYS = 10

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from mlgate.labels import attach_labels, split_bounds, split_by_time
+from mlgate.ml.labels import attach_labels
+from mlgate.ml.split import split_by_time
+from mlgate.window import split_bounds
 
 pytestmark = pytest.mark.spark
 
@@ -49,7 +51,7 @@ def labelled(spark, as_of=AS_OF):
         label_time_column="reported_at",
         time_column="created_at",
         as_of=as_of,
-        maturity_days=10,
+        mature_until=as_of - timedelta(days=10),
         label_name="is_fraud",
     )
 
@@ -110,7 +112,9 @@ def split(spark):
     times = [utc(2024, 2, 18) + timedelta(hours=12 * i) for i in range(84)]
     time_of = {f"r{i:02d}": t for i, t in enumerate(times)}
     rows = spark.createDataFrame(list(time_of.items()), "id string, created_at timestamp")
-    train, holdout = split_by_time(rows, time_column="created_at", as_of=AS_OF, **SPLIT)
+    train, holdout = split_by_time(
+        rows, time_column="created_at", bounds=split_bounds(as_of=AS_OF, **SPLIT)
+    )
     # Map ids back to the aware datetimes above (collect() gives naive local times).
     return tuple({r["id"]: time_of[r["id"]] for r in part.collect()} for part in (train, holdout))
 
@@ -138,7 +142,8 @@ def test_split_by_time_is_disjoint_with_an_empty_gap(split):
 
 def test_split_keeps_only_mature_rows(spark):
     rows = labelled(spark)
-    train, holdout = split_by_time(rows, time_column="created_at", as_of=AS_OF, **SPLIT)
+    bounds = split_bounds(as_of=AS_OF, **SPLIT)
+    train, holdout = split_by_time(rows, time_column="created_at", bounds=bounds)
     kept = train.unionByName(holdout)
     assert kept.where("NOT label_mature").count() == 0
     # e1..e4 (03-01..03-04) fall in train; e5 (03-21 00:00) is mature but at holdout_end

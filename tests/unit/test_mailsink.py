@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate import mailsink
+from mlgate.local import mailsink
 
 INCLUDE = Path(__file__).resolve().parents[2] / "include"
 
@@ -105,7 +105,7 @@ def test_in_process_controller_and_atomic_save(tmp_path):
 
 def test_module_help_exits_zero():
     result = subprocess.run(
-        [sys.executable, "-m", "mlgate.mailsink", "--help"],
+        [sys.executable, "-m", "mlgate.local.mailsink", "--help"],
         capture_output=True,
         text=True,
         cwd=INCLUDE,

@@ -1,6 +1,6 @@
-"""The ONNX twin (mlgate.onnx_export, mlgate.portable) against Spark itself.
+"""The ONNX twin (mlgate.export.to_onnx, mlgate.export.portable) against Spark itself.
 
-Each family is fitted with mlgate.training.build_pipeline (the production pipeline) on a
+Each family is fitted with mlgate.ml.training.build_pipeline (the production pipeline) on a
 small generated table whose label depends on a numeric threshold, a category and their
 interaction; the twin must give Spark's probability to 1e-9 on fresh rows, including a
 category never seen in training, a null category and a null number.
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from mlgate.config import load_config
-from mlgate.portable import (
+from mlgate.export.portable import (
     MODEL_FILE,
     NULL_CATEGORY,
     SPEC_FILE,
@@ -49,7 +49,7 @@ def table(n: int, seed: int, unseen: bool = False) -> pd.DataFrame:
 
 
 def spark_probabilities(spark, model, rows: pd.DataFrame) -> np.ndarray:
-    from mlgate.training import score
+    from mlgate.ml.training import score
 
     scored = score(model, spark.createDataFrame(rows)).select("score").toPandas()
     return scored["score"].to_numpy()
@@ -62,7 +62,7 @@ def fit(spark, family: str):
     """The production pipeline of `family`, fitted once per test session."""
     if family in _FITTED:
         return _FITTED[family]
-    from mlgate.training import build_pipeline
+    from mlgate.ml.training import build_pipeline
 
     cfg = load_config().with_family(family)
     pipeline, classifier = build_pipeline(cfg, NUMERIC, CATEGORICAL)
@@ -84,7 +84,7 @@ def fresh_rows() -> pd.DataFrame:
 
 @pytest.mark.parametrize("family", ["random_forest", "gbt", "logistic_regression"])
 def test_twin_reproduces_spark_probabilities(spark, family, fresh_rows, tmp_path):
-    from mlgate.onnx_export import export_pipeline
+    from mlgate.export.to_onnx import export_pipeline
 
     model = fit(spark, family)
     proto, spec = export_pipeline(
@@ -110,7 +110,7 @@ def test_twin_reproduces_spark_probabilities(spark, family, fresh_rows, tmp_path
 
 def test_unseen_and_null_categories_share_spark_unknown_bucket(spark, fresh_rows):
     """Spark maps null and unseen values to the same index; so must the twin."""
-    from mlgate.onnx_export import export_pipeline
+    from mlgate.export.to_onnx import export_pipeline
 
     model = fit(spark, "logistic_regression")
     proto, spec = export_pipeline(
@@ -125,7 +125,7 @@ def test_unseen_and_null_categories_share_spark_unknown_bucket(spark, fresh_rows
 
 
 def test_a_nan_number_is_scored_like_spark(spark, fresh_rows):
-    from mlgate.onnx_export import export_pipeline
+    from mlgate.export.to_onnx import export_pipeline
 
     model = fit(spark, "random_forest")
     proto, spec = export_pipeline(
@@ -142,7 +142,7 @@ def test_unsupported_stage_is_a_clear_export_error(spark):
     from pyspark.ml.classification import NaiveBayes
     from pyspark.ml.feature import VectorAssembler
 
-    from mlgate.onnx_export import ExportError, export_pipeline
+    from mlgate.export.to_onnx import ExportError, export_pipeline
 
     rows = spark.createDataFrame(table(200, seed=3)[["amount", "txn_count_24h", "is_fraud"]])
     model = Pipeline(

@@ -16,20 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from mlgate import source_schema
 from mlgate.config import load_config, parse_config
-from mlgate.extract import (
-    MANIFEST_FILE,
-    UNPARSABLE_COLUMN,
-    ExtractError,
-    create_source_engine,
-    extract_events_day,
-    import_window,
-    reconcile_day,
-    reflect_table,
-)
+from mlgate.demo import schema as source_schema
+from mlgate.ingest.extract import create_source_engine, extract_events_day
+from mlgate.ingest.lake import MANIFEST_FILE, UNPARSABLE_COLUMN, ExtractError
+from mlgate.ingest.reconcile import import_window, reconcile_day
+from mlgate.ingest.sqlread import Source, read_to_folder, reflect_table, source_connection
 from mlgate.paths import table_partition
-from mlgate.sqlread import Source, read_to_folder, source_connection
 
 pytestmark = pytest.mark.postgres
 
@@ -269,7 +262,7 @@ def test_free_form_query_with_conditions_placeholder(pg):
 
 def test_conditions_are_bound_parameters_not_sql_text(pg):
     cfg = load_config()
-    from mlgate.extract import events_source
+    from mlgate.ingest.extract import events_source
 
     source = events_source(pg, cfg, DAY)
     compiled = source.statement().compile(dialect=pg.dialect)
@@ -326,7 +319,7 @@ def test_reconciliation_fails_with_both_numbers_when_the_lake_lost_rows(pg):
     lost = pq.read_table(folder / "part-00002.parquet").column("transaction_id").to_pylist()
     assert lost == list(range(21, 31))  # range 3 of 4 over 1..40
     (folder / "part-00002.parquet").unlink()
-    result = reconcile_day(cfg, DAY)
+    result = reconcile_day(cfg.gates.reconciliation, cfg, DAY)
     assert result.verdict == "fail" and result.blocks()
     assert result.value == -10
     # 1..40 sums to 820; without 21..30 (255): 565
@@ -349,7 +342,7 @@ def test_empty_window_is_reported_not_accepted(pg, capsys):
 
 
 def test_unreachable_database_is_named_without_its_password(pg, monkeypatch):
-    from mlgate.pgserver import free_port
+    from support.pgserver import free_port
 
     monkeypatch.setenv(
         "MLGATE_SOURCE_URL", f"postgresql+psycopg://u:secret-pw@127.0.0.1:{free_port()}/x"

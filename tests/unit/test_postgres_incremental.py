@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from mlgate import incremental
 from mlgate.config import IncrementalImport, load_config, parse_config
-from mlgate.extract import ExtractError
-from mlgate.incremental import import_incremental, load_state, target_folder, watermark_path
+from mlgate.ingest import incremental
+from mlgate.ingest.incremental import import_incremental, load_state, target_folder, watermark_path
+from mlgate.ingest.lake import ExtractError
 
 pytestmark = pytest.mark.postgres
 

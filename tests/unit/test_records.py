@@ -13,11 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlgate import source_schema
 from mlgate.config import load_config
-from mlgate.extract import MANIFEST_FILE, UNPARSABLE_COLUMN, arrow_schema
-from mlgate.paths import quarantine_partition, table_partition
-from mlgate.records import (
+from mlgate.demo import schema as source_schema
+from mlgate.ingest.lake import MANIFEST_FILE, UNPARSABLE_COLUMN, arrow_schema
+from mlgate.ingest.records import (
     QUARANTINED_AT_COLUMN,
     REASON_COLUMN,
     SUMMARY_FILE,
@@ -26,6 +25,7 @@ from mlgate.records import (
     quarantine_day,
     quarantined_keys,
 )
+from mlgate.paths import quarantine_partition, table_partition
 
 DAY = date(2026, 10, 30)
 START = datetime(2026, 10, 30)
@@ -39,7 +39,7 @@ def cfg():
 
 @pytest.fixture
 def rules(cfg):
-    return cfg.gates.bad_record_ratio
+    return cfg.records
 
 
 def _row(transaction_id, created_at, **changes):
@@ -103,7 +103,6 @@ def _bad(frame, rules):
         rules,
         key="transaction_id",
         time_column="created_at",
-        amount_column="amount",
         window_start=START,
         window_end=END,
     )

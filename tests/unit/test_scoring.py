@@ -1,4 +1,4 @@
-"""Batch scoring without Spark (mlgate.scoring): the day's write to a real SQLite database,
+"""Batch scoring without Spark (mlgate.serving.batch): the day's write to a real SQLite database,
 which days the job reads, and when a day counts as ready."""
 
 from __future__ import annotations
@@ -11,15 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from mlgate.config import load_config
-from mlgate.scoring import (
-    SCORES_META,
-    day_ready,
-    lookback_days,
-    scores_partition,
-    scoring_days,
-    write_day_scores,
-    write_scores,
-)
+from mlgate.paths import scores_partition
+from mlgate.serving.batch import SCORES_META, write_day_scores
+from mlgate.stages.score import day_ready, write_scores
 
 DAY = date(2026, 10, 31)
 
@@ -126,8 +120,8 @@ def test_write_scores_reads_the_score_job_output(tmp_path, monkeypatch):
 def test_scoring_days_cover_the_longest_feature_lookback():
     cfg = load_config()
     # the default config: windows 1h/24h/7d, amount_history 14d, novelty_lookback 14d
-    assert lookback_days(cfg) == 14
-    days = scoring_days(cfg, DAY)
+    assert cfg.window_spec().lookback_days() == 14
+    days = cfg.window_spec().scoring_days(DAY)
     assert days[0] == date(2026, 10, 17) and days[-1] == DAY and len(days) == 15
 
 

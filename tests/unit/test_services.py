@@ -1,4 +1,4 @@
-"""mlgate.services without starting Airflow: the environment it gives the services, the
+"""mlgate.local.services without starting Airflow: the environment it gives the services, the
 password file, port checks, and that `stop` ends every process it started (and only those)."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mlgate import services
-from mlgate.services import Ports, Services, ServicesError
+from mlgate.local import processes, services
+from mlgate.local.processes import ServicesError
+from mlgate.local.services import Ports, Services
 
 MLGATE = str(Path(sys.executable).parent / "mlgate")
 
@@ -39,7 +40,7 @@ def test_services_env_is_loopback_with_authentication(tmp_path, ports):
     assert json.loads(env["AIRFLOW_CONN_SMTP_DEFAULT"])["port"] == 18125
     assert json.loads(env["AIRFLOW_CONN_SPARK_DEFAULT"])["host"] == "local[*]"
     assert "SPARK_CONF_DIR" not in env
-    assert env[services.TAG_ENV] == "t1"
+    assert env[processes.TAG_ENV] == "t1"
     assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow")  # embedded_env's layout
 
 
@@ -113,7 +114,7 @@ def test_stop_ends_the_process_and_what_it_started_only(tmp_path):
     """A recorded service whose child left its process group is still stopped (by tag);
     an unrelated process is left alone."""
     tag = "unit-test-tag"
-    env = {**os.environ, services.TAG_ENV: tag}
+    env = {**os.environ, processes.TAG_ENV: tag}
     services.services_dir(tmp_path).mkdir(parents=True)
     child_pid_file = tmp_path / "child.pid"
     code = (
@@ -151,7 +152,9 @@ def test_stop_ends_the_process_and_what_it_started_only(tmp_path):
 
 def test_describe_names_urls_and_where_the_password_is(tmp_path, ports):
     record = Services(state=str(tmp_path), ports=ports, spark_cluster=True, tag="x")
-    text = services.describe(record)
+    from mlgate.cli.services import describe
+
+    text = describe(record)
     assert "http://127.0.0.1:18180" in text and "http://127.0.0.1:15100" in text
     assert "simple_auth_manager_passwords.json.generated" in text
     assert "spark://127.0.0.1:17177" in text
@@ -162,14 +165,14 @@ def test_stop_recognises_a_renamed_process_by_its_start_time(tmp_path):
     """Airflow renames its processes (setproctitle), which blanks /proc/<pid>/environ: the
     recorded start time still identifies them; a recycled pid would not match it."""
     services.services_dir(tmp_path).mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k != services.TAG_ENV}  # no tag to find
+    env = {k: v for k, v in os.environ.items() if k != processes.TAG_ENV}  # no tag to find
     pid = services._launch(
         "airflow-api-server", [sys.executable, "-c", "import time; time.sleep(120)"], env, tmp_path
     )
     try:
-        ticks = services.process_start_ticks(pid)
-        assert ticks and not services._is_ours(pid, "some-tag")
-        assert not services._is_ours(pid, "some-tag", ticks + 1)  # another process, same pid
+        ticks = processes.process_start_ticks(pid)
+        assert ticks and not processes.is_ours(pid, "some-tag")
+        assert not processes.is_ours(pid, "some-tag", ticks + 1)  # another process, same pid
         record = Services(state=str(tmp_path), ports=Ports(), spark_cluster=False, tag="some-tag")
         record.pids["airflow-api-server"] = pid
         record.start_ticks["airflow-api-server"] = ticks

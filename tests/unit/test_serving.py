@@ -1,4 +1,4 @@
-"""The scoring service (mlgate.serving) in-process, on hand-made ONNX models (no Spark).
+"""The scoring service (mlgate.serving.app) in-process, on hand-made ONNX models (no Spark).
 
 The models are sigmoid(w . numeric) graphs with the twin's signature, so every expected
 probability is a hand-computed logistic value. The real process over real HTTP with the
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from mlgate.portable import ModelSpec, PortableScorer
-from mlgate.serving import DirectorySource, ServedModel, create_app
+from mlgate.export.portable import ModelSpec, PortableScorer
+from mlgate.serving.app import DirectorySource, ServedModel, create_app
 
 SIGMOID_1 = 0.7310585786300049  # 1 / (1 + e^-1)
 SIGMOID_0 = 0.5
@@ -156,7 +156,7 @@ def test_reload_switches_to_the_new_champion(client, source):
 
 
 def test_a_version_that_cannot_be_loaded_leaves_the_old_one_serving(client, source):
-    from mlgate.portable import PortableModelError
+    from mlgate.export.portable import PortableModelError
 
     def broken(version, run_id, threads):
         raise PortableModelError("run has no onnx/ artefact")

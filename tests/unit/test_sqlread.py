@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from mlgate import source_schema
-from mlgate.extract import UNPARSABLE_COLUMN, ExtractError, reflect_table
-from mlgate.sqlread import Source, measure_files, read_to_folder, split_ranges
+from mlgate.demo import schema as source_schema
+from mlgate.ingest.lake import UNPARSABLE_COLUMN, ExtractError, measure_files
+from mlgate.ingest.sqlread import Source, read_to_folder, reflect_table, split_ranges
 
 
 def test_integer_ranges_cover_every_value_once():
@@ -92,7 +92,7 @@ def test_sqlite_split_reads_give_the_same_rows(sqlite_source, tmp_path, splits):
 
 
 def test_sqlite_reads_are_read_only_and_refuse_a_time_split(sqlite_source, tmp_path):
-    from mlgate.sqlread import source_connection
+    from mlgate.ingest.sqlread import source_connection
 
     with pytest.raises(sa.exc.OperationalError, match="readonly"):
         with source_connection(sqlite_source) as conn:
@@ -108,7 +108,7 @@ def test_sqlite_reads_are_read_only_and_refuse_a_time_split(sqlite_source, tmp_p
 
 def test_incremental_append_on_sqlite(sqlite_source, tmp_path, monkeypatch):
     from mlgate.config import IncrementalImport
-    from mlgate.incremental import import_incremental, target_folder
+    from mlgate.ingest.incremental import import_incremental, target_folder
 
     monkeypatch.setenv("MLGATE_STATE", str(tmp_path / "state"))
     spec = IncrementalImport(

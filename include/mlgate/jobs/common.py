@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from datetime import date, datetime, timedelta
+from datetime import date
 
 from mlgate.config import MlgateConfig, load_config
+from mlgate.ingest.records import quarantined_keys
+from mlgate.paths import table_partition
+
+log = logging.getLogger(__name__)
 
 
 def job_arguments(description: str) -> argparse.ArgumentParser:
@@ -35,11 +39,6 @@ def setup(args: argparse.Namespace) -> MlgateConfig:
     return load_config(args.config)
 
 
-def as_of(ds: date) -> datetime:
-    """End of the data interval: everything known strictly before it may be used."""
-    return datetime.combine(ds + timedelta(days=1), datetime.min.time())
-
-
 def spark_session(app_name: str):
     from pyspark.sql import SparkSession
 
@@ -50,3 +49,55 @@ def spark_session(app_name: str):
     )
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def read_events(spark, cfg: MlgateConfig, days: list[date], *, required: list[date]):
+    """The events of `days` from the lake, time column as a timestamp, without the rows
+    that failed the record rules (their quarantine partitions are anti-joined on the key).
+
+    A missing day of `required` stops the job (run the extract first); other missing
+    days are left out with a warning.
+    """
+    from pyspark.sql import functions as F
+
+    spec = cfg.source.events
+    present, missing = [], []
+    for day in days:
+        folder = table_partition(spec.table, day.isoformat())
+        (present if folder.exists() else missing).append(day)
+    lacking = [day.isoformat() for day in required if day in missing]
+    if lacking:
+        raise SystemExit(
+            f"lake partitions of {spec.table} missing for {lacking[:3]}: run the extract first"
+        )
+    if missing:
+        log.warning("history days missing from the lake: %s", [d.isoformat() for d in missing])
+    paths = [str(table_partition(spec.table, day.isoformat())) for day in present]
+    # Parquet timestamps without zone read as TIMESTAMP_NTZ; the session zone is UTC.
+    events = spark.read.parquet(*paths).withColumn(
+        spec.time_column, F.col(spec.time_column).cast("timestamp")
+    )
+    quarantined = quarantined_keys(cfg, present)
+    if quarantined:
+        # Rows that failed the record rules never reach features, training or scores.
+        bad_keys = spark.read.parquet(*quarantined).select(spec.key).distinct()
+        events = events.join(bad_keys, on=spec.key, how="left_anti")
+    return events
+
+
+def read_dimensions(spark, cfg: MlgateConfig, ds: date) -> dict:
+    """The dimension snapshots taken by the run of `ds`, by table name."""
+    return {
+        dim.table: spark.read.parquet(str(table_partition(dim.table, ds.isoformat())))
+        for dim in cfg.source.dimensions
+    }
+
+
+def read_labels(spark, cfg: MlgateConfig, ds: date):
+    """The label snapshot taken by the run of `ds`, its time column as a timestamp."""
+    from pyspark.sql import functions as F
+
+    spec = cfg.source.labels
+    return spark.read.parquet(str(table_partition(spec.table, ds.isoformat()))).withColumn(
+        spec.time_column, F.col(spec.time_column).cast("timestamp")
+    )

@@ -12,27 +12,32 @@ The verdicts themselves are computed by the `gates` task from these files.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mlgate.assertions import load_assertion_set
-from mlgate.features import feature_columns
-from mlgate.jobs.common import as_of, job_arguments, setup, spark_session
-from mlgate.labels import split_by_time
-from mlgate.paths import features_partition, run_dir
-from mlgate.pipeline import CANDIDATE_FILE, EVALUATION_FILE, read_run_file, write_run_file
+from mlgate.jobs.common import job_arguments, setup, spark_session
+from mlgate.ml.assertions import load_assertion_set
+from mlgate.ml.features import feature_columns
+from mlgate.ml.split import split_by_time
+from mlgate.ml.training import score
+from mlgate.paths import features_partition
 from mlgate.registry import champion_version, configure_mlflow
-from mlgate.training import score
+from mlgate.runs import (
+    ASSERTION_SCORES,
+    CANDIDATE_FILE,
+    EVALUATION_FILE,
+    HOLDOUT_SCORES,
+    PARITY_SCORES,
+    SHADOW_SCORES,
+    read_run_file,
+    run_file,
+    write_run_file,
+)
+from mlgate.window import day_bounds
 
 log = logging.getLogger("mlgate.evaluate_job")
-
-HOLDOUT_SCORES = "holdout_scores.parquet"
-ASSERTION_SCORES = "assertion_scores.parquet"
-SHADOW_SCORES = "shadow_scores.parquet"
-PARITY_SCORES = "parity_scores.parquet"
 
 
 def scores_of(model, rows: DataFrame, keep: list[str], name: str) -> DataFrame:
@@ -54,7 +59,7 @@ def portable_parity(
     Spark and ONNX Runtime score the very same rows (one Spark frame carries the model
     inputs and Spark's score), so the comparison does not depend on joins.
     """
-    from mlgate.portable import PortableModelError, load_from_run
+    from mlgate.export.portable import PortableModelError, load_from_run
 
     scored = (
         score(candidate, rows)
@@ -79,7 +84,6 @@ def main(argv: list[str] | None = None) -> None:
     args = job_arguments(__doc__.splitlines()[0]).parse_args(argv)
     cfg = setup(args)
     ds = args.ds
-    cutoff = as_of(ds)
     key, time_column, label = cfg.source.events.key, cfg.source.events.time_column, cfg.label.name
     candidate_info = read_run_file(ds.isoformat(), CANDIDATE_FILE)
 
@@ -96,32 +100,25 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = spark.read.parquet(str(features_partition(ds.isoformat())))
     _, holdout = split_by_time(
-        rows,
-        time_column=time_column,
-        as_of=cutoff,
-        maturity_days=cfg.label.maturity_days,
-        holdout_days=cfg.training.holdout_days,
-        gap_days=cfg.training.gap_days,
-        window_days=cfg.window.training_days,
+        rows, time_column=time_column, bounds=cfg.window_spec().split_bounds(ds)
     )
     holdout = holdout.cache()
     keep = [key, time_column, label]
     holdout_scores = with_champion(
         scores_of(candidate, holdout, keep, "candidate_score"), champion, holdout, [key]
     )
-    out = run_dir(ds.isoformat())
+    day = ds.isoformat()
     holdout_pdf = holdout_scores.toPandas()
-    holdout_pdf.to_parquet(out / HOLDOUT_SCORES, index=False)
+    holdout_pdf.to_parquet(run_file(day, HOLDOUT_SCORES), index=False)
     # export_parity: the candidate's ONNX twin and Spark score the same holdout rows.
     numeric, categorical = feature_columns(cfg.features)
     parity_rows, onnx_error = portable_parity(
         candidate, candidate_info, holdout, key, numeric, categorical
     )
-    parity_rows.to_parquet(out / PARITY_SCORES, index=False)
+    parity_rows.to_parquet(run_file(day, PARITY_SCORES), index=False)
 
     # The latest day's traffic: labels have not arrived, so only behaviour can be compared.
-    day_start = cutoff - timedelta(days=1)
-    latest = rows.where(F.col(time_column) >= F.lit(day_start)).cache()
+    latest = rows.where(F.col(time_column) >= F.lit(day_bounds(ds)[0])).cache()
     shadow_keep = [
         key,
         time_column,
@@ -133,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         scores_of(candidate, latest, shadow_keep, "candidate_score"), champion, latest, [key]
     )
     shadow_pdf = shadow_scores.toPandas()
-    shadow_pdf.to_parquet(out / SHADOW_SCORES, index=False)
+    shadow_pdf.to_parquet(run_file(day, SHADOW_SCORES), index=False)
 
     assertion_rows = 0
     if cfg.gates.assertion_set is not None:
@@ -145,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
             ["id", "expected", "description"],
             "score",
         ).toPandas()
-        scored.to_parquet(out / ASSERTION_SCORES, index=False)
+        scored.to_parquet(run_file(day, ASSERTION_SCORES), index=False)
         assertion_rows = len(scored)
 
     evaluation = {
@@ -158,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         "parity_rows": len(parity_rows),
         "onnx_error": onnx_error,
     }
-    write_run_file(ds.isoformat(), EVALUATION_FILE, evaluation)
+    write_run_file(day, EVALUATION_FILE, evaluation)
     log.info("evaluation written: %s", evaluation)
     spark.stop()
 

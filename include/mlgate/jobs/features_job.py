@@ -9,67 +9,45 @@ features/ds=<ds>.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mlgate.config import MlgateConfig
-from mlgate.extract import extract_days
-from mlgate.features import compute_features, join_dimensions
-from mlgate.jobs.common import as_of, job_arguments, setup, spark_session
-from mlgate.labels import attach_labels
-from mlgate.paths import (
-    features_partition,
-    swap_into_place,
-    table_partition,
-    temporary_sibling,
-    write_json,
+from mlgate.jobs.common import (
+    job_arguments,
+    read_dimensions,
+    read_events,
+    read_labels,
+    setup,
+    spark_session,
 )
-from mlgate.records import quarantined_keys
+from mlgate.ml.features import compute_features, join_dimensions
+from mlgate.ml.labels import MATURE_COLUMN, attach_labels
+from mlgate.paths import features_partition, swap_into_place, temporary_sibling, write_json
+from mlgate.window import as_of
 
 log = logging.getLogger("mlgate.features_job")
+FEATURE_SUMMARY_FILE = "_feature_summary.json"  # Spark and pyarrow skip files starting "_"
 
 
 def read_inputs(spark, cfg: MlgateConfig, ds) -> tuple[DataFrame, dict[str, DataFrame], DataFrame]:
-    events_table = cfg.source.events.table
-    paths = [str(table_partition(events_table, d.isoformat())) for d in extract_days(cfg, ds)]
-    missing = [p for p in paths if not Path(p).exists()]
-    if missing:
-        raise SystemExit(f"lake partitions missing (run the extract task first): {missing[:3]}")
-    time_column = cfg.source.events.time_column
-    # Parquet timestamps without zone read as TIMESTAMP_NTZ; the session zone is UTC.
-    events = spark.read.parquet(*paths).withColumn(
-        time_column, F.col(time_column).cast("timestamp")
-    )
-    quarantined = quarantined_keys(cfg, extract_days(cfg, ds))
-    if quarantined:
-        # Rows that failed the record rules never reach features or training.
-        bad_keys = spark.read.parquet(*quarantined).select(cfg.source.events.key).distinct()
-        events = events.join(bad_keys, on=cfg.source.events.key, how="left_anti")
-    snapshot = ds.isoformat()
-    dimensions = {
-        dim.table: spark.read.parquet(str(table_partition(dim.table, snapshot)))
-        for dim in cfg.source.dimensions
-    }
-    labels_spec = cfg.source.labels
-    labels = spark.read.parquet(str(table_partition(labels_spec.table, snapshot))).withColumn(
-        labels_spec.time_column, F.col(labels_spec.time_column).cast("timestamp")
-    )
-    return events, dimensions, labels
+    """The run's events (every day of its window and feature history), the dimension and
+    label snapshots of its day."""
+    days = cfg.window_spec().extract_days(ds)
+    events = read_events(spark, cfg, days, required=days)
+    return events, read_dimensions(spark, cfg, ds), read_labels(spark, cfg, ds)
 
 
 def build_feature_table(cfg: MlgateConfig, events, dimensions, labels, ds) -> DataFrame:
-    cutoff = as_of(ds)
-    window_start = cutoff - timedelta(days=cfg.window.training_days)
+    window = cfg.window_spec()
     time_column = cfg.source.events.time_column
     joined = join_dimensions(events, dimensions, cfg.features)
     featured = compute_features(
         joined, cfg.features, time_column=time_column, event_key=cfg.source.events.key
     )
     # Rows before the window only served as history for the windowed features.
-    in_window = featured.where(F.col(time_column) >= F.lit(window_start))
+    in_window = featured.where(F.col(time_column) >= F.lit(window.window_start(ds)))
     return attach_labels(
         in_window,
         labels,
@@ -77,8 +55,8 @@ def build_feature_table(cfg: MlgateConfig, events, dimensions, labels, ds) -> Da
         label_event_key=cfg.source.labels.event_key,
         label_time_column=cfg.source.labels.time_column,
         time_column=time_column,
-        as_of=cutoff,
-        maturity_days=cfg.label.maturity_days,
+        as_of=as_of(ds),
+        mature_until=window.mature_end(ds),
         label_name=cfg.label.name,
     )
 
@@ -98,8 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     summary = (
         written.agg(
             F.count(F.lit(1)).alias("rows"),
-            F.sum(F.col("label_mature").cast("int")).alias("mature_rows"),
-            F.sum(F.when(F.col("label_mature"), F.col(label)).otherwise(0)).alias(
+            F.sum(F.col(MATURE_COLUMN).cast("int")).alias("mature_rows"),
+            F.sum(F.when(F.col(MATURE_COLUMN), F.col(label)).otherwise(0)).alias(
                 "mature_positives"
             ),
         )
@@ -107,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         .asDict()
     )
     swap_into_place(tmp, target)
-    write_json(target / "_feature_summary.json", {"ds": args.ds.isoformat(), **summary})
+    write_json(target / FEATURE_SUMMARY_FILE, {"ds": args.ds.isoformat(), **summary})
     log.info("feature table %s: %s", target, summary)
     spark.stop()
 

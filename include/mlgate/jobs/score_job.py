@@ -2,27 +2,25 @@
 
 Reads the events of the day and of the days its features look back into (quarantined
 rows left out, as for training), joins the dimension snapshots of the day, computes the
-features with mlgate.features (the code training used), keeps the day's own rows, scores
+features with mlgate.ml.features (the code training used), keeps the day's own rows, scores
 them with the given version's Spark model and atomically replaces scores/ds=<ds> with
 (key, event time, probability) plus _scores.json (model name, version, run, threshold).
-The fraud_score DAG then writes them to the target database (mlgate.scoring).
+The fraud_score DAG then writes them to the target database (mlgate.serving.batch).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from mlgate.features import compute_features, join_dimensions
-from mlgate.jobs.common import job_arguments, setup, spark_session
-from mlgate.paths import swap_into_place, table_partition, temporary_sibling, write_json
-from mlgate.records import quarantined_keys
-from mlgate.registry import configure_mlflow
-from mlgate.scoring import SCORES_META, scores_partition, scoring_days
-from mlgate.training import score
+from mlgate.jobs.common import job_arguments, read_dimensions, read_events, setup, spark_session
+from mlgate.ml.features import compute_features, join_dimensions
+from mlgate.ml.training import score
+from mlgate.paths import scores_partition, swap_into_place, temporary_sibling, write_json
+from mlgate.registry import configure_mlflow, operating_threshold
+from mlgate.serving.batch import SCORES_META
+from mlgate.window import day_bounds
 
 log = logging.getLogger("mlgate.score_job")
 
@@ -30,32 +28,14 @@ log = logging.getLogger("mlgate.score_job")
 def day_features(spark, cfg, ds):
     """The features of the day's events, computed as the features job computes them."""
     spec = cfg.source.events
-    days = scoring_days(cfg, ds)
-    paths = [str(table_partition(spec.table, d.isoformat())) for d in days]
-    present = [p for p in paths if Path(p).exists()]
-    if str(table_partition(spec.table, ds.isoformat())) not in present:
-        raise SystemExit(f"the lake has no partition for {ds}: run the extract first")
-    if len(present) < len(paths):
-        log.warning("history days missing from the lake: %s", sorted(set(paths) - set(present)))
-    events = spark.read.parquet(*present).withColumn(
-        spec.time_column, F.col(spec.time_column).cast("timestamp")
-    )
-    quarantined = quarantined_keys(cfg, days)
-    if quarantined:
-        bad_keys = spark.read.parquet(*quarantined).select(spec.key).distinct()
-        events = events.join(bad_keys, on=spec.key, how="left_anti")
-    dimensions = {
-        dim.table: spark.read.parquet(str(table_partition(dim.table, ds.isoformat())))
-        for dim in cfg.source.dimensions
-    }
-    joined = join_dimensions(events, dimensions, cfg.features)
+    events = read_events(spark, cfg, cfg.window_spec().scoring_days(ds), required=[ds])
+    joined = join_dimensions(events, read_dimensions(spark, cfg, ds), cfg.features)
     featured = compute_features(
         joined, cfg.features, time_column=spec.time_column, event_key=spec.key
     )
-    start = datetime.combine(ds, datetime.min.time())
+    start, end = day_bounds(ds)
     return featured.where(
-        (F.col(spec.time_column) >= F.lit(start))
-        & (F.col(spec.time_column) < F.lit(start + timedelta(days=1)))
+        (F.col(spec.time_column) >= F.lit(start)) & (F.col(spec.time_column) < F.lit(end))
     )
 
 
@@ -69,8 +49,7 @@ def main(argv: list[str] | None = None) -> None:
 
     mlflow = configure_mlflow()
     version = mlflow.MlflowClient().get_model_version(cfg.model_name, args.model_version)
-    params = mlflow.MlflowClient().get_run(version.run_id).data.params
-    threshold = float(params.get("operating_threshold", cfg.training.operating_threshold))
+    threshold = operating_threshold(version.run_id)
 
     spark = spark_session(f"mlgate-score-{ds}")
     model = mlflow.spark.load_model(f"models:/{cfg.model_name}/{args.model_version}")

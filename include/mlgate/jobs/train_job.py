@@ -3,7 +3,7 @@
 Reads features/ds=<ds>, splits it in time (training rows | gap | holdout, mature labels
 only), searches the configured grid on the training rows, scores the untouched holdout,
 and logs params, metrics, plots, the model and its lineage to one MLflow run, with the
-model's portable ONNX twin (onnx/model.onnx, onnx/spec.json; mlgate.onnx_export). The run
+model's portable ONNX twin (onnx/model.onnx, onnx/spec.json; mlgate.export.to_onnx). The run
 id and model URI go to runs/ds=<ds>/candidate.json for the register task.
 """
 
@@ -16,24 +16,13 @@ from pathlib import Path
 
 import yaml
 
-from mlgate import plots
-from mlgate.features import feature_columns
-from mlgate.jobs.common import as_of, job_arguments, setup, spark_session
-from mlgate.labels import split_bounds, split_by_time
-from mlgate.metrics import holdout_metrics
-from mlgate.onnx_export import log_portable_model
-from mlgate.paths import features_partition, run_dir
-from mlgate.pipeline import (
-    CANDIDATE_FILE,
-    CHECK_FEATURES_FILE,
-    CHECK_RAW_FILE,
-    MANIFEST_FILE,
-    QUARANTINE_FILE,
-    TRACKING_FILE,
-    write_run_file,
-)
-from mlgate.registry import configure_mlflow, ensure_experiment, git_commit
-from mlgate.training import (
+from mlgate.export.to_onnx import log_portable_model
+from mlgate.gates.metrics import holdout_metrics
+from mlgate.jobs.common import job_arguments, setup, spark_session
+from mlgate.ml import plots
+from mlgate.ml.features import feature_columns
+from mlgate.ml.split import split_by_time
+from mlgate.ml.training import (
     best_params,
     build_search,
     feature_importances,
@@ -41,6 +30,19 @@ from mlgate.training import (
     sample_negatives,
     score,
     training_effort,
+)
+from mlgate.paths import features_partition
+from mlgate.registry import THRESHOLD_PARAM, configure_mlflow, ensure_experiment
+from mlgate.runs import (
+    CANDIDATE_FILE,
+    DATA_FILES,
+    RUN_ID_KEY,
+    TRACKING_FILE,
+    WINDOW_TAG_PREFIX,
+    lineage_tags,
+    run_file,
+    run_file_of,
+    write_run_file,
 )
 
 log = logging.getLogger("mlgate.train_job")
@@ -61,20 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.family:
         cfg = cfg.with_family(args.family)
     ds = args.ds
-    cutoff = as_of(ds)
     label = cfg.label.name
     time_column = cfg.source.events.time_column
-    split = {
-        "as_of": cutoff,
-        "maturity_days": cfg.label.maturity_days,
-        "holdout_days": cfg.training.holdout_days,
-        "gap_days": cfg.training.gap_days,
-        "window_days": cfg.window.training_days,
-    }
+    bounds = cfg.window_spec().split_bounds(ds)
 
     spark = spark_session(f"mlgate-train-{ds}")
     rows = spark.read.parquet(str(features_partition(ds.isoformat())))
-    train, holdout = split_by_time(rows, time_column=time_column, **split)
+    train, holdout = split_by_time(rows, time_column=time_column, bounds=bounds)
     fit_rows = sample_negatives(train, label, cfg.training.negative_sample_rate, cfg.training.seed)
     fit_rows = fit_rows.cache()
     counts = fit_rows.groupBy(label).count().collect()
@@ -106,11 +101,8 @@ def main(argv: list[str] | None = None) -> None:
 
     mlflow = configure_mlflow()
     experiment_id = ensure_experiment(cfg.model_name)
-    bounds = split_bounds(**split)
-    tracking = run_dir(ds.isoformat()) / TRACKING_FILE
-    resume = json.loads(tracking.read_text()) if tracking.exists() else {}
-    if resume.get("airflow_run_id") != args.dag_run_id:
-        resume = {}  # a standalone run, or the file is from an earlier DAG run of the day
+    # The DAG run's MLflow run (created by its extract task); a standalone run makes its own.
+    resume = run_file_of(ds.isoformat(), TRACKING_FILE, args.dag_run_id) or {}
     with mlflow.start_run(
         run_id=resume.get("run_id"),
         experiment_id=None if resume else experiment_id,
@@ -118,12 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     ) as run:
         mlflow.set_tags(
             {
-                "mlgate.ds": ds.isoformat(),
-                "mlgate.airflow.dag_id": args.dag_id,
-                "mlgate.airflow.run_id": args.dag_run_id,
-                "mlgate.triggered_by": args.triggered_by,
-                "mlgate.git_commit": git_commit(),
-                **{f"mlgate.window.{k}": v.isoformat() for k, v in bounds.items()},
+                **lineage_tags(ds.isoformat(), args.dag_id, args.dag_run_id, args.triggered_by),
+                **{f"{WINDOW_TAG_PREFIX}{k}": v.isoformat() for k, v in bounds.items()},
             }
         )
         mlflow.log_params(
@@ -131,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
                 "family": cfg.training.family,
                 "seed": cfg.training.seed,
                 "negative_sample_rate": cfg.training.negative_sample_rate,
-                "operating_threshold": threshold,
+                THRESHOLD_PARAM: threshold,
                 "search_method": cfg.training.search.method,
                 "search_metric": cfg.training.search.metric,
                 "grid": json.dumps(cfg.training.grid[cfg.training.family]),
@@ -154,9 +142,9 @@ def main(argv: list[str] | None = None) -> None:
         mlflow.log_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "config.yaml")
         mlflow.log_dict(importances, "feature_importances.json")
         # the data manifest and data-check reports written by the earlier tasks
-        for name in (MANIFEST_FILE, CHECK_RAW_FILE, CHECK_FEATURES_FILE, QUARANTINE_FILE):
-            if (run_dir(ds.isoformat()) / name).exists():
-                mlflow.log_artifact(str(run_dir(ds.isoformat()) / name), artifact_path="data")
+        for name in DATA_FILES:
+            if run_file(ds.isoformat(), name).exists():
+                mlflow.log_artifact(str(run_file(ds.isoformat(), name)), artifact_path="data")
         model_info = mlflow.spark.log_model(
             model,
             "model",
@@ -176,9 +164,10 @@ def main(argv: list[str] | None = None) -> None:
             "model_uri": model_info.model_uri,
             "metrics": metrics,
             "family": cfg.training.family,
+            "operating_threshold": threshold,
             "holdout_rows": int(len(labels_arr)),
             "window": {k: v.isoformat() for k, v in bounds.items()},
-            "airflow_run_id": args.dag_run_id,
+            RUN_ID_KEY: args.dag_run_id,
             "onnx": portable,
         }
     write_run_file(ds.isoformat(), CANDIDATE_FILE, candidate)

@@ -1,0 +1,100 @@
+"""`mlgate generate` and `mlgate inject-fault`: the demo source database and its bad days."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from mlgate.cli.common import load_config_or_exit
+
+
+def cmd_generate(args) -> int:
+    from mlgate.demo.generate import SourceExistsError, generate
+
+    cfg = load_config_or_exit(args)
+    url = args.url or cfg.source.resolved_url()
+    if args.if_missing and _source_has_events(url, cfg.source.events.table):
+        print(f"source database {url} already holds data; leaving it as it is")
+        return 0
+    try:
+        summary = generate(
+            url,
+            days=args.days,
+            end_date=args.end_date,
+            transactions=args.transactions,
+            seed=args.seed,
+            replace=args.replace,
+            progress=not args.quiet,
+        )
+    except SourceExistsError as error:
+        print(f"mlgate generate: {error}", file=sys.stderr)
+        return 2
+    rows = ", ".join(f"{table} {count:,}" for table, count in summary["rows"].items())
+    print(f"wrote {rows} to {summary['url']}")
+    print(
+        f"days {summary['start']} .. {summary['end']}; fraud rate {summary['fraud_rate']:.3%} "
+        f"(labelled by chargebacks so far: {summary['labelled_fraud_rate']:.3%})"
+    )
+    return 0
+
+
+def _source_has_events(url: str, table: str) -> bool:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        if not sa.inspect(engine).has_table(table):
+            return False
+        with engine.connect() as conn:
+            return (
+                conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar() > 0
+            )
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def cmd_inject_fault(args) -> int:
+    from mlgate.demo.faults import FaultError, inject_fault
+
+    cfg = load_config_or_exit(args)
+    try:
+        done = inject_fault(cfg, cfg.source.resolved_url(), args.date, args.kind)
+    except FaultError as error:
+        print(f"mlgate inject-fault: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {done['rows']:,} rows for {done['day']} with fault {done['kind']}: {done['what']}"
+    )
+    return 0
+
+
+def add_parsers(sub) -> None:
+    from mlgate.demo.faults import FAULT_KINDS
+    from mlgate.demo.generate import add_arguments as add_generate_arguments
+
+    generate = sub.add_parser(
+        "generate",
+        help="write the demo card-transaction database",
+        description="Write a realistic, seeded card-transaction database (customers, cards, "
+        "merchants, transactions, late-arriving chargebacks) through SQLAlchemy.",
+    )
+    add_generate_arguments(generate)
+    generate.add_argument(
+        "--if-missing", action="store_true", help="do nothing when the database already has data"
+    )
+    generate.set_defaults(func=cmd_generate)
+
+    fault = sub.add_parser(
+        "inject-fault",
+        help="write a broken day into the demo source database",
+        description="Copy the transactions of the same weekday a week earlier to --date and "
+        "break them as real feeds break, to see which gate stops the run. Kinds:\n"
+        + "\n".join(f"  {kind:20s} {what}" for kind, what in FAULT_KINDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fault.add_argument("--date", required=True, type=date.fromisoformat, help="the day to write")
+    fault.add_argument("--kind", required=True, choices=sorted(FAULT_KINDS), help="what breaks")
+    fault.set_defaults(func=cmd_inject_fault)

@@ -1,0 +1,141 @@
+"""`mlgate run-day`: the retrain DAG for one day with real Airflow, Spark and MLflow."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from datetime import date
+
+from mlgate.cli.common import load_config_or_exit
+from mlgate.config import RETRAIN_DAG_ID
+from mlgate.paths import mail_dir, state_dir
+
+
+def cmd_run_day(args) -> int:
+    from mlgate.local.embedded import EnvironmentError_, embedded_env, run_day
+
+    cfg = load_config_or_exit(args)
+    try:
+        env = embedded_env()
+    except EnvironmentError_ as error:
+        print(error, file=sys.stderr)
+        return 2
+    conf = {
+        "gate_mode": args.gate_mode,
+        "model_family": args.family,
+        "override_gates": args.override or [],
+        "override_reason": args.reason or "",
+    }
+    print(f"running DAG {RETRAIN_DAG_ID} for {args.date} (state: {state_dir()})", flush=True)
+    with mail_sink_running(env):
+        code = run_day(args.date, env, conf)
+    if code != 0:
+        print_failure(cfg.model_name, args.date, code, env)
+        return code
+    print_summary(cfg.model_name, args.date)
+    return 0
+
+
+@contextmanager
+def mail_sink_running(env: dict):
+    """The local SMTP sink for the run's alert emails: started here unless already up."""
+    from mlgate.local.embedded import smtp_port
+    from mlgate.local.mailsink import start_background, stop_background
+    from mlgate.local.processes import port_open
+
+    port = smtp_port(env)
+    if port_open("127.0.0.1", port):
+        yield
+        return
+    pidfile = mail_dir() / "sink.pid"
+    start_background(mail_dir(), "127.0.0.1", port, pidfile)
+    try:
+        yield
+    finally:
+        stop_background(pidfile)
+
+
+def print_failure(model_name: str, day: date, code: int, env: dict) -> None:
+    """Say where the run stopped: the failed gates first, the champion, the email."""
+    from mlgate.gates import GateReport
+    from mlgate.registry import champion_version
+    from mlgate.runs import GATES_FILE, run_file
+
+    print(f"\n=== mlgate: the run for {day} FAILED (exit {code}) ===", file=sys.stderr)
+    gates_path = run_file(day.isoformat(), GATES_FILE)
+    if gates_path.exists():
+        payload = json.loads(gates_path.read_text())
+        report = GateReport.from_dict(payload)
+        if report.blocking():
+            names = ", ".join(r.name for r in report.blocking())
+            print(f"stopped at stage {payload.get('stage')} by gate(s): {names}", file=sys.stderr)
+        print(report.text_table(), file=sys.stderr)
+    champion = champion_version(model_name)
+    print(
+        f"champion: {'none yet' if champion is None else 'version ' + champion['version']}"
+        " (unchanged by this run)",
+        file=sys.stderr,
+    )
+    mails = sorted(mail_dir().glob("*.eml"))
+    if mails:
+        print(f"alert email: {mails[-1]}", file=sys.stderr)
+    print(f"task logs: {env['AIRFLOW_HOME']}/logs", file=sys.stderr)
+
+
+def print_summary(model_name: str, day: date) -> None:
+    from mlgate.registry import NoChampionError, champion_info
+    from mlgate.runs import DECISION_FILE, read_run_file
+
+    decision = read_run_file(day.isoformat(), DECISION_FILE)
+    print("\n=== mlgate: run summary ===")
+    verdict = "promoted to champion" if decision["promoted"] else "NOT promoted"
+    print(f"day {day}: candidate version {decision['version']} {verdict}")
+    for reason in decision.get("reasons", []):
+        print(f"  - {reason}")
+    try:
+        info = champion_info(model_name)
+    except NoChampionError as error:
+        print(error)
+        return
+    m = info["metrics"]
+    print(
+        f"champion: {model_name} version {info['version']} "
+        f"(holdout AUC-PR {m.get('auc_pr', float('nan')):.3f}, "
+        f"ROC AUC {m.get('roc_auc', float('nan')):.3f}, "
+        f"fraud rate in holdout {m.get('holdout_positive_rate', float('nan')):.3%})"
+    )
+    print("next:")
+    print("  mlgate champion            # the production model, its metrics and lineage")
+    print("  make mlflow-ui             # runs, plots and the registry at http://127.0.0.1:5000")
+    print("  make airflow-ui            # the DAG graph and task logs at http://127.0.0.1:8080")
+
+
+def add_parsers(sub) -> None:
+    run_day = sub.add_parser(
+        "run-day",
+        help="run the daily DAG for one day (real Airflow, Spark, MLflow)",
+        description=f"Run {RETRAIN_DAG_ID} for the data interval of one UTC day with "
+        "`airflow dags test`, then print the promotion decision and the champion.",
+    )
+    run_day.add_argument(
+        "--date",
+        required=True,
+        type=date.fromisoformat,
+        help="the day (YYYY-MM-DD) whose data interval the run covers",
+    )
+    run_day.add_argument("--family", help="model family for this run (overrides the config)")
+    run_day.add_argument(
+        "--gate-mode",
+        choices=["enforce", "dry_run"],
+        default="enforce",
+        help="dry_run evaluates and reports every gate but promotes nothing",
+    )
+    run_day.add_argument(
+        "--override",
+        action="append",
+        metavar="GATE",
+        help="let this failed gate through (repeatable); needs --reason",
+    )
+    run_day.add_argument("--reason", help="why the overridden gates may pass (10+ characters)")
+    run_day.set_defaults(func=cmd_run_day)

@@ -1,0 +1,287 @@
+"""Record rules on the raw day, and the quarantine of the rows that break them.
+
+`find_bad_records` applies the record rules (the config's `records:`) to a day's extract and
+returns the failing rows, each with all of its reasons. `quarantine_day` writes them to
+lake/quarantine/<events table>/ds=<day> (replacing any earlier quarantine of that day)
+with a `_summary.json`; the bad_record_ratio gate compares the summary's ratio with its
+threshold, and the features job leaves the quarantined keys out of the feature table.
+
+Reasons, in this order within a row (joined with "; "):
+
+* `null:<column>`        a required column is null in the source;
+* `amount_out_of_range`  the amount is outside `amount_range` (bounds included);
+* `unknown_currency`     the currency is not one of `currencies`;
+* `time_outside_window`  the event time is not in [window_start, window_end);
+* `duplicate_key`        the key was already seen earlier in time (the first one stays);
+* `unparsable:<column>`  the source value could not be converted to the lake type (the
+                         extract wrote null and named the column in `_unparsable`); such a
+                         null is not also reported as `null:<column>`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mlgate.config import MlgateConfig, RecordRules
+from mlgate.ingest.lake import PART_FILE, UNPARSABLE_COLUMN
+from mlgate.paths import (
+    quarantine_partition,
+    swap_into_place,
+    table_partition,
+    temporary_sibling,
+    write_json,
+)
+from mlgate.window import day_bounds
+
+REASON_COLUMN = "reason"
+QUARANTINED_AT_COLUMN = "quarantined_at"
+SUMMARY_FILE = "_summary.json"  # Spark and pyarrow skip files starting with "_"
+REASON_SEPARATOR = "; "
+
+__all__ = [
+    "QUARANTINED_AT_COLUMN",
+    "REASON_COLUMN",
+    "SUMMARY_FILE",
+    "UNPARSABLE_COLUMN",
+    "QuarantineResult",
+    "find_bad_records",
+    "quarantine_day",
+    "quarantined_keys",
+]
+
+
+@dataclass
+class QuarantineResult:
+    ds: str
+    total_rows: int
+    bad_rows: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """Share of bad rows; None for an empty day (nothing to take a share of)."""
+        if self.total_rows == 0:
+            return None
+        return self.bad_rows / self.total_rows
+
+    def to_dict(self) -> dict:
+        return {
+            "ds": self.ds,
+            "total_rows": self.total_rows,
+            "bad_rows": self.bad_rows,
+            "ratio": self.ratio,
+            "reasons": dict(self.reasons),
+            "path": self.path,
+        }
+
+
+def _unparsable_masks(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Column name -> rows whose value in that column could not be converted."""
+    if UNPARSABLE_COLUMN not in df.columns:
+        return {}
+    marks = df[UNPARSABLE_COLUMN]
+    present = marks.notna() & (marks.astype("string").str.len() > 0)
+    if not present.any():
+        return {}
+    # Few distinct combinations ("amount", "amount,created_at"): split those, not each row.
+    combos = marks[present].astype(str).unique()
+    by_name: dict[str, list[str]] = {}
+    for combo in combos:
+        for name in filter(None, (part.strip() for part in combo.split(","))):
+            by_name.setdefault(name, []).append(combo)
+    order = {name: i for i, name in enumerate(df.columns)}
+    names = sorted(by_name, key=lambda n: (order.get(n, len(order)), n))
+    return {name: (present & marks.isin(by_name[name])).to_numpy() for name in names}
+
+
+def _as_float(values: pd.Series) -> pd.Series:
+    """Amounts (float, int, Decimal objects from a decimal128 column) as float64."""
+    try:
+        return values.astype("float64")
+    except (TypeError, ValueError):
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def _as_timestamps(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    return pd.to_datetime(values, errors="coerce", format="ISO8601")
+
+
+def _comparable(moment: datetime, times: pd.Series) -> pd.Timestamp:
+    """`moment` as a bound for `times`: naive values and naive bounds are both UTC."""
+    stamp = pd.Timestamp(moment)
+    zoned = getattr(times.dtype, "tz", None) is not None
+    if zoned and stamp.tzinfo is None:
+        return stamp.tz_localize(UTC)
+    if not zoned and stamp.tzinfo is not None:
+        return stamp.tz_convert(UTC).tz_localize(None)
+    return stamp
+
+
+def _later_duplicates(keys: pd.Series, times: pd.Series) -> np.ndarray:
+    """Every occurrence of a key after its first one in time order (ties: row order;
+    rows without a time come last). Null keys are never duplicates."""
+    frame = pd.DataFrame({"key": keys.to_numpy(), "time": times.to_numpy()})
+    ordered = frame.sort_values("time", kind="stable", na_position="last")
+    later = ordered["key"].duplicated(keep="first") & ordered["key"].notna()
+    return later.sort_index().to_numpy()
+
+
+def find_bad_records(
+    df: pd.DataFrame,
+    rules: RecordRules,
+    *,
+    key: str,
+    time_column: str,
+    window_start: datetime,
+    window_end: datetime,
+) -> pd.DataFrame:
+    """The rows of `df` that break a record rule, with all their reasons in `reason`.
+
+    Every original column is kept (and the original index); rows keep their order.
+    """
+    amount_column = rules.amount_column
+    needed = [*rules.required_columns, key, time_column, amount_column, rules.currency_column]
+    missing = [name for name in dict.fromkeys(needed) if name not in df.columns]
+    if missing:
+        raise ValueError(
+            f"columns {missing} used by the record rules are not in the extract "
+            f"(columns: {list(df.columns)}); check records: and source.events in the config"
+        )
+
+    unparsable = _unparsable_masks(df)
+    checks: list[tuple[str, np.ndarray]] = []
+    for name in rules.required_columns:
+        null = df[name].isna().to_numpy()
+        if name in unparsable:
+            null = null & ~unparsable[name]
+        checks.append((f"null:{name}", null))
+
+    amounts = _as_float(df[amount_column])
+    low, high = rules.amount_range
+    checks.append(
+        ("amount_out_of_range", (amounts.notna() & ~amounts.between(low, high)).to_numpy())
+    )
+
+    currency = df[rules.currency_column]
+    checks.append(
+        ("unknown_currency", (currency.notna() & ~currency.isin(rules.currencies)).to_numpy())
+    )
+
+    times = _as_timestamps(df[time_column])
+    start, end = _comparable(window_start, times), _comparable(window_end, times)
+    outside = times.notna() & ((times < start) | (times >= end))
+    checks.append(("time_outside_window", outside.to_numpy()))
+
+    checks.append(("duplicate_key", _later_duplicates(df[key], times)))
+    checks += [(f"unparsable:{name}", mask) for name, mask in unparsable.items()]
+
+    labels = np.array([label for label, _ in checks], dtype=object)
+    failed = np.column_stack([np.asarray(mask, dtype=bool) for _, mask in checks])
+    bad = failed.any(axis=1)
+    out = df.iloc[np.flatnonzero(bad)].copy()
+    out[REASON_COLUMN] = pd.Series(
+        [REASON_SEPARATOR.join(labels[row]) for row in failed[bad]], index=out.index, dtype=object
+    )
+    return out
+
+
+def reason_counts(reasons: pd.Series) -> dict[str, int]:
+    """How many rows have each single reason (a row with two reasons counts for both)."""
+    if reasons.empty:
+        return {}
+    counts = reasons.str.split(REASON_SEPARATOR).explode().value_counts()
+    return {str(reason): int(count) for reason, count in sorted(counts.items())}
+
+
+def _as_date(ds: date | str) -> date:
+    if isinstance(ds, datetime):
+        return ds.date()
+    if isinstance(ds, date):
+        return ds
+    return date.fromisoformat(str(ds))
+
+
+def quarantine_day(cfg: MlgateConfig, ds: date) -> QuarantineResult:
+    """Apply the record rules to the day's lake partition and (re)write its quarantine.
+
+    The quarantine partition is always written, with 0 rows when the day is clean, and
+    replaces the previous one whole: a rerun after the source was fixed clears it.
+    """
+    rules = cfg.records
+    if rules is None:
+        raise ValueError(
+            "the config has no records: section, so there are no record rules to apply"
+        )
+    day = _as_date(ds)
+    spec = cfg.source.events
+    source = table_partition(spec.table, day.isoformat())
+    if not source.is_dir():
+        raise FileNotFoundError(
+            f"lake partition {source} does not exist: run the extract for {day} first"
+        )
+    table = pq.read_table(source)
+    clashing = [c for c in (REASON_COLUMN, QUARANTINED_AT_COLUMN) if c in table.column_names]
+    if clashing:
+        raise ValueError(f"the events table has columns {clashing}, which the quarantine adds")
+
+    window_start, window_end = day_bounds(day)
+    bad = find_bad_records(
+        table.to_pandas(),
+        rules,
+        key=spec.key,
+        time_column=spec.time_column,
+        window_start=window_start,
+        window_end=window_end,
+    )
+    quarantined_at = datetime.now(UTC)
+    rows = table.take(pa.array(bad.index.to_numpy(), type=pa.int64()))
+    rows = rows.append_column(
+        pa.field(REASON_COLUMN, pa.string()),
+        pa.array(bad[REASON_COLUMN].tolist(), type=pa.string()),
+    ).append_column(
+        pa.field(QUARANTINED_AT_COLUMN, pa.timestamp("us", tz="UTC")),
+        pa.array([quarantined_at] * len(bad), type=pa.timestamp("us", tz="UTC")),
+    )
+
+    target = quarantine_partition(spec.table, day.isoformat())
+    result = QuarantineResult(
+        ds=day.isoformat(),
+        total_rows=table.num_rows,
+        bad_rows=len(bad),
+        reasons=reason_counts(bad[REASON_COLUMN]),
+        path=str(target),
+    )
+    tmp = temporary_sibling(target)
+    tmp.mkdir()
+    try:
+        pq.write_table(rows, tmp / PART_FILE)
+        write_json(
+            tmp / SUMMARY_FILE,
+            {
+                **result.to_dict(),
+                "table": spec.table,
+                "window": [window_start, window_end],
+                "quarantined_at": quarantined_at,
+            },
+        )
+        swap_into_place(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def quarantined_keys(cfg: MlgateConfig, days: list[date]) -> list[str]:
+    """Paths of the quarantine partitions that exist for `days` (to anti-join on the key)."""
+    table = cfg.source.events.table
+    paths = [quarantine_partition(table, _as_date(day).isoformat()) for day in days]
+    return [str(path) for path in paths if path.is_dir()]

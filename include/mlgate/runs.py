@@ -1,0 +1,108 @@
+"""The run folder: the files one DAG run writes and its next tasks read (core).
+
+Each run of the retrain DAG for a day ``ds`` keeps its hand-over files in
+``runs/ds=<ds>/`` (``mlgate.paths.run_dir``); only small summaries travel through XCom.
+A later run of the same day (a rerun, a manual trigger) reuses the folder, so every JSON
+file carries the ``airflow_run_id`` of the run that wrote it, and a reader that must not
+mistake an earlier run's file for its own asks ``run_file_of``.
+
+This module is the one owner of those file names, of reading and writing them, of the
+same-run check, and of the MLflow tag names that tie runs and model versions to a DAG run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from mlgate.paths import REPO_ROOT, run_dir, write_json
+
+# --- the files of runs/ds=<ds>/, in the order the tasks write them -----------------------
+TRACKING_FILE = "tracking.json"  # extract: the DAG run's MLflow run (experiment, run id)
+MANIFEST_FILE = "manifest.json"  # extract: the lake partitions the run reads
+QUARANTINE_FILE = "quarantine.json"  # check_raw: rows that failed the record rules
+CHECK_RAW_FILE = "check_raw.json"  # check_raw: the raw Great Expectations report
+CHECK_FEATURES_FILE = "check_features.json"  # check_features: the feature-table report
+GATES_FILE = "gates.json"  # every stage with gates: the gate report so far
+CANDIDATE_FILE = "candidate.json"  # train: the candidate's run, model URI, metrics
+HOLDOUT_SCORES = "holdout_scores.parquet"  # evaluate: candidate and champion on the holdout
+ASSERTION_SCORES = "assertion_scores.parquet"  # evaluate: the assertion set, candidate
+SHADOW_SCORES = "shadow_scores.parquet"  # evaluate: the latest day, both models
+PARITY_SCORES = "parity_scores.parquet"  # evaluate: the holdout, Spark and ONNX
+EVALUATION_FILE = "evaluation.json"  # evaluate: champion compared, row counts
+DISAGREEMENTS_FILE = "shadow_top_disagreements.csv"  # gates: where the models differ most
+DECISION_FILE = "decision.json"  # gates, promote: registered version, promoted or why not
+
+# The reports the train job logs with the model as data/ artefacts.
+DATA_FILES = (MANIFEST_FILE, CHECK_RAW_FILE, CHECK_FEATURES_FILE, QUARANTINE_FILE)
+RUN_ID_KEY = "airflow_run_id"
+
+# --- MLflow tags --------------------------------------------------------------------------
+TAG_PREFIX = "mlgate."  # every tag mlgate sets on a run or a model version
+TAG_DS = "mlgate.ds"
+TAG_DAG_ID = "mlgate.airflow.dag_id"
+TAG_AIRFLOW_RUN_ID = "mlgate.airflow.run_id"
+TAG_TRIGGERED_BY = "mlgate.triggered_by"
+TAG_GATE_MODE = "mlgate.gate_mode"
+TAG_GIT_COMMIT = "mlgate.git_commit"
+TAG_GATES_PASSED = "mlgate.gates_passed"
+TAG_ONNX_EXPORT = "mlgate.onnx_export"
+WINDOW_TAG_PREFIX = "mlgate.window."  # + train_start, train_end, holdout_start, holdout_end
+
+
+def lineage_tags(ds: str, dag_id: str, airflow_run_id: str, triggered_by: str) -> dict:
+    """The tags that tie an MLflow run to the DAG run that made it (git commit included)."""
+    return {
+        TAG_DS: ds,
+        TAG_DAG_ID: dag_id,
+        TAG_AIRFLOW_RUN_ID: airflow_run_id,
+        TAG_TRIGGERED_BY: triggered_by,
+        TAG_GIT_COMMIT: git_commit(),
+    }
+
+
+def git_commit() -> str:
+    """The checkout's commit, recorded with every run ("unknown" outside a git checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_file(ds: str, name: str) -> Path:
+    return run_dir(ds) / name
+
+
+def write_run_file(ds: str, name: str, payload: dict) -> None:
+    """Write one hand-over file whole or not at all."""
+    write_json(run_file(ds, name), payload)
+
+
+def read_run_file(ds: str, name: str) -> dict:
+    path = run_file(ds, name)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: has the task that writes it run for {ds}?")
+    return json.loads(path.read_text())
+
+
+def run_file_of(ds: str, name: str, airflow_run_id: str) -> dict | None:
+    """A run file only if this DAG run wrote it (not an earlier run of the same day).
+
+    None when the file is missing, unreadable, or was written by another run.
+    """
+    path = run_file(ds, name)
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(payload, dict) or payload.get(RUN_ID_KEY) != airflow_run_id:
+        return None
+    return payload

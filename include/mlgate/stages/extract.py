@@ -1,0 +1,24 @@
+"""The extract task: land the run's window in the lake and record its data manifest."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from mlgate.config import MlgateConfig
+from mlgate.ingest.extract import extract_for_run
+from mlgate.runs import MANIFEST_FILE, write_run_file
+from mlgate.stages.common import RunOptions, log_run_artifact
+
+
+def extract(cfg: MlgateConfig, ds: date, as_of: datetime, opts: RunOptions) -> dict:
+    """Land the run's window in the lake; write and return a short data manifest."""
+    opts.validate()
+    manifest = extract_for_run(cfg, ds, as_of)
+    write_run_file(ds.isoformat(), MANIFEST_FILE, manifest)
+    log_run_artifact(cfg, ds, opts, MANIFEST_FILE, folder="data")
+    return {
+        "ds": manifest["ds"],
+        "event_rows": manifest["event_rows"],
+        "own_day_rows": manifest["events"][-1]["rows"],
+        "partitions": len(manifest["events"]) + len(manifest["snapshots"]),
+    }

@@ -1,0 +1,56 @@
+"""The promote task: move `champion` to the candidate when every blocking gate passed."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from mlgate import registry
+from mlgate.config import MlgateConfig
+from mlgate.runs import (
+    CANDIDATE_FILE,
+    DECISION_FILE,
+    EVALUATION_FILE,
+    read_run_file,
+    write_run_file,
+)
+from mlgate.stages.common import DRY_RUN, RunOptions, load_gates
+from mlgate.stages.evaluate import effort_of
+
+log = logging.getLogger(__name__)
+
+
+def promote(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
+    """Move `champion` to the candidate if every blocking gate passed (never in a dry run)."""
+    day = ds.isoformat()
+    decision = read_run_file(day, DECISION_FILE)
+    report = load_gates(ds, opts)
+    candidate = read_run_file(day, CANDIDATE_FILE)
+    evaluation = read_run_file(day, EVALUATION_FILE)
+    if opts.gate_mode == DRY_RUN:
+        decision["reasons"] = ["dry run: gates evaluated and reported, nothing promoted"]
+    elif not report.passed:
+        decision["reasons"] = decision["reasons"] or ["no gate was evaluated: never promoted"]
+    else:
+        champion = evaluation.get("champion")
+        entry = registry.promote(
+            cfg.model_name,
+            decision["version"],
+            expected_champion=champion["version"] if champion else None,
+            record={
+                "by": opts.airflow_run_id,
+                "triggered_by": opts.triggered_by,
+                "ds": day,
+                "run_id": candidate["run_id"],
+                "data_window": candidate["window"],
+                "metrics": {k: candidate["metrics"].get(k) for k in ("auc_pr", "roc_auc")},
+                "effort": effort_of(candidate["metrics"]),
+                "gates": report.table(),
+                "overrides": [r.name for r in report.results if r.overridden],
+                "override_reason": opts.override_reason if opts.override_gates else "",
+            },
+        )
+        decision.update({"promoted": True, "promoted_at": entry["at"], "reasons": []})
+        log.info("version %s is now the champion of %s", decision["version"], cfg.model_name)
+    write_run_file(day, DECISION_FILE, decision)
+    return decision

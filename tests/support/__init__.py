@@ -1,0 +1,1 @@
+"""Test helpers that are not tests: a throwaway PostgreSQL server."""

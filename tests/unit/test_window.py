@@ -1,0 +1,98 @@
+"""Every date range of a run (mlgate.window), on the demo config's numbers worked by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from mlgate.config import load_config
+from mlgate.window import WindowSpec, as_of, day_bounds, days_before, duration_seconds
+
+DS = date(2026, 10, 31)
+
+
+def utc(*parts) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+@pytest.fixture
+def spec() -> WindowSpec:
+    # the demo config: 40 training days, 14 of feature history, maturity 10, holdout 7, gap 1
+    return load_config().window_spec()
+
+
+def test_a_day_is_half_open_and_its_run_knows_what_came_before_midnight():
+    assert day_bounds(DS) == (datetime(2026, 10, 31), datetime(2026, 11, 1))
+    assert as_of(DS) == datetime(2026, 11, 1)
+
+
+def test_extract_days_cover_the_training_window_and_its_feature_history(spec):
+    days = spec.extract_days(DS)
+    assert len(days) == 54  # 40 + 14
+    assert days[0] == date(2026, 9, 8) and days[-1] == DS
+    assert days == sorted(days)
+
+
+def test_the_training_window_starts_40_days_before_the_end_of_the_interval(spec):
+    assert spec.window_start(DS) == datetime(2026, 9, 22)
+    assert spec.mature_end(DS) == datetime(2026, 10, 22)
+
+
+def test_split_bounds_leave_a_gap_before_the_holdout_of_matured_days(spec):
+    assert spec.split_bounds(DS) == {
+        "train_start": utc(2026, 9, 22),
+        "train_end": utc(2026, 10, 14),  # holdout_start - 1 gap day
+        "holdout_start": utc(2026, 10, 15),  # mature_end - 7 holdout days
+        "holdout_end": utc(2026, 10, 22),  # as_of - 10 maturity days
+    }
+
+
+def test_the_data_window_names_the_training_window_and_the_split(spec):
+    window = spec.data_window(DS)
+    assert window["start"] == "2026-09-22T00:00:00+00:00"
+    assert window["end"] == "2026-11-01T00:00:00+00:00"
+    assert window["holdout_end"] == "2026-10-22T00:00:00+00:00"
+
+
+def test_scoring_days_reach_back_the_longest_lookback(spec):
+    assert spec.lookback_days() == 14  # amount_history and novelty_lookback are 14d
+    days = spec.scoring_days(DS)
+    assert (days[0], days[-1], len(days)) == (date(2026, 10, 17), DS, 15)
+
+
+def test_a_lookback_of_part_of_a_day_needs_the_whole_day_before():
+    spec = WindowSpec(40, 14, 10, 7, 1, lookback_seconds=(3600, 90_000))
+    assert spec.lookback_days() == 2  # 25 hours
+
+
+def test_days_before_are_newest_first_without_the_day_itself():
+    assert days_before(DS, 3) == [date(2026, 10, 30), date(2026, 10, 29), date(2026, 10, 28)]
+
+
+def test_problems_name_a_window_too_short_for_holdout_and_gap():
+    spec = WindowSpec(17, 14, 10, 7, 1, lookback_seconds=(3600,))
+    (problem,) = spec.problems()
+    assert "leaves 7 labelled days, fewer than holdout_days + gap_days + 1 = 9" in problem
+
+
+def test_problems_name_a_feature_history_shorter_than_a_lookback():
+    spec = WindowSpec(40, 6, 10, 7, 1, lookback_seconds=(7 * 86_400,))
+    (problem,) = spec.problems()
+    assert "feature_history_days (6) is shorter than the longest feature lookback (7 days)" in (
+        problem
+    )
+    assert WindowSpec(40, 7, 10, 7, 1, lookback_seconds=(7 * 86_400,)).problems() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("15m", 900), ("1h", 3600), ("2d", 172_800)]
+)
+def test_durations(text, seconds):
+    assert duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["1w", "h", "-1d", "1.5h", ""])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(ValueError, match="is not a duration"):
+        duration_seconds(text)
