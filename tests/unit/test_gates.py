@@ -92,9 +92,12 @@ NULL_AMOUNT = {
 
 def test_data_expectations_pass():
     result = gates.data_expectations(
-        DataExpectationsGate(), CLEAN_REPORTS, label_rate=0.01, volume=100,
+        DataExpectationsGate(raw_suite="r", features_suite="f"),
+        CLEAN_REPORTS,
+        label_rate=0.01,
+        volume=100,
         volume_history=[90, 100, 110],
-    )  # fmt: skip
+    )
     assert result.verdict == "pass"
     assert result.value == 0.0
     assert "33 expectations in 2 suite(s) passed" in result.reason  # 23 + 10
@@ -114,7 +117,11 @@ def test_data_expectations_fail_names_every_failed_check():
         CLEAN_REPORTS[1],
     ]
     result = gates.data_expectations(
-        DataExpectationsGate(), reports, label_rate=0.0, volume=100, volume_history=[100]
+        DataExpectationsGate(raw_suite="r", features_suite="f"),
+        reports,
+        label_rate=0.0,
+        volume=100,
+        volume_history=[100],
     )
     assert result.verdict == "fail"
     assert result.value == 2.0  # one expectation + the label rate
@@ -127,7 +134,9 @@ def test_data_expectations_fail_names_every_failed_check():
 def test_data_expectations_volume_uses_last_days_only():
     # volume_history_days = 7: the two old 1000s drop out, the median of seven 100s is 100
     history = [1000, 1000] + [100] * 7
-    cfg = DataExpectationsGate(volume_history_days=7, volume_tolerance=0.5)
+    cfg = DataExpectationsGate(
+        raw_suite="r", features_suite="f", volume_history_days=7, volume_tolerance=0.5
+    )
     check = lambda v: gates.data_expectations(  # noqa: E731
         cfg, CLEAN_REPORTS, label_rate=None, volume=v, volume_history=history
     )
@@ -141,7 +150,11 @@ def test_data_expectations_volume_uses_last_days_only():
 
 def test_data_expectations_volume_skipped_without_history():
     result = gates.data_expectations(
-        DataExpectationsGate(), CLEAN_REPORTS, label_rate=0.01, volume=5, volume_history=[]
+        DataExpectationsGate(raw_suite="r", features_suite="f"),
+        CLEAN_REPORTS,
+        label_rate=0.01,
+        volume=5,
+        volume_history=[],
     )
     assert result.verdict == "pass"
     assert result.details["volume"]["skipped"] == "no earlier day to compare with"
@@ -150,7 +163,11 @@ def test_data_expectations_volume_skipped_without_history():
 
 def test_data_expectations_without_reports_fails():
     result = gates.data_expectations(
-        DataExpectationsGate(), [], label_rate=None, volume=None, volume_history=[]
+        DataExpectationsGate(raw_suite="r", features_suite="f"),
+        [],
+        label_rate=None,
+        volume=None,
+        volume_history=[],
     )
     assert result.verdict == "fail" and "nothing was checked" in result.reason
 
@@ -221,7 +238,9 @@ def examples(scores, expected) -> pd.DataFrame:
 
 
 def test_assertion_set_all_correct_passes():
-    result = gates.assertion_set(AssertionSetGate(), examples([0.9, 0.1, 0.5], [1, 0, 1]), 0.5)
+    result = gates.assertion_set(
+        AssertionSetGate(path="assertions.yaml"), examples([0.9, 0.1, 0.5], [1, 0, 1]), 0.5
+    )
     assert result.verdict == "pass"
     assert result.value == 1.0
     assert result.threshold == "100% of 3"
@@ -230,7 +249,7 @@ def test_assertion_set_all_correct_passes():
 def test_assertion_set_one_miss_is_listed():
     # a3 is fraud scored 0.3 < 0.5: missed; 3 of 4 correct = 0.75
     frame = examples([0.9, 0.1, 0.3, 0.2], [1, 0, 1, 0])
-    result = gates.assertion_set(AssertionSetGate(), frame, 0.5)
+    result = gates.assertion_set(AssertionSetGate(path="assertions.yaml"), frame, 0.5)
     assert result.verdict == "fail"
     assert result.value == 0.75
     assert result.details["missed"] == [
@@ -243,7 +262,7 @@ def test_assertion_set_one_miss_is_listed():
 def test_assertion_set_lists_every_miss_including_missing_score():
     # a2: legit scored exactly 0.5 -> flagged (>=), missed; a4: no score -> missed
     frame = examples([0.9, 0.5, 0.7, np.nan], [1, 0, 1, 0])
-    result = gates.assertion_set(AssertionSetGate(), frame, 0.5)
+    result = gates.assertion_set(AssertionSetGate(path="assertions.yaml"), frame, 0.5)
     assert [m["id"] for m in result.details["missed"]] == ["a2", "a4"]
     assert result.value == 0.5
     assert "a4 (expected 0, score missing: case 4)" in result.reason
@@ -251,7 +270,7 @@ def test_assertion_set_lists_every_miss_including_missing_score():
 
 
 def test_assertion_set_empty_fails():
-    result = gates.assertion_set(AssertionSetGate(), examples([], []), 0.5)
+    result = gates.assertion_set(AssertionSetGate(path="assertions.yaml"), examples([], []), 0.5)
     assert result.verdict == "fail" and "assertion set is empty" in result.reason
 
 

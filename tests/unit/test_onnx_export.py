@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgate.config import load_config
+from mlgate.config import load_pipeline
 from mlgate.export.portable import (
     MODEL_FILE,
     NULL_CATEGORY,
@@ -64,7 +64,7 @@ def fit(spark, family: str):
         return _FITTED[family]
     from mlgate.ml.training import build_pipeline
 
-    cfg = load_config().with_family(family)
+    cfg = load_pipeline("fraud").with_family(family)
     pipeline, classifier = build_pipeline(cfg, NUMERIC, CATEGORICAL)
     if family == "random_forest":
         classifier.setNumTrees(12).setMaxDepth(6)

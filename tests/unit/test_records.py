@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlgate.config import load_config
+from mlgate.config import ColumnRule, RecordRules, load_pipeline
 from mlgate.demo import schema as source_schema
 from mlgate.ingest.lake import MANIFEST_FILE, UNPARSABLE_COLUMN, arrow_schema
 from mlgate.ingest.records import (
@@ -34,7 +34,7 @@ END = datetime(2026, 10, 31)
 
 @pytest.fixture
 def cfg():
-    return load_config()
+    return load_pipeline("fraud")
 
 
 @pytest.fixture
@@ -64,11 +64,11 @@ def _row(transaction_id, created_at, **changes):
 EXPECTED = {
     2: "duplicate_key",  # the 13:00 copy; the 12:00 one is first
     3: "null:card_id",
-    4: "amount_out_of_range",
-    5: "unknown_currency",
+    4: "out_of_range:amount",
+    5: "not_allowed:currency",
     6: "time_outside_window",
     8: "unparsable:amount",
-    9: "null:country; amount_out_of_range",
+    9: "null:country; out_of_range:amount",
     10: "duplicate_key",  # the 15:00 copy; the 09:00 copy of key 10 is the first in time
     11: "time_outside_window",
     12: "unparsable:created_at",
@@ -203,7 +203,7 @@ def state(tmp_path, monkeypatch):
 def _write_lake_day(frame: pd.DataFrame, day: date = DAY) -> None:
     """A lake partition as the extract writes it (same schema, manifest)."""
     schema = arrow_schema(source_schema.transactions)
-    folder = table_partition("transactions", day.isoformat())
+    folder = table_partition("fraud", "transactions", day.isoformat())
     folder.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     pq.write_table(table, folder / "part-00000.parquet")
@@ -211,7 +211,7 @@ def _write_lake_day(frame: pd.DataFrame, day: date = DAY) -> None:
 
 
 def _read_quarantine(day: date = DAY) -> pd.DataFrame:
-    folder = quarantine_partition("transactions", day.isoformat())
+    folder = quarantine_partition("fraud", "transactions", day.isoformat())
     return pq.read_table(folder / "part-00000.parquet").to_pandas()
 
 
@@ -221,12 +221,12 @@ def test_quarantine_day_writes_and_replaces(state, cfg):
     first = quarantine_day(cfg, DAY)
     assert (first.total_rows, first.bad_rows) == (14, len(EXPECTED))
     assert first.reasons == {
-        "amount_out_of_range": 2,
+        "out_of_range:amount": 2,
         "duplicate_key": 2,
         "null:card_id": 1,
         "null:country": 1,
         "time_outside_window": 2,
-        "unknown_currency": 1,
+        "not_allowed:currency": 1,
         "unparsable:amount": 1,
         "unparsable:created_at": 1,
     }
@@ -234,7 +234,7 @@ def test_quarantine_day_writes_and_replaces(state, cfg):
     assert dict(zip(stored["transaction_id"], stored[REASON_COLUMN])) == EXPECTED
     assert str(stored[QUARANTINED_AT_COLUMN].dt.tz) == "UTC"
     # The lake types survive the quarantine (decimal amounts, naive timestamps).
-    folder = quarantine_partition("transactions", DAY.isoformat())
+    folder = quarantine_partition("fraud", "transactions", DAY.isoformat())
     schema = pq.read_schema(folder / "part-00000.parquet")
     assert schema.field("amount").type == pa.decimal128(12, 2)
     assert schema.field("created_at").type == pa.timestamp("us")
@@ -249,7 +249,9 @@ def test_quarantine_day_writes_and_replaces(state, cfg):
     pd.testing.assert_frame_equal(
         again.drop(columns=[QUARANTINED_AT_COLUMN]), stored.drop(columns=[QUARANTINED_AT_COLUMN])
     )
-    leftovers = [p.name for p in quarantine_partition("transactions", "x").parent.iterdir()]
+    leftovers = [
+        p.name for p in quarantine_partition("fraud", "transactions", "x").parent.iterdir()
+    ]
     assert leftovers == ["ds=2026-10-30"]  # no temporary or old folders left behind
 
     # After the source is fixed and the day extracted again, the old quarantine is cleared.
@@ -278,6 +280,36 @@ def test_quarantined_keys_lists_existing_partitions(state, cfg):
     quarantine_day(cfg, DAY)
     other = date(2026, 10, 29)
     assert quarantined_keys(cfg, [other, DAY]) == [
-        str(quarantine_partition("transactions", DAY.isoformat()))
+        str(quarantine_partition("fraud", "transactions", DAY.isoformat()))
     ]
     assert quarantined_keys(cfg, [other]) == []
+
+
+def test_rules_on_any_column_name_the_rule_and_the_column():
+    rules = RecordRules(
+        required=["id"],
+        rules=[
+            ColumnRule(column="score", range=[0, 1]),
+            ColumnRule(column="status", allowed=["paid", "shipped"]),
+            ColumnRule(column="email", regex=r"[^@ ]+@[^@ ]+"),
+        ],
+        unique_key=False,
+    )
+    frame = pd.DataFrame(
+        {
+            "id": ["r1", "r2", "r3", "r4", "r5", "r5"],
+            "score": [0.5, 1.0, 1.5, None, "high", 0.0],  # 1.0 is in (bounds included)
+            "status": ["paid", "lost", None, "paid", "paid", "shipped"],
+            "email": ["a@b.c", "a@b.c", "a@b.c", "no at sign", None, "x@y"],
+            "at": pd.to_datetime(["2026-10-30 10:00"] * 6),
+        }
+    )
+    bad = find_bad_records(
+        frame, rules, key="id", time_column="at", window_start=START, window_end=END
+    )
+    assert dict(zip(bad["id"], bad["reason"])) == {
+        "r2": "not_allowed:status",
+        "r3": "out_of_range:score",  # a null status breaks nothing: only `required` nulls do
+        "r4": "no_match:email",
+        "r5": "out_of_range:score",  # not a number; the duplicate r5 is allowed (unique_key off)
+    }

@@ -7,15 +7,14 @@ import sys
 from contextlib import contextmanager
 from datetime import date
 
-from mlgate.cli.common import load_config_or_exit
-from mlgate.config import RETRAIN_DAG_ID
+from mlgate.cli.common import add_pipeline_option, load_pipeline_or_exit
 from mlgate.paths import mail_dir, state_dir
 
 
 def cmd_run_day(args) -> int:
     from mlgate.local.embedded import EnvironmentError_, embedded_env, run_day
 
-    cfg = load_config_or_exit(args)
+    cfg = load_pipeline_or_exit(args)
     try:
         env = embedded_env()
     except EnvironmentError_ as error:
@@ -27,13 +26,14 @@ def cmd_run_day(args) -> int:
         "override_gates": args.override or [],
         "override_reason": args.reason or "",
     }
-    print(f"running DAG {RETRAIN_DAG_ID} for {args.date} (state: {state_dir()})", flush=True)
+    dag_id = cfg.dag_id("retrain")
+    print(f"running DAG {dag_id} for {args.date} (state: {state_dir()})", flush=True)
     with mail_sink_running(env):
-        code = run_day(args.date, env, conf)
+        code = run_day(dag_id, args.date, env, conf)
     if code != 0:
-        print_failure(cfg.model_name, args.date, code, env)
+        print_failure(cfg, args.date, code, env)
         return code
-    print_summary(cfg.model_name, args.date)
+    print_summary(cfg, args.date)
     return 0
 
 
@@ -56,14 +56,14 @@ def mail_sink_running(env: dict):
         stop_background(pidfile)
 
 
-def print_failure(model_name: str, day: date, code: int, env: dict) -> None:
+def print_failure(cfg, day: date, code: int, env: dict) -> None:
     """Say where the run stopped: the failed gates first, the champion, the email."""
     from mlgate.gates import GateReport
     from mlgate.registry import champion_version
     from mlgate.runs import GATES_FILE, run_file
 
     print(f"\n=== mlgate: the run for {day} FAILED (exit {code}) ===", file=sys.stderr)
-    gates_path = run_file(day.isoformat(), GATES_FILE)
+    gates_path = run_file(cfg.name, day.isoformat(), GATES_FILE)
     if gates_path.exists():
         payload = json.loads(gates_path.read_text())
         report = GateReport.from_dict(payload)
@@ -71,7 +71,7 @@ def print_failure(model_name: str, day: date, code: int, env: dict) -> None:
             names = ", ".join(r.name for r in report.blocking())
             print(f"stopped at stage {payload.get('stage')} by gate(s): {names}", file=sys.stderr)
         print(report.text_table(), file=sys.stderr)
-    champion = champion_version(model_name)
+    champion = champion_version(cfg.model_name)
     print(
         f"champion: {'none yet' if champion is None else 'version ' + champion['version']}"
         " (unchanged by this run)",
@@ -83,30 +83,30 @@ def print_failure(model_name: str, day: date, code: int, env: dict) -> None:
     print(f"task logs: {env['AIRFLOW_HOME']}/logs", file=sys.stderr)
 
 
-def print_summary(model_name: str, day: date) -> None:
+def print_summary(cfg, day: date) -> None:
     from mlgate.registry import NoChampionError, champion_info
     from mlgate.runs import DECISION_FILE, read_run_file
 
-    decision = read_run_file(day.isoformat(), DECISION_FILE)
+    decision = read_run_file(cfg.name, day.isoformat(), DECISION_FILE)
     print("\n=== mlgate: run summary ===")
     verdict = "promoted to champion" if decision["promoted"] else "NOT promoted"
     print(f"day {day}: candidate version {decision['version']} {verdict}")
     for reason in decision.get("reasons", []):
         print(f"  - {reason}")
     try:
-        info = champion_info(model_name)
+        info = champion_info(cfg.model_name)
     except NoChampionError as error:
         print(error)
         return
     m = info["metrics"]
     print(
-        f"champion: {model_name} version {info['version']} "
+        f"champion: {cfg.model_name} version {info['version']} "
         f"(holdout AUC-PR {m.get('auc_pr', float('nan')):.3f}, "
         f"ROC AUC {m.get('roc_auc', float('nan')):.3f}, "
-        f"fraud rate in holdout {m.get('holdout_positive_rate', float('nan')):.3%})"
+        f"{cfg.target.name} rate in holdout {m.get('holdout_positive_rate', float('nan')):.3%})"
     )
     print("next:")
-    print("  mlgate champion            # the production model, its metrics and lineage")
+    print(f"  mlgate champion --pipeline {cfg.name}   # the production model, its lineage")
     print("  make mlflow-ui             # runs, plots and the registry at http://127.0.0.1:5000")
     print("  make airflow-ui            # the DAG graph and task logs at http://127.0.0.1:8080")
 
@@ -114,17 +114,18 @@ def print_summary(model_name: str, day: date) -> None:
 def add_parsers(sub) -> None:
     run_day = sub.add_parser(
         "run-day",
-        help="run the daily DAG for one day (real Airflow, Spark, MLflow)",
-        description=f"Run {RETRAIN_DAG_ID} for the data interval of one UTC day with "
+        help="run a pipeline's retrain DAG for one day (real Airflow, Spark, MLflow)",
+        description="Run <pipeline>_retrain for the data interval of one UTC day with "
         "`airflow dags test`, then print the promotion decision and the champion.",
     )
+    add_pipeline_option(run_day)
     run_day.add_argument(
         "--date",
         required=True,
         type=date.fromisoformat,
         help="the day (YYYY-MM-DD) whose data interval the run covers",
     )
-    run_day.add_argument("--family", help="model family for this run (overrides the config)")
+    run_day.add_argument("--family", help="model family for this run (overrides the pipeline)")
     run_day.add_argument(
         "--gate-mode",
         choices=["enforce", "dry_run"],

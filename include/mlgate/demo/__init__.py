@@ -8,3 +8,21 @@
 Only ``cli`` (and tests) import this package; the product never does (the import contracts
 in pyproject.toml check it).
 """
+
+from importlib import import_module
+from types import ModuleType
+
+# The pipelines a demo database ships with: pipeline name -> the module that writes it.
+# Each module has demo_generate(url, *, days, end_date, events, seed, replace, progress)
+# -> summary dict (url, rows per table, start, end, ...) and demo_summary(summary) -> str.
+DEMOS = {"fraud": "mlgate.demo.generate"}
+
+
+def demo_for(pipeline: str) -> ModuleType:
+    """The demo data module of a shipped pipeline; KeyError naming the demos otherwise."""
+    if pipeline not in DEMOS:
+        raise KeyError(
+            f"pipeline {pipeline!r} has no demo data (demos: {', '.join(sorted(DEMOS))}); "
+            "point its source.url at your own database instead"
+        )
+    return import_module(DEMOS[pipeline])

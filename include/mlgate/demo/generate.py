@@ -174,8 +174,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
         default=None,
-        help="SQLAlchemy URL of the database to fill (default: the source URL of the "
-        "pipeline config, i.e. $MLGATE_SOURCE_URL or source.url in mlgate.yaml)",
+        help="SQLAlchemy URL of the database to fill (default: the pipeline's source URL, "
+        "i.e. $MLGATE_SOURCE_URL or source.url of its YAML file)",
     )
     parser.add_argument(
         "--days",
@@ -193,10 +193,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"reproducible (default: {DEFAULT_END_DATE.isoformat()})",
     )
     parser.add_argument(
+        "--events",
         "--transactions",
+        dest="events",
         type=_positive_int,
-        default=DEFAULT_TRANSACTIONS,
-        help=f"approximate number of transactions to generate (default: {DEFAULT_TRANSACTIONS})",
+        default=None,
+        help="approximate number of events (transactions, page events) to generate "
+        f"(default: the demo's own, {DEFAULT_TRANSACTIONS:,} for the fraud demo)",
     )
     parser.add_argument(
         "--seed",
@@ -215,4 +218,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quiet",
         action="store_true",
         help="no progress bar or messages on stderr",
+    )
+
+
+def demo_generate(url: str, *, days, end_date, events, seed, replace, progress) -> dict:
+    """The demo registry's entry point (mlgate.demo.DEMOS): the card-fraud database."""
+    return generate(
+        url,
+        days=days,
+        end_date=end_date,
+        transactions=events or DEFAULT_TRANSACTIONS,
+        seed=seed,
+        replace=replace,
+        progress=progress,
+    )
+
+
+def demo_summary(summary: dict) -> str:
+    """What `mlgate generate` prints after writing the fraud demo."""
+    return (
+        f"days {summary['start']} .. {summary['end']}; fraud rate {summary['fraud_rate']:.3%} "
+        f"(labelled by chargebacks so far: {summary['labelled_fraud_rate']:.3%})"
     )

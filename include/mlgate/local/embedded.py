@@ -13,7 +13,6 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from mlgate.config import RETRAIN_DAG_ID
 from mlgate.paths import REPO_ROOT, state_dir
 
 DEFAULT_SMTP_PORT = 8025
@@ -99,10 +98,13 @@ def migrate_airflow_db(env: dict[str, str]) -> None:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout}\n{result.stderr}")
 
 
-def run_day(day: date, env: dict[str, str], conf: dict | None = None) -> int:
-    """Run the daily DAG for one data interval with `airflow dags test`; return its exit code."""
+def run_day(dag_id: str, day: date, env: dict[str, str], conf: dict | None = None) -> int:
+    """Run a daily DAG for one data interval with `airflow dags test`; return its exit code."""
+    from mlgate.local.dagfiles import sync_dag_files
+
+    sync_dag_files()
     migrate_airflow_db(env)
-    args = ["dags", "test", RETRAIN_DAG_ID, logical_date_for(day)]
+    args = ["dags", "test", dag_id, logical_date_for(day)]
     if conf:
         args += ["--conf", json.dumps(conf)]
     return run_airflow(args, env).returncode

@@ -18,7 +18,7 @@ from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationS
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mlgate.config import MlgateConfig
+from mlgate.config import PipelineConfig
 
 _CLASSIFIERS = {
     "random_forest": RandomForestClassifier,
@@ -28,10 +28,10 @@ _CLASSIFIERS = {
 
 
 def build_pipeline(
-    cfg: MlgateConfig, numeric: list[str], categorical: list[str]
+    cfg: PipelineConfig, numeric: list[str], categorical: list[str]
 ) -> tuple[Pipeline, object]:
     """Indexers and encoders for the categorical columns, an assembler, and the classifier."""
-    label = cfg.label.name
+    label = cfg.target.name
     indexed = [f"{c}__index" for c in categorical]
     encoded = [f"{c}__onehot" for c in categorical]
     stages: list = []
@@ -53,7 +53,7 @@ def build_pipeline(
     return Pipeline(stages=stages), classifier
 
 
-def param_grid(cfg: MlgateConfig, classifier) -> list:
+def param_grid(cfg: PipelineConfig, classifier) -> list:
     """The search grid of the configured family; an unknown parameter name is a clear error."""
     builder = ParamGridBuilder()
     for name, values in cfg.training.grid[cfg.training.family].items():
@@ -67,11 +67,11 @@ def param_grid(cfg: MlgateConfig, classifier) -> list:
     return builder.build()
 
 
-def build_search(cfg: MlgateConfig, numeric: list[str], categorical: list[str]):
+def build_search(cfg: PipelineConfig, numeric: list[str], categorical: list[str]):
     pipeline, classifier = build_pipeline(cfg, numeric, categorical)
     search = cfg.training.search
     evaluator = BinaryClassificationEvaluator(
-        labelCol=cfg.label.name, rawPredictionCol="rawPrediction", metricName=search.metric
+        labelCol=cfg.target.name, rawPredictionCol="rawPrediction", metricName=search.metric
     )
     common = {
         "estimator": pipeline,
@@ -86,7 +86,7 @@ def build_search(cfg: MlgateConfig, numeric: list[str], categorical: list[str]):
 
 
 def sample_negatives(train: DataFrame, label: str, rate: float, seed: int) -> DataFrame:
-    """Keep every positive and a seeded share of negatives (fraud is rare; fitting is faster)."""
+    """Keep every positive and a seeded share of negatives (positives are rare: faster fits)."""
     if rate >= 1.0:
         return train
     return train.sampleBy(label, fractions={0: rate, 1: 1.0}, seed=seed)
@@ -142,7 +142,7 @@ def feature_importances(model: PipelineModel, names: list[str]) -> dict[str, flo
     return dict(sorted(zip(names, map(float, values)), key=lambda kv: -kv[1]))
 
 
-def best_params(model: PipelineModel, cfg: MlgateConfig) -> dict[str, object]:
+def best_params(model: PipelineModel, cfg: PipelineConfig) -> dict[str, object]:
     fitted = model.stages[-1]
     return {
         name: fitted.getOrDefault(fitted.getParam(name))
