@@ -94,6 +94,12 @@ bench-extract: install  ## extraction benchmark on a local PostgreSQL -> docs/be
 	$(BIN)/python scripts/bench_extract.py --rows $(BENCH_ROWS) --repeats $(BENCH_REPEATS) \
 	  --write docs/benchmarks.md
 
+BASELINE ?=
+.PHONY: bench-features
+bench-features: install  ## feature job on the 1M-row fraud demo (BASELINE=<checkout> compares) -> docs/benchmarks.md
+	$(BIN)/python scripts/bench_features.py --rows $(BENCH_ROWS) --repeats 3 \
+	  $(if $(BASELINE),--baseline $(BASELINE)) --write docs/benchmarks.md
+
 BENCH_SECONDS ?= 10
 
 .PHONY: bench-serve score-day serve
