@@ -114,7 +114,7 @@ mlflow-ui: install  ## MLflow UI on the embedded state: http://127.0.0.1:5000
 	  --default-artifact-root $(STATE)/mlflow/artifacts --host 127.0.0.1 --port 5000
 
 airflow-ui: install  ## Airflow (standalone) on the embedded state: http://127.0.0.1:8080
-	@eval "$$($(BIN)/python -c 'from mlgate.embedded import embedded_env; import shlex; \
+	@eval "$$($(BIN)/python -c 'from mlgate.local.embedded import embedded_env; import shlex; \
 	  [print(f"export {k}={shlex.quote(v)}") for k, v in embedded_env().items() \
 	   if k.startswith(("AIRFLOW", "MLGATE", "JAVA", "PATH", "GX", "MLFLOW"))]')" && \
 	  echo "login: user 'admin', password in $$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated" && \
