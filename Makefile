@@ -92,6 +92,13 @@ bench-extract: install  ## extraction benchmark on a local PostgreSQL -> docs/be
 	$(BIN)/python scripts/bench_extract.py --rows $(BENCH_ROWS) --repeats $(BENCH_REPEATS) \
 	  --write docs/benchmarks.md
 
+BENCH_RECORDS_ROWS ?= 20000 1000000
+
+.PHONY: bench-records
+bench-records: install  ## record rules on a day of the lake (20k and 1M rows) -> docs/benchmarks.md
+	$(BIN)/python scripts/bench_records.py --rows $(BENCH_RECORDS_ROWS) --repeats $(BENCH_REPEATS) \
+	  --write docs/benchmarks.md
+
 BENCH_SECONDS ?= 10
 
 .PHONY: bench-serve score-day serve
