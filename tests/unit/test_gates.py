@@ -132,7 +132,7 @@ def test_bad_record_ratio_empty_extract_is_recorded_whole():
     }
 
 
-@pytest.mark.parametrize(("total", "bad"), [(0, 1), (10, -1)])
+@pytest.mark.parametrize(("total", "bad"), [(0, 1), (10, -1), (10, 11), (-1, 0)])
 def test_bad_record_ratio_rejects_counts_outside_zero_to_total(total, bad):
     with pytest.raises(ValueError, match=rf"bad_rows \({bad}\) must be between 0 and total_rows"):
         gates.bad_record_ratio(bad_cfg(), total, bad, {})
