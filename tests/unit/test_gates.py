@@ -134,8 +134,11 @@ def test_bad_record_ratio_empty_extract_is_recorded_whole():
 
 @pytest.mark.parametrize(("total", "bad"), [(0, 1), (10, -1), (10, 11), (-1, 0)])
 def test_bad_record_ratio_rejects_counts_outside_zero_to_total(total, bad):
-    with pytest.raises(ValueError, match=rf"bad_rows \({bad}\) must be between 0 and total_rows"):
+    with pytest.raises(ValueError) as error:
         gates.bad_record_ratio(bad_cfg(), total, bad, {})
+    assert str(error.value) == (
+        f"bad_rows ({bad}) must be between 0 and total_rows ({total}), and total_rows at least 0"
+    )
 
 
 # ----------------------------------------------------------------------------- expectations
@@ -479,6 +482,16 @@ def test_training_iterations_pass_is_recorded_whole():
         "override_reason": "",
         "blocks": False,
     }
+
+
+def test_training_iterations_pass_names_every_key_in_its_band():
+    # trees: median 60, band [30, 90]; nodes: median 4000, band [2000, 6000]
+    history = [{"effort_trees": 60, "effort_total_nodes": n} for n in (3000, 4000, 5000)]
+    result = gates.training_iterations(
+        TrainingIterationsGate(), {"effort_trees": 60, "effort_total_nodes": 4000}, history
+    )
+    assert (result.verdict, result.value) == ("pass", 0.0)
+    assert result.reason == ("effort_total_nodes 4000 in [2000, 6000]; effort_trees 60 in [30, 90]")
 
 
 def test_training_iterations_failure_lists_every_key_out_of_band():
@@ -964,11 +977,15 @@ def test_quality_interval_upper_bound_exactly_at_minus_max_drop_passes_beyond_fa
 def test_quality_gain_exactly_max_jump_passes_above_fails():
     # the champion misses 2 of 8 frauds (recall 0.75), the candidate none: gain 0.25
     labels, candidate, champion = recall_holdout(8, candidate_misses=0, champion_misses=2)
-    at_bound = gates.quality(recall_cfg(max_jump=0.25), labels, candidate, champion, 0.5)
+    at_bound = gates.quality(
+        recall_cfg(max_jump=0.25, bootstrap_samples=200), labels, candidate, champion, 0.5
+    )
     assert at_bound.details["diff"] == 0.25
     assert at_bound.verdict == "pass"
     assert at_bound.details["suspicious_jump"] is False
-    above = gates.quality(recall_cfg(max_jump=0.24), labels, candidate, champion, 0.5)
+    above = gates.quality(
+        recall_cfg(max_jump=0.24, bootstrap_samples=200), labels, candidate, champion, 0.5
+    )
     assert above.verdict == "fail"
     assert above.details["suspicious_jump"] is True
     assert above.reason == (
@@ -1093,13 +1110,22 @@ def test_quality_holdout_of_only_positives_fails_like_one_without():
     [
         (SCORES4[:3], None, "3 candidate scores for 4 labels"),
         (SCORES4, SCORES4[:2], "2 champion scores for 4 labels"),
-        (np.array([0.9, np.nan, 0.3, 0.1]), None, "candidate scores contain NaN or infinite"),
-        (SCORES4, np.array([0.9, 0.8, np.inf, 0.1]), "champion scores contain NaN or infinite"),
+        (
+            np.array([0.9, np.nan, 0.3, 0.1]),
+            None,
+            "candidate scores contain NaN or infinite values",
+        ),
+        (
+            SCORES4,
+            np.array([0.9, 0.8, np.inf, 0.1]),
+            "champion scores contain NaN or infinite values",
+        ),
     ],
 )
 def test_quality_refuses_scores_it_cannot_judge(candidate, champion, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError) as error:
         gates.quality(quality_cfg(), LABELS4, candidate, champion, 0.5)
+    assert str(error.value) == message
 
 
 # ----------------------------------------------------------------------------- psi / shadow
@@ -1179,9 +1205,17 @@ def test_shadow_skipped_without_champion():
 
 
 def test_psi_default_is_ten_bins():
-    # the worked case of test_shadow_psi_failure_by_hand, with psi's default bins
-    champion = np.arange(10) / 10 + 0.05
-    assert gates.psi(champion, np.full(10, 0.95)) == pytest.approx(8.283091, abs=1e-5)
+    # expected 0..99: ten bins of 10 values (edges 9.9, 19.8, ..., 89.1), shares 0.1 each;
+    # actual 0..49 fills the lower five bins: shares 0.2, and 1e-4 for the empty ones.
+    # PSI = 5 * 0.1 * ln 2 + 5 * (1e-4 - 0.1) * ln(1e-3) = 0.346574 + 3.450424 = 3.796998
+    # (eleven bins would give 3.449196)
+    expected, actual = np.arange(100.0), np.arange(50.0)
+    assert gates.psi(expected, actual) == pytest.approx(3.796998, abs=1e-6)
+    # the shadow gate bins the same way: the champion's scores and a candidate that scores
+    # every row like one of the champion's lower half
+    champion = expected / 100 + 0.005
+    result, _ = gates.shadow(ShadowGate(), np.repeat(champion[:50], 2), champion, 0.5)
+    assert result.value == pytest.approx(3.796998, abs=1e-6)
 
 
 def test_psi_counts_values_below_the_expected_minimum_in_the_lowest_bin():
@@ -1205,8 +1239,9 @@ def test_psi_of_single_values():
     ],
 )
 def test_psi_refuses_what_it_cannot_bin(expected, actual, bins, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError) as error:
         gates.psi(np.array(expected), np.array(actual), bins=bins)
+    assert str(error.value) == message
 
 
 CHAMPION20 = np.arange(20) / 20 + 0.025  # 0.025, 0.075, ..., 0.975
@@ -1244,7 +1279,7 @@ def test_shadow_psi_exactly_at_the_bound_passes():
 def test_shadow_score_at_the_threshold_is_a_positive_decision():
     # 0.5 >= 0.5: both models flag the first row, no flip; the second row flips
     result, _ = gates.shadow(
-        ShadowGate(max_psi=10), np.array([0.5, 0.5]), np.array([0.5, 0.4999]), 0.5
+        ShadowGate(max_psi=10), np.array([0.5, 0.9]), np.array([0.5, 0.1]), 0.5
     )
     assert result.details["flips"] == 1
 
@@ -1533,6 +1568,7 @@ def test_report_text_table_by_hand():
             GateResult("bad_record_ratio", "block", "pass", 0.005, "<= 0.0100", reason="ok"),
             GateResult("quality", "block", "fail", 1.0, ">= 2", champion_value=3.0, reason="low"),
             GateResult("training_iterations", "warn", "fail", float("inf"), "band", reason="x"),
+            GateResult("assertion_set", "block", "pass", 1.0, "100% of 4"),  # no reason
         ]
     )
     report.apply_overrides(["quality"], "known outage in the holdout week")
@@ -1545,6 +1581,7 @@ def test_report_text_table_by_hand():
             "quality              block  FAIL (overridden)  1       >= 2       3         low",
             "training_iterations  warn   FAIL               -       band       -         x",
             "bad_record_ratio     block  pass               0.0050  <= 0.0100  -         ok",
+            "assertion_set        block  pass               1       100% of 4  -",
             "shadow               warn   skipped            -       -          -         "
             "no champion",
             "",
