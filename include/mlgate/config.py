@@ -3,6 +3,10 @@
 Loaded and validated with pydantic; a bad file fails with messages that name the key and,
 where the choice is closed, the allowed values. Core module: imports only `paths` and
 `window` (the date arithmetic its cross-checks share with the runs).
+
+Every rule that spans more than one field is a plain function (`_check_*`) that a thin
+pydantic validator calls: the mutation tests (`make mutation`, docs/testing.md) mutate code
+inside undecorated functions only, and these rules are among the decisions they pin.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -52,6 +55,14 @@ def _identifier(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_identifier)]
+
+
+def _duration(value: str) -> str:
+    duration_seconds(value)  # raises ValueError naming the text when it is not a duration
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
 
 
 class _Strict(BaseModel):
@@ -90,6 +101,11 @@ class EventsTable(_Strict):
     )
 
 
+def _check_merge_key(spec: IncrementalImport) -> None:
+    if spec.mode == "lastmodified" and spec.key is None:
+        raise ValueError("mode lastmodified merges changed rows into the lake by key: set key")
+
+
 class IncrementalImport(_Strict):
     """A table imported incrementally by `mlgate import --incremental` (Sqoop's modes)."""
 
@@ -106,8 +122,7 @@ class IncrementalImport(_Strict):
 
     @model_validator(mode="after")
     def _key_for_merge(self) -> IncrementalImport:
-        if self.mode == "lastmodified" and self.key is None:
-            raise ValueError("mode lastmodified merges changed rows into the lake by key: set key")
+        _check_merge_key(self)
         return self
 
     @property
@@ -130,6 +145,21 @@ class DimensionTable(_Strict):
     key: Name
 
 
+def _check_incremental_targets(source: SourceConfig) -> None:
+    """Each incremental import has its own lake folder, apart from the day-partitioned ones."""
+    windowed = {source.events.table, source.labels.table, *(d.table for d in source.dimensions)}
+    seen: set[str] = set()
+    for index, spec in enumerate(source.incremental):
+        if spec.name in windowed:
+            raise ValueError(
+                f"incremental.{index}: lake folder {spec.name!r} already holds the "
+                "day partitions of events/labels/dimensions; set a distinct target"
+            )
+        if spec.name in seen:
+            raise ValueError(f"incremental.{index}: target {spec.name!r} is used twice")
+        seen.add(spec.name)
+
+
 class SourceConfig(_Strict):
     url: str = Field(description="SQLAlchemy URL; {state} is replaced by the state folder")
     events: EventsTable
@@ -141,17 +171,7 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _incremental_targets(self) -> SourceConfig:
-        windowed = {self.events.table, self.labels.table, *(d.table for d in self.dimensions)}
-        seen: set[str] = set()
-        for index, spec in enumerate(self.incremental):
-            if spec.name in windowed:
-                raise ValueError(
-                    f"incremental.{index}: lake folder {spec.name!r} already holds the "
-                    "day partitions of events/labels/dimensions; set a distinct target"
-                )
-            if spec.name in seen:
-                raise ValueError(f"incremental.{index}: target {spec.name!r} is used twice")
-            seen.add(spec.name)
+        _check_incremental_targets(self)
         return self
 
     def resolved_url(self) -> str:
@@ -180,9 +200,9 @@ class Join(_Strict):
 class FeatureConfig(_Strict):
     entity_key: Name = Field(description="whose history the windowed aggregates follow")
     amount_column: Name
-    windows: list[str] = Field(min_length=1, description="aggregate windows, e.g. 1h, 24h, 7d")
-    amount_history: str = Field(description="how far back 'amount vs history' looks, e.g. 30d")
-    novelty_lookback: str = Field(description="how far back 'never used before' looks")
+    windows: list[Duration] = Field(min_length=1, description="aggregate windows, e.g. 1h, 24h, 7d")
+    amount_history: Duration = Field(description="how far back 'amount vs history' looks, e.g. 30d")
+    novelty_lookback: Duration = Field(description="how far back 'never used before' looks")
     joins: list[Join] = []
     novelty_columns: list[Name] = Field(
         default=[], description="flag a value the entity has never used before"
@@ -192,13 +212,6 @@ class FeatureConfig(_Strict):
     )
     categorical_columns: list[Name] = []
     numeric_columns: list[Name] = []
-
-    @field_validator("windows", "amount_history", "novelty_lookback")
-    @classmethod
-    def _durations(cls, value):
-        for text in [value] if isinstance(value, str) else value:
-            duration_seconds(text)
-        return value
 
     def window_seconds(self) -> dict[str, int]:
         return {w: duration_seconds(w) for w in self.windows}
@@ -220,6 +233,14 @@ class SearchConfig(_Strict):
     parallelism: int = Field(1, ge=1, le=16)
 
 
+def _check_grid_for_family(training: TrainingConfig) -> None:
+    if training.family not in training.grid:
+        raise ValueError(
+            f"training.grid has no entry for the chosen family {training.family!r}; "
+            f"add training.grid.{training.family}"
+        )
+
+
 class TrainingConfig(_Strict):
     family: ModelFamily = "random_forest"
     seed: int = 42
@@ -234,11 +255,7 @@ class TrainingConfig(_Strict):
 
     @model_validator(mode="after")
     def _grid_for_family(self) -> TrainingConfig:
-        if self.family not in self.grid:
-            raise ValueError(
-                f"training.grid has no entry for the chosen family {self.family!r}; "
-                f"add training.grid.{self.family}"
-            )
+        _check_grid_for_family(self)
         return self
 
 
@@ -392,6 +409,26 @@ class ScoringConfig(_Strict):
         return source.resolved_url()
 
 
+def _check_consistent(cfg: MlgateConfig) -> None:
+    """The cross-checks between sections: windows, the bad-record bound, the joins."""
+    problems = cfg.window_spec().problems()
+    if problems:
+        raise ValueError(problems[0])
+    if cfg.gates.bad_record_ratio is not None and cfg.records is None:
+        raise ValueError(
+            "gates.bad_record_ratio judges the share of rows that break the record rules, "
+            "but there are none: add a records: section (required_columns, amount_column, "
+            "amount_range, currencies)"
+        )
+    dimension_tables = {d.table for d in cfg.source.dimensions}
+    for join in cfg.features.joins:
+        if join.table not in dimension_tables:
+            raise ValueError(
+                f"features.joins uses table {join.table!r}, which is not in "
+                f"source.dimensions (have: {sorted(dimension_tables)})"
+            )
+
+
 class MlgateConfig(_Strict):
     model_name: str
     source: SourceConfig
@@ -406,22 +443,7 @@ class MlgateConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> MlgateConfig:
-        problems = self.window_spec().problems()
-        if problems:
-            raise ValueError(problems[0])
-        if self.gates.bad_record_ratio is not None and self.records is None:
-            raise ValueError(
-                "gates.bad_record_ratio judges the share of rows that break the record rules, "
-                "but there are none: add a records: section (required_columns, amount_column, "
-                "amount_range, currencies)"
-            )
-        dimension_tables = {d.table for d in self.source.dimensions}
-        for join in self.features.joins:
-            if join.table not in dimension_tables:
-                raise ValueError(
-                    f"features.joins uses table {join.table!r}, which is not in "
-                    f"source.dimensions (have: {sorted(dimension_tables)})"
-                )
+        _check_consistent(self)
         return self
 
     def window_spec(self) -> WindowSpec:
