@@ -86,6 +86,12 @@ test-unit: install lint-imports  ## only the fast tests (no end-to-end)
 lint-imports: install  ## the layering of include/mlgate (contracts in pyproject.toml)
 	$(BIN)/lint-imports --no-cache --no-logo
 
+# Not part of `make test` (minutes): run before a release; .ci/run runs it when what it
+# mutates or the tests that judge it changed. One worker: the machine has 2 cores.
+.PHONY: mutation
+mutation: install  ## mutation tests of gates, record rules, config -> docs/testing.md (score, survivors)
+	$(BIN)/python scripts/mutation.py --write docs/testing.md
+
 BENCH_ROWS ?= 1000000
 BENCH_REPEATS ?= 5
 
@@ -99,6 +105,13 @@ BASELINE ?=
 bench-features: install  ## feature job on the 1M-row fraud demo (BASELINE=<checkout> compares) -> docs/benchmarks.md
 	$(BIN)/python scripts/bench_features.py --rows $(BENCH_ROWS) --repeats 3 \
 	  $(if $(BASELINE),--baseline $(BASELINE)) --write docs/benchmarks.md
+
+BENCH_RECORDS_ROWS ?= 20000 1000000
+
+.PHONY: bench-records
+bench-records: install  ## record rules on a day of the lake (20k and 1M rows) -> docs/benchmarks.md
+	$(BIN)/python scripts/bench_records.py --rows $(BENCH_RECORDS_ROWS) --repeats $(BENCH_REPEATS) \
+	  --write docs/benchmarks.md
 
 BENCH_SECONDS ?= 10
 

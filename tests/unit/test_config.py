@@ -297,3 +297,341 @@ def test_a_dimension_history_needs_its_columns(raw, dimension, message):
     raw["source"]["dimensions"][0] = dimension
     with pytest.raises(ConfigError, match=message):
         parse(raw)
+
+
+def _set(raw: dict, dotted: str, value) -> dict:
+    """`raw` with the value at a dotted key (e.g. gates.quality.confidence) replaced;
+    a number in the path indexes a list."""
+    *parents, last = dotted.split(".")
+    node = raw
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[last] = value
+    return raw
+
+
+LASTMODIFIED_WITHOUT_KEY = {"table": "accounts", "mode": "lastmodified", "check_column": "u"}
+
+
+def _incremental(*specs: tuple[str, str | None]) -> list[dict]:
+    return [
+        {"table": table, "mode": "append", "check_column": "id", **({"target": t} if t else {})}
+        for table, t in specs
+    ]
+
+
+GT, GE = "Input should be greater than", "Input should be greater than or equal to"
+LT, LE = "Input should be less than", "Input should be less than or equal to"
+ALREADY_HOLDS = (
+    "already holds the partitions of the events, labels or dimensions; set a distinct target"
+)
+TOP = "(top level): Value error, "
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "source.events.query",
+            "SELECT * FROM transactions",
+            "source.events.query: Value error, a free-form query must contain the placeholder "
+            "$CONDITIONS where mlgate puts its conditions (window, split range), e.g. "
+            "'SELECT t.* FROM transactions t WHERE $CONDITIONS'",
+        ),
+        ("source.events.splits", 0, f"source.events.splits: {GE} 1"),
+        ("source.events.splits", 33, f"source.events.splits: {LE} 32"),
+        (
+            "source.incremental",
+            [LASTMODIFIED_WITHOUT_KEY],
+            "source.incremental.0: Value error, mode lastmodified merges changed rows into the "
+            "lake by key: set key",
+        ),
+        # rules across imports and tables: reported at the top level, naming the key
+        (
+            "source.incremental",
+            _incremental(("a", "log"), ("b", None), ("c", "log")),
+            f"{TOP}source.incremental.2: target 'log' is used twice",
+        ),
+        (
+            "source.incremental",
+            _incremental(("accounts", None), ("accounts", None)),
+            f"{TOP}source.incremental.1: target 'accounts' is used twice",
+        ),
+        (
+            "source.incremental",
+            _incremental(("chargebacks", None)),
+            f"{TOP}source.incremental.0: lake folder 'chargebacks' {ALREADY_HOLDS}",
+        ),
+        (
+            "source.incremental",
+            _incremental(("accounts", "cards")),
+            f"{TOP}source.incremental.0: lake folder 'cards' {ALREADY_HOLDS}",
+        ),
+        (
+            "source.incremental",
+            _incremental(("accounts", "transactions")),
+            f"{TOP}source.incremental.0: lake folder 'transactions' {ALREADY_HOLDS}",
+        ),
+        (
+            "source.dimensions",
+            [{"table": "cards", "key": "card_id"}, {"table": "cards", "key": "card_id"}],
+            "source: Value error, dimensions.1: table 'cards' is listed twice",
+        ),
+        ("gates.bad_record_ratio.max_ratio", -0.01, f"gates.bad_record_ratio.max_ratio: {GE} 0"),
+        ("gates.bad_record_ratio.max_ratio", 1.5, f"gates.bad_record_ratio.max_ratio: {LE} 1"),
+        ("gates.quality.confidence", 1.0, f"gates.quality.confidence: {LT} 1"),
+        ("gates.quality.confidence", 0.5, f"gates.quality.confidence: {GT} 0.5"),
+        ("gates.quality.max_drop", -0.01, f"gates.quality.max_drop: {GE} 0"),
+        ("gates.quality.max_jump", 0, f"gates.quality.max_jump: {GT} 0"),
+        ("gates.quality.bootstrap_samples", 19, f"gates.quality.bootstrap_samples: {GE} 20"),
+        ("gates.quality.floor", {}, "gates.quality.floor: Dictionary should have at least 1 item"),
+        (
+            "gates.quality.compare_metric",
+            "f1",
+            "gates.quality.compare_metric: Input should be 'auc_pr', 'roc_auc', "
+            "'recall_at_threshold' or 'cost' (got 'f1')",
+        ),
+        ("gates.quality.cost_false_negative", -1, f"gates.quality.cost_false_negative: {GE} 0"),
+        ("gates.shadow.max_psi", 0, f"gates.shadow.max_psi: {GT} 0"),
+        ("gates.shadow.max_flip_rate", 1.1, f"gates.shadow.max_flip_rate: {LE} 1"),
+        ("gates.export_parity.max_abs_diff", 0, f"gates.export_parity.max_abs_diff: {GT} 0"),
+        (
+            "gates.data_expectations.volume_tolerance",
+            0,
+            f"gates.data_expectations.volume_tolerance: {GT} 0",
+        ),
+        (
+            "gates.data_expectations.volume_history_days",
+            0,
+            f"gates.data_expectations.volume_history_days: {GE} 1",
+        ),
+        ("gates.training_iterations.tolerance", 0, f"gates.training_iterations.tolerance: {GT} 0"),
+        ("gates.training_iterations.history", 0, f"gates.training_iterations.history: {GE} 1"),
+        (
+            "gates.quality.mode",
+            "stop",
+            "gates.quality.mode: Input should be 'block' or 'warn' (got 'stop')",
+        ),
+        (
+            "records.rules.1.allowed",
+            [],
+            "records.rules.1.allowed: List should have at least 1 item",
+        ),
+        ("training.operating_threshold", 1.0, f"training.operating_threshold: {LT} 1"),
+        ("training.negative_sample_rate", 0, f"training.negative_sample_rate: {GT} 0"),
+        ("training.holdout_days", 0, f"training.holdout_days: {GE} 1"),
+        ("training.gap_days", 31, f"training.gap_days: {LE} 30"),
+        ("training.search.train_ratio", 1.0, f"training.search.train_ratio: {LT} 1"),
+        ("target.maturity_days", -1, f"target.maturity_days: {GE} 0"),
+        ("window.feature_history_days", 366, f"window.feature_history_days: {LE} 365"),
+        (
+            "features.aggregations.0.windows",
+            [],
+            "features.aggregations.0.windows: List should have at least 1 item",
+        ),
+        (
+            "features.novelty.0.lookback",
+            "3 weeks",
+            "features.novelty.0.lookback: Value error, '3 weeks' is not a duration like "
+            "15m, 1h or 7d",
+        ),
+        (
+            "features.time_of_day.night_hours",
+            [22, 24],
+            "features.time_of_day.night_hours: Value error, night_hours [22, 24] must be "
+            "hours 0-23",
+        ),
+    ],
+)
+def test_each_rule_refuses_a_bad_value_naming_the_key(raw, key, value, message):
+    with pytest.raises(ConfigError) as error:
+        parse(_set(raw, key, value))
+    lines = str(error.value).splitlines()
+    assert lines[0] == "invalid pipeline <pipeline>:"
+    assert len(lines) == 2 and lines[1].startswith(f"  {message}"), lines
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("gates.bad_record_ratio.max_ratio", 0.0),
+        ("gates.bad_record_ratio.max_ratio", 1.0),
+        ("gates.quality.max_drop", 0.0),
+        ("gates.quality.max_drop", 1.0),
+        ("gates.quality.max_jump", 1.0),
+        ("gates.quality.confidence", 0.99),
+        ("gates.quality.bootstrap_samples", 20),
+        ("gates.quality.bootstrap_samples", 5000),
+        ("gates.shadow.max_flip_rate", 0.0),
+        ("gates.shadow.max_flip_rate", 1.0),
+        ("gates.export_parity.max_abs_diff", 1.0),
+        ("source.events.splits", 32),
+        ("source.incremental", [{**LASTMODIFIED_WITHOUT_KEY, "key": "account_id"}]),
+        ("source.incremental", _incremental(("accounts", None), ("accounts", "accounts_v2"))),
+        ("features.time_of_day.night_hours", (0, 23)),
+    ],
+)
+def test_values_at_the_edge_of_a_rule_are_accepted(raw, key, value):
+    node = parse(_set(raw, key, value)).model_dump()
+    for part in key.split("."):
+        node = node[part]
+    if key == "source.incremental":  # the parsed imports also carry the defaults they got
+        node = [{k: spec[k] for k in given} for spec, given in zip(node, value, strict=True)]
+    assert node == value
+
+
+def test_every_problem_is_listed_on_its_own_line(raw):
+    raw["gates"]["quality"]["confidence"] = 1.0
+    raw["gates"]["shadow"]["max_psi"] = 0
+    with pytest.raises(ConfigError) as error:
+        parse_pipeline(raw, "fraud", "my.yaml")
+    assert str(error.value) == (
+        "invalid pipeline my.yaml:\n"
+        "  gates.quality.confidence: Input should be less than 1\n"
+        "  gates.shadow.max_psi: Input should be greater than 0"
+    )
+
+
+# The thresholds a pipeline gets when it names a gate but not its values: docs/gates.md and
+# docs/pipelines.md promise these. The suites and the assertion file have no default: they
+# belong to the pipeline.
+SUITES = {"raw_suite": "mine/raw", "features_suite": "mine/features"}
+ASSERTIONS = {"path": "include/assertions/mine.yaml"}
+GATE_DEFAULTS = {
+    "reconciliation": {"mode": "block", "checksum": True, "allow_empty": False},
+    "bad_record_ratio": {"mode": "block", "max_ratio": 0.01},
+    "data_expectations": {
+        "mode": "block",
+        **SUITES,
+        "label_rate": (0.0005, 0.02),
+        "volume_history_days": 7,
+        "volume_tolerance": 0.5,
+    },
+    "training_iterations": {"mode": "block", "history": 5, "tolerance": 0.5},
+    "assertion_set": {"mode": "block", **ASSERTIONS},
+    "quality": {
+        "mode": "block",
+        "floor": {"auc_pr": 0.3},
+        "compare_metric": "auc_pr",
+        "max_drop": 0.0,
+        "max_jump": 0.25,
+        "bootstrap_samples": 200,
+        "confidence": 0.95,
+        "cost_false_negative": 100.0,
+        "cost_false_positive": 1.0,
+    },
+    "shadow": {"mode": "block", "max_psi": 0.2, "max_flip_rate": 0.01, "top_disagreements": 50},
+    "export_parity": {"mode": "block", "max_abs_diff": 1e-5},
+}
+
+
+def test_gate_defaults_are_the_documented_thresholds(raw):
+    raw["gates"] = {name: {} for name in GATE_DEFAULTS}
+    raw["gates"]["data_expectations"] = dict(SUITES)
+    raw["gates"]["assertion_set"] = dict(ASSERTIONS)
+    raw["gates"]["quality"] = {"floor": {"auc_pr": 0.3}}
+    assert parse(raw).gates.model_dump() == GATE_DEFAULTS
+
+
+@pytest.mark.parametrize(
+    ("gate", "missing"),
+    [
+        ("quality", "floor"),
+        ("data_expectations", "raw_suite"),
+        ("data_expectations", "features_suite"),
+        ("assertion_set", "path"),
+    ],
+)
+def test_a_gate_without_what_only_the_pipeline_knows_is_refused(raw, gate, missing):
+    del raw["gates"][gate][missing]
+    with pytest.raises(ConfigError, match=rf"gates.{gate}.{missing}: Field required"):
+        parse(raw)
+
+
+def test_the_fraud_pipeline_sets_these_thresholds():
+    gates = load_pipeline("fraud").gates
+    assert gates.configured() == list(GATE_DEFAULTS)
+    assert gates.model_dump() == {
+        **GATE_DEFAULTS,
+        "data_expectations": {
+            **GATE_DEFAULTS["data_expectations"],
+            "raw_suite": "fraud/raw_transactions",
+            "features_suite": "fraud/features",
+        },
+        "assertion_set": {"mode": "block", "path": "include/assertions/fraud.yaml"},
+        "quality": {
+            **GATE_DEFAULTS["quality"],
+            "floor": {"auc_pr": 0.30, "roc_auc": 0.85},
+            "max_drop": 0.02,
+        },
+        "shadow": {**GATE_DEFAULTS["shadow"], "mode": "warn"},
+    }
+
+
+def test_record_rule_defaults():
+    from mlgate.config import RecordRules
+
+    rules = RecordRules()
+    assert (rules.required, rules.rules, rules.unique_key) == ([], [], True)
+
+
+def test_only_configured_gates_are_evaluated(raw):
+    raw["gates"] = {"shadow": {}, "reconciliation": {}}
+    del raw["records"]  # no bad-record bound, so no rules are needed
+    assert parse(raw).gates.configured() == ["reconciliation", "shadow"]
+    raw["gates"] = {}
+    assert parse(raw).gates.configured() == []
+
+
+def test_an_incremental_import_lands_under_its_target_or_its_table():
+    from mlgate.config import IncrementalImport
+
+    spec = IncrementalImport(table="accounts", mode="append", check_column="id")
+    assert spec.name == "accounts"
+    assert spec.model_copy(update={"target": "accounts_log"}).name == "accounts_log"
+
+
+def test_source_url_takes_the_state_folder_or_the_pipelines_environment(raw, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLGATE_STATE", str(tmp_path))
+    monkeypatch.delenv("MLGATE_SOURCE_URL", raising=False)
+    monkeypatch.delenv("MLGATE_SOURCE_URL__FRAUD", raising=False)
+    cfg = parse(raw)
+    assert cfg.source_url() == f"sqlite:///{tmp_path}/source/transactions.db"
+    monkeypatch.setenv("MLGATE_SOURCE_URL", "postgresql://db/any")
+    assert cfg.source_url() == "postgresql://db/any"
+    monkeypatch.setenv("MLGATE_SOURCE_URL__FRAUD", "postgresql://db/fraud")
+    assert cfg.source_url() == "postgresql://db/fraud"
+    monkeypatch.setenv("MLGATE_SOURCE_URL__SHOP", "postgresql://db/shop")
+    assert cfg.source_url() == "postgresql://db/fraud"  # another pipeline's is not ours
+
+
+def test_scores_url_is_the_environment_then_the_target_then_the_source(raw, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLGATE_STATE", str(tmp_path))
+    monkeypatch.setenv("MLGATE_SOURCE_URL__FRAUD", "postgresql://db/source")
+    monkeypatch.delenv("MLGATE_SCORES_URL", raising=False)
+    cfg = parse(raw)
+    assert cfg.scores_url() == "postgresql://db/source"
+    raw["scoring"]["target_url"] = "sqlite:///{state}/scores.db"
+    targeted = parse(raw)
+    assert targeted.scores_url() == f"sqlite:///{tmp_path}/scores.db"
+    monkeypatch.setenv("MLGATE_SCORES_URL", "postgresql://db/scores")
+    assert targeted.scores_url() == "postgresql://db/scores"
+
+
+def test_a_pipeline_file_that_is_not_a_mapping_or_is_invalid_is_named(tmp_path):
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError) as error:
+        load_pipeline_file(listed)
+    assert str(error.value) == f"pipeline file {listed} must hold a mapping at the top level"
+    invalid = tmp_path / "invalid.yaml"
+    invalid.write_text(
+        (PIPELINES_DIR / "fraud.yaml").read_text().replace("holdout_days: 7", "holdout_dayz: 7")
+    )
+    with pytest.raises(ConfigError) as error:
+        load_pipeline_file(invalid)
+    assert str(error.value).splitlines() == [
+        f"invalid pipeline {invalid}:",
+        "  training.holdout_days: Field required",
+        "  training.holdout_dayz: unknown key; check its spelling against docs/pipelines.md",
+    ]

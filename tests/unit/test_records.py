@@ -24,6 +24,7 @@ from mlgate.ingest.records import (
     find_bad_records,
     quarantine_day,
     quarantined_keys,
+    reason_counts,
 )
 from mlgate.paths import quarantine_partition, table_partition
 
@@ -45,7 +46,7 @@ def rules(cfg):
 def _row(transaction_id, created_at, **changes):
     row = {
         "transaction_id": transaction_id,
-        "card_id": 100 + transaction_id,
+        "card_id": 100 + (transaction_id or 0),
         "merchant_id": 7,
         "amount": Decimal("25.00"),
         "currency": "USD",
@@ -160,28 +161,68 @@ def test_missing_rule_column_is_named(rules):
         _bad(_frame().drop(columns=["currency"]), rules)
 
 
-def test_twenty_thousand_rows_take_milliseconds(rules):
+def twenty_thousand_rows_with_known_faults() -> tuple[pd.DataFrame, dict[int, str]]:
+    """20,000 clean rows, one second apart from START, then a fault in rows i % 100 = 1..8.
+
+    Returns the frame and the expected reasons by row position. Each fault hits 200 rows
+    (positions 1, 101, ..., 19901 for the first one).
+    """
     n = 20_000
-    rng = np.random.default_rng(0)
+    i = np.arange(n)
     frame = pd.DataFrame(
         {
-            "transaction_id": rng.integers(0, n, size=n),  # many duplicate keys
-            "card_id": np.where(rng.random(n) < 0.01, np.nan, 1.0),
+            "transaction_id": i.copy(),
+            "card_id": np.full(n, 1.0),
             "merchant_id": 1,
-            "amount": [Decimal(f"{x:.2f}") for x in rng.uniform(-10, 60_000, size=n)],
-            "currency": rng.choice(["USD", "EUR", "XXX"], size=n),
+            "amount": [Decimal("25.00")] * n,
+            "currency": np.full(n, "USD", dtype=object),
             "country": "US",
             "channel": "pos",
             "device_id": None,
-            "created_at": pd.Timestamp(START) + pd.to_timedelta(rng.integers(-600, 90_000, n), "s"),
-            UNPARSABLE_COLUMN: rng.choice([None, "amount", "amount,created_at"], size=n),
+            "created_at": pd.Timestamp(START) + pd.to_timedelta(i, "s"),
+            UNPARSABLE_COLUMN: np.full(n, None, dtype=object),
         }
     )
-    began = time.perf_counter()
+    fault = i % 100
+    expected = {}
+
+    def hit(k: int, reason: str) -> np.ndarray:
+        rows = np.flatnonzero(fault == k)
+        expected.update(dict.fromkeys(rows.tolist(), reason))
+        return rows
+
+    frame.loc[hit(1, "out_of_range:amount"), "amount"] = Decimal("60000.00")
+    frame.loc[hit(2, "not_allowed:currency"), "currency"] = "XXX"
+    frame.loc[hit(3, "null:card_id"), "card_id"] = np.nan
+    # the key of the row before (i % 100 = 4, which stays clean): one second later, so this
+    # copy is the later one in time
+    dup = hit(5, "duplicate_key")
+    frame.loc[dup, "transaction_id"] = dup - 1
+    frame.loc[hit(6, "time_outside_window"), "created_at"] = pd.Timestamp(START) - pd.Timedelta(
+        seconds=1
+    )
+    unparsable = hit(7, "unparsable:amount")
+    frame.loc[unparsable, "amount"] = None
+    frame.loc[unparsable, UNPARSABLE_COLUMN] = "amount"
+    both = hit(8, "out_of_range:amount; not_allowed:currency")
+    frame.loc[both, ["amount", "currency"]] = [Decimal("-1.00"), "XXX"]
+    return frame, expected
+
+
+def test_twenty_thousand_rows_with_known_faults_are_classified_right(rules):
+    # The speed of the same work is measured by `make bench-records` (docs/benchmarks.md).
+    frame, expected = twenty_thousand_rows_with_known_faults()
     bad = _bad(frame, rules)
-    elapsed = time.perf_counter() - began
-    assert 0 < len(bad) < n
-    assert elapsed < 1.0, f"{elapsed:.2f}s for {n} rows"
+    assert len(bad) == 1400  # 7 faults x 200 rows
+    assert dict(zip(bad.index, bad[REASON_COLUMN])) == expected
+    assert reason_counts(bad[REASON_COLUMN]) == {
+        "duplicate_key": 200,
+        "not_allowed:currency": 400,  # i % 100 in {2, 8}
+        "null:card_id": 200,
+        "out_of_range:amount": 400,  # i % 100 in {1, 8}
+        "time_outside_window": 200,
+        "unparsable:amount": 200,
+    }
 
 
 def test_ratio_is_none_on_an_empty_day():
@@ -189,6 +230,151 @@ def test_ratio_is_none_on_an_empty_day():
     result = QuarantineResult("2026-10-30", 200, 3, {"duplicate_key": 3}, "x")
     assert result.ratio == pytest.approx(0.015)
     assert result.to_dict()["ratio"] == pytest.approx(0.015)
+
+
+def _reasons(frame, rules, **window) -> dict:
+    """Row position -> reasons, for the bad rows of `frame`."""
+    bad = find_bad_records(
+        frame.reset_index(drop=True),
+        rules,
+        key="transaction_id",
+        time_column="created_at",
+        window_start=window.get("start", START),
+        window_end=window.get("end", END),
+    )
+    return dict(zip(bad.index, bad[REASON_COLUMN]))
+
+
+def test_null_keys_are_never_duplicates(rules):
+    # two rows without a key: each is a null key, neither is a copy of the other
+    frame = pd.DataFrame(
+        [
+            _row(None, "2026-10-30 01:00:00"),
+            _row(None, "2026-10-30 02:00:00"),
+            _row(1, START),
+        ]
+    )
+    assert _reasons(frame, rules) == {0: "null:transaction_id", 1: "null:transaction_id"}
+
+
+def test_copies_at_the_same_time_keep_the_first_in_row_order(rules):
+    # 40 rows at one moment, keys 0..19 then 0..19 again: the second twenty are the copies
+    # (a sort that is not stable would pick among equal times at random)
+    frame = pd.DataFrame([_row(i % 20, "2026-10-30 12:00:00") for i in range(40)])
+    assert _reasons(frame, rules) == dict.fromkeys(range(20, 40), "duplicate_key")
+
+
+def test_a_copy_without_a_time_comes_after_the_timed_one(rules):
+    # the row without a time (unparsable) comes first in the frame but last in time order
+    frame = pd.DataFrame(
+        [
+            _row(20, None, **{UNPARSABLE_COLUMN: "created_at"}),
+            _row(20, "2026-10-30 10:00:00"),
+        ]
+    )
+    frame["created_at"] = frame["created_at"].astype("datetime64[us]")
+    assert _reasons(frame, rules) == {0: "duplicate_key; unparsable:created_at"}
+
+
+def test_unparsable_columns_are_named_in_column_order_then_by_name(rules):
+    # transaction_id is the first column, amount the fourth; legacy_code and x are not
+    # columns of the frame: they come last, by name. An empty mark names nothing; a
+    # one-letter name is a name. Spaces around names are dropped.
+    frame = pd.DataFrame(
+        [
+            _row(
+                None,
+                "2026-10-30 01:00:00",
+                amount=None,
+                **{UNPARSABLE_COLUMN: "x, legacy_code,amount,transaction_id"},
+            ),
+            _row(2, "2026-10-30 02:00:00", **{UNPARSABLE_COLUMN: ""}),
+            _row(3, "2026-10-30 03:00:00", **{UNPARSABLE_COLUMN: "x"}),
+        ]
+    )
+    assert _reasons(frame, rules) == {
+        0: "unparsable:transaction_id; unparsable:amount; unparsable:legacy_code; unparsable:x",
+        2: "unparsable:x",
+    }
+
+
+def test_amounts_that_pandas_cannot_cast_directly_are_still_checked(rules):
+    # an object column holding pd.NA makes astype(float) raise; the rules fall back to
+    # to_numeric: the NA is a null amount, 60000 is out of range, 25 is fine
+    frame = pd.DataFrame(
+        [
+            _row(1, "2026-10-30 01:00:00", amount=pd.NA),
+            _row(2, "2026-10-30 02:00:00", amount=Decimal("60000.00")),
+            _row(3, "2026-10-30 03:00:00"),
+        ]
+    )
+    frame["amount"] = frame["amount"].astype(object)
+    assert _reasons(frame, rules) == {0: "null:amount", 1: "out_of_range:amount"}
+
+
+def test_times_given_as_iso_text_are_parsed_in_any_iso_form(rules):
+    # 'T' or a space between date and time; text that is not a time is no time at all
+    frame = pd.DataFrame([_row(1, START), _row(2, START), _row(3, START)])
+    frame["created_at"] = ["2026-10-30T01:00:00", "2026-10-31 02:00:00", "not a time"]
+    assert _reasons(frame, rules) == {1: "time_outside_window"}
+
+
+def test_zoned_times_are_compared_with_naive_bounds_as_utc(rules):
+    # naive window bounds are UTC: 00:00+00:00 is the first instant of the day, the
+    # next midnight is outside
+    frame = pd.DataFrame([_row(1, START), _row(2, START)])
+    frame["created_at"] = pd.to_datetime(
+        ["2026-10-30 00:00:00+00:00", "2026-10-31 00:00:00+00:00"], utc=True
+    )
+    assert _reasons(frame, rules) == {1: "time_outside_window"}
+
+
+def test_naive_times_are_compared_with_zoned_bounds_in_utc(rules):
+    # the day in UTC+2 starts at 22:00 UTC the evening before; naive times are UTC
+    from datetime import timedelta, timezone
+
+    plus2 = timezone(timedelta(hours=2))
+    frame = pd.DataFrame(
+        [
+            _row(1, "2026-10-29 21:59:59"),
+            _row(2, "2026-10-29 22:00:00"),
+            _row(3, "2026-10-30 21:59:59"),
+            _row(4, "2026-10-30 22:00:00"),
+        ]
+    )
+    frame["created_at"] = frame["created_at"].astype("datetime64[us]")
+    window = {
+        "start": datetime(2026, 10, 30, tzinfo=plus2),
+        "end": datetime(2026, 10, 31, tzinfo=plus2),
+    }
+    assert _reasons(frame, rules, **window) == {0: "time_outside_window", 3: "time_outside_window"}
+
+
+def test_missing_rule_columns_are_all_named_once(rules):
+    frame = _frame().drop(columns=["currency", "card_id"])
+    with pytest.raises(ValueError) as error:
+        _bad(frame, rules)
+    assert str(error.value) == (
+        "columns ['card_id', 'currency'] used by the record rules are not in the extract "
+        f"(columns: {list(frame.columns)}); check records: and source.events in the pipeline file"
+    )
+
+
+def test_reason_counts_of_no_bad_rows_is_empty():
+    assert reason_counts(pd.Series([], dtype=object)) == {}
+    assert reason_counts(pd.Series(["a; b", "b"])) == {"a": 1, "b": 2}
+
+
+def test_quarantine_result_as_a_dict():
+    result = QuarantineResult("2026-10-30", 200, 3, {"duplicate_key": 3}, "/q/ds=2026-10-30")
+    assert result.to_dict() == {
+        "ds": "2026-10-30",
+        "total_rows": 200,
+        "bad_rows": 3,
+        "ratio": 0.015,
+        "reasons": {"duplicate_key": 3},
+        "path": "/q/ds=2026-10-30",
+    }
 
 
 # --- quarantine_day ------------------------------------------------------------------
@@ -313,3 +499,87 @@ def test_rules_on_any_column_name_the_rule_and_the_column():
         "r4": "no_match:email",
         "r5": "out_of_range:score",  # not a number; the duplicate r5 is allowed (unique_key off)
     }
+
+
+def test_quarantine_day_takes_the_day_as_text_and_writes_a_summary(state, cfg):
+    frame = _frame()
+    _write_lake_day(frame[frame["transaction_id"].isin([1, 3, 13])])
+    result = quarantine_day(cfg, "2026-10-30")
+    folder = quarantine_partition("fraud", "transactions", DAY.isoformat())
+    assert result.to_dict() == {
+        "ds": "2026-10-30",
+        "total_rows": 3,
+        "bad_rows": 1,
+        "ratio": pytest.approx(1 / 3),
+        "reasons": {"null:card_id": 1},
+        "path": str(folder),
+    }
+    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    quarantined_at = summary.pop("quarantined_at")
+    assert summary == {
+        **result.to_dict(),
+        "ratio": pytest.approx(1 / 3),
+        "table": "transactions",
+        "window": ["2026-10-30 00:00:00", "2026-10-31 00:00:00"],
+    }
+    stored = _read_quarantine()
+    assert stored[QUARANTINED_AT_COLUMN].iloc[0] == pd.Timestamp(quarantined_at)
+
+
+def test_quarantine_time_is_utc_whatever_the_machine_zone(state, cfg, monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # UTC+9, no daylight saving
+    time.tzset()
+    try:
+        _write_lake_day(_frame())
+        before = pd.Timestamp.now(tz="UTC")
+        quarantine_day(cfg, DAY)
+        after = pd.Timestamp.now(tz="UTC")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    stamps = _read_quarantine()[QUARANTINED_AT_COLUMN]
+    assert stamps.notna().all()
+    assert (stamps >= before.floor("s") - pd.Timedelta(seconds=1)).all()
+    assert (stamps <= after + pd.Timedelta(seconds=1)).all()
+
+
+def test_a_failed_quarantine_write_leaves_the_old_one_and_no_temporary_folder(
+    state, cfg, monkeypatch
+):
+    import mlgate.ingest.records as records
+
+    _write_lake_day(_frame())
+    quarantine_day(cfg, DAY)
+    before = _read_quarantine()
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(records, "swap_into_place", broken)
+    with pytest.raises(OSError, match="disk full"):
+        quarantine_day(cfg, DAY)
+    folder = quarantine_partition("fraud", "transactions", DAY.isoformat())
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+    pd.testing.assert_frame_equal(_read_quarantine(), before)
+
+
+def test_quarantine_refuses_a_table_with_the_columns_it_adds(state, cfg):
+    _write_lake_day(_frame())
+    folder = table_partition("fraud", "transactions", DAY.isoformat())
+    table = pq.read_table(folder / "part-00000.parquet")
+    table = table.append_column(REASON_COLUMN, pa.array(["x"] * table.num_rows))
+    pq.write_table(table, folder / "part-00000.parquet")
+    with pytest.raises(ValueError) as error:
+        quarantine_day(cfg, DAY)
+    assert str(error.value) == (
+        "the events table has columns ['reason'], which the quarantine adds"
+    )
+
+
+def test_quarantine_without_record_rules_says_so(state, cfg):
+    without_rules = cfg.model_copy(update={"records": None})
+    with pytest.raises(ValueError) as error:
+        quarantine_day(without_rules, DAY)
+    assert str(error.value) == (
+        "the pipeline has no records: section, so there are no record rules to apply"
+    )

@@ -23,10 +23,10 @@ passthrough            the column's own name                                 amo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from mlgate.config.base import Duration, Name, Strict
 from mlgate.config.expr import ExpressionError, Filter, parse_filter
@@ -57,6 +57,19 @@ EMPTY_WINDOW = {
 }
 
 
+def _check_aggregation(aggregation: Aggregation) -> None:
+    if aggregation.op in NO_COLUMN_OPS and aggregation.column is not None:
+        raise ValueError(f"op {aggregation.op!r} takes no column")
+    if aggregation.op not in NO_COLUMN_OPS and aggregation.column is None:
+        raise ValueError(f"op {aggregation.op!r} needs a column")
+    if (aggregation.filter is None) != (aggregation.filter_name is None):
+        raise ValueError("filter and filter_name go together (the name goes into features)")
+    if len(set(aggregation.windows)) != len(aggregation.windows):
+        raise ValueError(f"windows {aggregation.windows} list a window twice")
+    if aggregation.filter is not None:
+        parse_filter(aggregation.filter)  # a syntax error names its position
+
+
 class Aggregation(Strict):
     """One aggregation of an entity's earlier rows, over one or more windows."""
 
@@ -70,16 +83,7 @@ class Aggregation(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Aggregation:
-        if self.op in NO_COLUMN_OPS and self.column is not None:
-            raise ValueError(f"op {self.op!r} takes no column")
-        if self.op not in NO_COLUMN_OPS and self.column is None:
-            raise ValueError(f"op {self.op!r} needs a column")
-        if (self.filter is None) != (self.filter_name is None):
-            raise ValueError("filter and filter_name go together (the name goes into features)")
-        if len(set(self.windows)) != len(self.windows):
-            raise ValueError(f"windows {self.windows} list a window twice")
-        if self.filter is not None:
-            parse_filter(self.filter)  # a syntax error names its position
+        _check_aggregation(self)
         return self
 
     @property
@@ -110,21 +114,28 @@ class Novelty(Strict):
         return f"{self.entity}_{column}_is_new_{self.lookback}"
 
 
+def _night_hours(value: tuple[int, int] | None) -> tuple[int, int] | None:
+    if value is not None and not all(0 <= hour <= 23 for hour in value):
+        raise ValueError(f"night_hours {list(value)} must be hours 0-23")
+    return value
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Paris)") from None
+    return value
+
+
 class TimeOfDay(Strict):
     """Parts of the row's time, in the spec's time zone."""
 
     hour: bool = Field(False, description="hour_of_day, 0-23")
     day_of_week: bool = Field(False, description="day_of_week, 1 = Monday .. 7 = Sunday")
-    night_hours: tuple[int, int] | None = Field(
+    night_hours: Annotated[tuple[int, int] | None, AfterValidator(_night_hours)] = Field(
         None, description="is_night: 1 from the first to the last hour, both included"
     )
-
-    @field_validator("night_hours")
-    @classmethod
-    def _hours(cls, value):
-        if value is not None and not all(0 <= hour <= 23 for hour in value):
-            raise ValueError(f"night_hours {value} must be hours 0-23")
-        return value
 
 
 class Join(Strict):
@@ -149,13 +160,31 @@ class FeatureDef:
     item: object = None
 
 
+def _check_spec(spec: FeatureSpec) -> None:
+    known = sorted(spec.entities)
+    for where, entity in [
+        *((f"aggregations.{i}", a.entity) for i, a in enumerate(spec.aggregations)),
+        *((f"novelty.{i}", n.entity) for i, n in enumerate(spec.novelty)),
+    ]:
+        if entity not in spec.entities:
+            raise ValueError(f"{where}: entity {entity!r} is not one of {known}")
+    names = [f.name for f in spec.features()]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"feature names {twice} are defined twice; change the spec")
+    if not names:
+        raise ValueError("the spec defines no model input")
+
+
 class FeatureSpec(Strict):
     """The model inputs of a pipeline, and how each is computed."""
 
     entities: dict[Name, Name] = Field(
         min_length=1, description="entity name -> its key column (e.g. card: card_id)"
     )
-    time_zone: str = Field("UTC", description="IANA zone of hour_of_day, day_of_week, is_night")
+    time_zone: Annotated[str, AfterValidator(_time_zone)] = Field(
+        "UTC", description="IANA zone of hour_of_day, day_of_week, is_night"
+    )
     joins: list[Join] = []
     aggregations: list[Aggregation] = []
     novelty: list[Novelty] = []
@@ -166,32 +195,9 @@ class FeatureSpec(Strict):
     categorical: list[Name] = Field(default=[], description="columns passed to the model as is")
     numeric: list[Name] = Field(default=[], description="columns passed to the model as is")
 
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Paris)"
-            ) from None
-        return value
-
     @model_validator(mode="after")
     def _consistent(self) -> FeatureSpec:
-        known = sorted(self.entities)
-        for where, entity in [
-            *((f"aggregations.{i}", a.entity) for i, a in enumerate(self.aggregations)),
-            *((f"novelty.{i}", n.entity) for i, n in enumerate(self.novelty)),
-        ]:
-            if entity not in self.entities:
-                raise ValueError(f"{where}: entity {entity!r} is not one of {known}")
-        names = [f.name for f in self.features()]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"feature names {twice} are defined twice; change the spec")
-        if not names:
-            raise ValueError("the spec defines no model input")
+        _check_spec(self)
         return self
 
     def features(self) -> list[FeatureDef]:

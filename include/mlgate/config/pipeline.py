@@ -56,6 +56,46 @@ class ScoringConfig(Strict):
     )
 
 
+def _check_consistent(cfg: PipelineConfig) -> None:
+    problems = cfg.window_spec().problems()
+    if problems:
+        raise ValueError(problems[0])
+    if cfg.gates.bad_record_ratio is not None and cfg.records is None:
+        raise ValueError(
+            "gates.bad_record_ratio judges the share of rows that break the record rules, "
+            "but there are none: add a records: section (required, rules, unique_key)"
+        )
+    tables = {d.table for d in cfg.source.dimensions}
+    for index, join in enumerate(cfg.features.joins):
+        if join.table not in tables:
+            raise ValueError(
+                f"features.joins.{index}: table {join.table!r} is not in source.dimensions "
+                f"(have: {sorted(tables)})"
+            )
+    if cfg.target.entity is not None:
+        if cfg.target.entity.entity not in cfg.features.entities:
+            raise ValueError(
+                f"target.entity.entity {cfg.target.entity.entity!r} is not one of "
+                f"features.entities {sorted(cfg.features.entities)}"
+            )
+        if cfg.features.novelty or cfg.features.mismatches:
+            raise ValueError(
+                "features.novelty and features.mismatches describe one event; an entity "
+                "target observes entities, not events: remove them or use target.event"
+            )
+    lake_tables = {cfg.source.events.table, cfg.target.label_table, *tables}
+    seen: set[str] = set()
+    for index, spec in enumerate(cfg.source.incremental):
+        if spec.name in lake_tables:
+            raise ValueError(
+                f"source.incremental.{index}: lake folder {spec.name!r} already holds the "
+                "partitions of the events, labels or dimensions; set a distinct target"
+            )
+        if spec.name in seen:
+            raise ValueError(f"source.incremental.{index}: target {spec.name!r} is used twice")
+        seen.add(spec.name)
+
+
 class PipelineConfig(Strict):
     """Everything one pipeline is: source, target, features, training, rules, gates."""
 
@@ -74,43 +114,7 @@ class PipelineConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
-        problems = self.window_spec().problems()
-        if problems:
-            raise ValueError(problems[0])
-        if self.gates.bad_record_ratio is not None and self.records is None:
-            raise ValueError(
-                "gates.bad_record_ratio judges the share of rows that break the record rules, "
-                "but there are none: add a records: section (required, rules, unique_key)"
-            )
-        tables = {d.table for d in self.source.dimensions}
-        for index, join in enumerate(self.features.joins):
-            if join.table not in tables:
-                raise ValueError(
-                    f"features.joins.{index}: table {join.table!r} is not in source.dimensions "
-                    f"(have: {sorted(tables)})"
-                )
-        if self.target.entity is not None:
-            if self.target.entity.entity not in self.features.entities:
-                raise ValueError(
-                    f"target.entity.entity {self.target.entity.entity!r} is not one of "
-                    f"features.entities {sorted(self.features.entities)}"
-                )
-            if self.features.novelty or self.features.mismatches:
-                raise ValueError(
-                    "features.novelty and features.mismatches describe one event; an entity "
-                    "target observes entities, not events: remove them or use target.event"
-                )
-        lake_tables = {self.source.events.table, self.target.label_table, *tables}
-        seen: set[str] = set()
-        for index, spec in enumerate(self.source.incremental):
-            if spec.name in lake_tables:
-                raise ValueError(
-                    f"source.incremental.{index}: lake folder {spec.name!r} already holds the "
-                    "partitions of the events, labels or dimensions; set a distinct target"
-                )
-            if spec.name in seen:
-                raise ValueError(f"source.incremental.{index}: target {spec.name!r} is used twice")
-            seen.add(spec.name)
+        _check_consistent(self)
         return self
 
     def window_spec(self) -> WindowSpec:

@@ -8,10 +8,27 @@ rules themselves are ``mlgate.ingest.records``; this is what a pipeline declares
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from mlgate.config.base import Name, Strict
+
+
+def _compiles(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"regex {value!r} does not compile: {error}") from None
+    return value
+
+
+def _check_column_rule(rule: ColumnRule) -> None:
+    if rule.range is None and rule.allowed is None and rule.regex is None:
+        raise ValueError(f"rule on {rule.column!r} says nothing: give range, allowed or regex")
+    if rule.range is not None and rule.range[0] > rule.range[1]:
+        raise ValueError(f"range {list(rule.range)} of {rule.column!r}: low above high")
 
 
 class ColumnRule(Strict):
@@ -22,24 +39,13 @@ class ColumnRule(Strict):
     allowed: list[str | int | float | bool] | None = Field(
         None, min_length=1, description="the only values accepted"
     )
-    regex: str | None = Field(None, description="text must match it whole (re.fullmatch)")
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as error:
-                raise ValueError(f"regex {value!r} does not compile: {error}") from None
-        return value
+    regex: Annotated[str | None, AfterValidator(_compiles)] = Field(
+        None, description="text must match it whole (re.fullmatch)"
+    )
 
     @model_validator(mode="after")
     def _something(self) -> ColumnRule:
-        if self.range is None and self.allowed is None and self.regex is None:
-            raise ValueError(f"rule on {self.column!r} says nothing: give range, allowed or regex")
-        if self.range is not None and self.range[0] > self.range[1]:
-            raise ValueError(f"range {list(self.range)} of {self.column!r}: low above high")
+        _check_column_rule(self)
         return self
 
 

@@ -43,6 +43,11 @@ class EventsTable(Strict):
     )
 
 
+def _check_key_for_merge(spec: IncrementalImport) -> None:
+    if spec.mode == "lastmodified" and spec.key is None:
+        raise ValueError("mode lastmodified merges changed rows into the lake by key: set key")
+
+
 class IncrementalImport(Strict):
     """A table imported incrementally by `mlgate import --incremental` (Sqoop's modes)."""
 
@@ -59,8 +64,7 @@ class IncrementalImport(Strict):
 
     @model_validator(mode="after")
     def _key_for_merge(self) -> IncrementalImport:
-        if self.mode == "lastmodified" and self.key is None:
-            raise ValueError("mode lastmodified merges changed rows into the lake by key: set key")
+        _check_key_for_merge(self)
         return self
 
     @property
@@ -69,6 +73,21 @@ class IncrementalImport(Strict):
 
 
 DimensionHistory = Literal["static", "scd2", "lastmodified"]
+
+
+def _check_history_columns(dimension: DimensionTable) -> None:
+    needs = {"scd2": ("valid_from",), "lastmodified": ("updated_at",)}.get(dimension.history, ())
+    for name in needs:
+        if getattr(dimension, name) is None:
+            raise ValueError(f"history {dimension.history!r} needs {name}: the column holding it")
+    allowed = {
+        "static": (),
+        "scd2": ("valid_from", "valid_to"),
+        "lastmodified": ("updated_at",),
+    }
+    for name in ("valid_from", "valid_to", "updated_at"):
+        if getattr(dimension, name) is not None and name not in allowed[dimension.history]:
+            raise ValueError(f"{name} means nothing with history {dimension.history!r}")
 
 
 class DimensionTable(Strict):
@@ -92,19 +111,16 @@ class DimensionTable(Strict):
 
     @model_validator(mode="after")
     def _history_columns(self) -> DimensionTable:
-        needs = {"scd2": ("valid_from",), "lastmodified": ("updated_at",)}.get(self.history, ())
-        for name in needs:
-            if getattr(self, name) is None:
-                raise ValueError(f"history {self.history!r} needs {name}: the column holding it")
-        allowed = {
-            "static": (),
-            "scd2": ("valid_from", "valid_to"),
-            "lastmodified": ("updated_at",),
-        }
-        for name in ("valid_from", "valid_to", "updated_at"):
-            if getattr(self, name) is not None and name not in allowed[self.history]:
-                raise ValueError(f"{name} means nothing with history {self.history!r}")
+        _check_history_columns(self)
         return self
+
+
+def _check_unique_tables(source: SourceConfig) -> None:
+    seen: set[str] = set()
+    for index, dimension in enumerate(source.dimensions):
+        if dimension.table in seen or dimension.table == source.events.table:
+            raise ValueError(f"dimensions.{index}: table {dimension.table!r} is listed twice")
+        seen.add(dimension.table)
 
 
 class SourceConfig(Strict):
@@ -117,11 +133,7 @@ class SourceConfig(Strict):
 
     @model_validator(mode="after")
     def _unique_tables(self) -> SourceConfig:
-        seen: set[str] = set()
-        for index, dimension in enumerate(self.dimensions):
-            if dimension.table in seen or dimension.table == self.events.table:
-                raise ValueError(f"dimensions.{index}: table {dimension.table!r} is listed twice")
-            seen.add(dimension.table)
+        _check_unique_tables(self)
         return self
 
     def dimension(self, table: str) -> DimensionTable:

@@ -14,6 +14,11 @@ from mlgate.window import duration_seconds
 OBSERVATION_KEY = "observation_id"
 
 
+def _check_event_labels(labels: EventLabels) -> None:
+    if labels.filter is not None:
+        parse_filter(labels.filter)
+
+
 class EventLabels(Strict):
     """Event-level: an event is positive when a label row points at it (a chargeback).
 
@@ -28,13 +33,23 @@ class EventLabels(Strict):
 
     @model_validator(mode="after")
     def _filter(self) -> EventLabels:
-        if self.filter is not None:
-            parse_filter(self.filter)
+        _check_event_labels(self)
         return self
 
     @property
     def parsed_filter(self) -> Filter | None:
         return parse_filter(self.filter) if self.filter is not None else None
+
+
+def _check_entity_labels(labels: EntityLabels) -> None:
+    if labels.filter is not None:
+        parse_filter(labels.filter)
+    every = duration_seconds(labels.every)
+    if every < 3600 or 86_400 % every and every % 86_400:
+        raise ValueError(
+            f"every {labels.every!r}: observations need a cadence of at least 1h that divides "
+            "a day or is a whole number of days"
+        )
 
 
 class EntityLabels(Strict):
@@ -56,19 +71,20 @@ class EntityLabels(Strict):
 
     @model_validator(mode="after")
     def _valid(self) -> EntityLabels:
-        if self.filter is not None:
-            parse_filter(self.filter)
-        every = duration_seconds(self.every)
-        if every < 3600 or 86_400 % every and every % 86_400:
-            raise ValueError(
-                f"every {self.every!r}: observations need a cadence of at least 1h that divides "
-                "a day or is a whole number of days"
-            )
+        _check_entity_labels(self)
         return self
 
     @property
     def parsed_filter(self) -> Filter | None:
         return parse_filter(self.filter) if self.filter is not None else None
+
+
+def _check_one_kind(target: TargetConfig) -> None:
+    if (target.event is None) == (target.entity is None):
+        raise ValueError(
+            "give exactly one of target.event (one label per event) or "
+            "target.entity (one per entity observed at a cadence)"
+        )
 
 
 class TargetConfig(Strict):
@@ -81,11 +97,7 @@ class TargetConfig(Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> TargetConfig:
-        if (self.event is None) == (self.entity is None):
-            raise ValueError(
-                "give exactly one of target.event (one label per event) or "
-                "target.entity (one per entity observed at a cadence)"
-            )
+        _check_one_kind(self)
         return self
 
     @property

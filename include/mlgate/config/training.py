@@ -20,6 +20,14 @@ class SearchConfig(Strict):
     parallelism: int = Field(1, ge=1, le=16)
 
 
+def _check_grid_for_family(training: TrainingConfig) -> None:
+    if training.family not in training.grid:
+        raise ValueError(
+            f"training.grid has no entry for the chosen family {training.family!r}; "
+            f"add training.grid.{training.family}"
+        )
+
+
 class TrainingConfig(Strict):
     family: ModelFamily = "random_forest"
     seed: int = 42
@@ -34,9 +42,5 @@ class TrainingConfig(Strict):
 
     @model_validator(mode="after")
     def _grid_for_family(self) -> TrainingConfig:
-        if self.family not in self.grid:
-            raise ValueError(
-                f"training.grid has no entry for the chosen family {self.family!r}; "
-                f"add training.grid.{self.family}"
-            )
+        _check_grid_for_family(self)
         return self

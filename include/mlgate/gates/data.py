@@ -96,8 +96,11 @@ def bad_record_ratio(
     """
     name, threshold = "bad_record_ratio", f"<= {cfg.max_ratio:.4f}"
     total_rows, bad_rows = int(total_rows), int(bad_rows)
-    if bad_rows < 0 or bad_rows > max(total_rows, 0):
-        raise ValueError(f"bad_rows ({bad_rows}) must be between 0 and total_rows ({total_rows})")
+    if total_rows < 0 or not 0 <= bad_rows <= total_rows:
+        raise ValueError(
+            f"bad_rows ({bad_rows}) must be between 0 and total_rows ({total_rows}), "
+            "and total_rows at least 0"
+        )
     reasons = {str(k): int(v) for k, v in (reasons or {}).items()}
     details = {"total": total_rows, "bad": bad_rows, "reasons": reasons}
     if total_rows == 0:

@@ -160,7 +160,7 @@ def find_bad_records(
     if missing:
         raise ValueError(
             f"columns {missing} used by the record rules are not in the extract "
-            f"(columns: {list(df.columns)}); check records: and source.events in the config"
+            f"(columns: {list(df.columns)}); check records: and source.events in the pipeline file"
         )
 
     unparsable = _unparsable_masks(df)
@@ -234,7 +234,7 @@ def quarantine_day(cfg: PipelineConfig, ds: date) -> QuarantineResult:
     rules = cfg.records
     if rules is None:
         raise ValueError(
-            "the config has no records: section, so there are no record rules to apply"
+            "the pipeline has no records: section, so there are no record rules to apply"
         )
     day = _as_date(ds)
     spec = cfg.source.events
