@@ -6,13 +6,15 @@ import json
 import sys
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 
-from mlgate.cli.common import add_pipeline_option, load_pipeline_or_exit
+from mlgate.cli.common import add_pipeline_option, add_verbose_option, load_pipeline_or_exit
 from mlgate.paths import mail_dir, state_dir
 
 
 def cmd_run_day(args) -> int:
-    from mlgate.local.embedded import EnvironmentError_, embedded_env, run_day
+    from mlgate.cli.progress import run_dag_day
+    from mlgate.local.embedded import EnvironmentError_, embedded_env
 
     cfg = load_pipeline_or_exit(args)
     try:
@@ -29,9 +31,17 @@ def cmd_run_day(args) -> int:
     dag_id = cfg.dag_id("retrain")
     print(f"running DAG {dag_id} for {args.date} (state: {state_dir()})", flush=True)
     with mail_sink_running(env):
-        code = run_day(dag_id, args.date, env, conf)
+        code, log_path = run_dag_day(
+            dag_id,
+            args.date,
+            env,
+            command="run-day",
+            pipeline=cfg.name,
+            conf=conf,
+            verbose=args.verbose,
+        )
     if code != 0:
-        print_failure(cfg, args.date, code, env)
+        print_failure(cfg, args.date, code, env, log_path)
         return code
     print_summary(cfg, args.date)
     return 0
@@ -56,8 +66,8 @@ def mail_sink_running(env: dict):
         stop_background(pidfile)
 
 
-def print_failure(cfg, day: date, code: int, env: dict) -> None:
-    """Say where the run stopped: the failed gates first, the champion, the email."""
+def print_failure(cfg, day: date, code: int, env: dict, log_path: Path | None = None) -> None:
+    """Say where the run stopped: the failed gates first, the champion, the email, the logs."""
     from mlgate.gates import GateReport
     from mlgate.registry import champion_version
     from mlgate.runs import GATES_FILE, run_file
@@ -81,6 +91,8 @@ def print_failure(cfg, day: date, code: int, env: dict) -> None:
     if mails:
         print(f"alert email: {mails[-1]}", file=sys.stderr)
     print(f"task logs: {env['AIRFLOW_HOME']}/logs", file=sys.stderr)
+    if log_path is not None:
+        print(f"full Airflow and Spark output: {log_path}", file=sys.stderr)
 
 
 def print_summary(cfg, day: date) -> None:
@@ -116,7 +128,9 @@ def add_parsers(sub) -> None:
         "run-day",
         help="run a pipeline's retrain DAG for one day (real Airflow, Spark, MLflow)",
         description="Run <pipeline>_retrain for the data interval of one UTC day with "
-        "`airflow dags test`, then print the promotion decision and the champion.",
+        "`airflow dags test`: one line per task as it ends, then the promotion decision "
+        "and the champion. Airflow's and Spark's full output goes to a log file in "
+        "$MLGATE_STATE/logs (its path is printed), or to the terminal with --verbose.",
     )
     add_pipeline_option(run_day)
     run_day.add_argument(
@@ -139,4 +153,5 @@ def add_parsers(sub) -> None:
         help="let this failed gate through (repeatable); needs --reason",
     )
     run_day.add_argument("--reason", help="why the overridden gates may pass (10+ characters)")
+    add_verbose_option(run_day)
     run_day.set_defaults(func=cmd_run_day)
