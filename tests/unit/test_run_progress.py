@@ -238,7 +238,7 @@ def test_task_line_aligns_name_status_duration_then_the_figure():
 
 
 def test_a_task_that_never_ran_gets_a_line_without_duration_or_figure():
-    task = TaskRun("promote", "upstream_failed")
+    task = TaskRun("promote", "upstream_failed", start=T0, end=T0)
     assert task_line(task, None, T0, name_width=7) == "  promote  upstream_failed        -"
 
 
@@ -260,15 +260,13 @@ def test_progress_text_names_the_running_task_its_elapsed_time_and_the_step():
     )
 
 
-def test_progress_text_before_and_between_tasks_says_what_it_waits_for():
+def test_progress_text_before_between_and_after_the_tasks_says_what_it_waits_for():
     assert progress.running_text([], T0, since_start=4.7) == "starting Airflow (4s)"
-    tasks = [
-        TaskRun("extract", "success", 1, 2, start=T0, end=T0 + timedelta(seconds=18)),
-        TaskRun("check_raw", None),
-    ]
-    assert progress.running_text(tasks, T0, since_start=19) == (
+    extract = TaskRun("extract", "success", 1, 2, start=T0, end=T0 + timedelta(seconds=18))
+    assert progress.running_text([extract, TaskRun("check_raw", None)], T0, 19) == (
         "next task (1 of 2 ended; 19s since the start)"
     )
+    assert progress.running_text([extract], T0, 75) == "finishing the run (1m 15s since the start)"
 
 
 def test_the_full_log_goes_under_the_state_folder_named_by_command_pipeline_day_time(

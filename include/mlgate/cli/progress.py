@@ -280,8 +280,9 @@ def task_status(task: TaskRun) -> str:
 
 def task_line(task: TaskRun, figure: str | None, now: datetime, name_width: int) -> str:
     """One line for a task that ended: name, status, duration, key figure."""
-    line = f"  {task.name:<{name_width}}  {task_status(task):<7}  "
-    line += f"{format_duration(task.seconds(now)):>7}"
+    # an upstream_failed task never ran: Airflow stamps its start and end alike
+    seconds = None if task.state == "upstream_failed" else task.seconds(now)
+    line = f"  {task.name:<{name_width}}  {task_status(task):<7}  {format_duration(seconds):>7}"
     return f"{line}  {figure}" if figure else line
 
 
@@ -292,6 +293,8 @@ def running_text(tasks: list[TaskRun], now: datetime, since_start: float) -> str
         return f"starting Airflow ({total})"
     ended = sum(1 for t in tasks if t.ended)
     running = [t for t in tasks if t.state == "running"]
+    if ended == len(tasks):  # callbacks (the alert email) run after the last task
+        return f"finishing the run ({total} since the start)"
     if not running:
         return f"next task ({ended} of {len(tasks)} ended; {total} since the start)"
     names = ", ".join(f"{t.name} {format_duration(t.seconds(now), tenths=False)}" for t in running)
@@ -334,9 +337,13 @@ def follow_run(
     files: RunFiles,
     display: TaskDisplay,
     poll_seconds: float = POLL_SECONDS,
+    started: float | None = None,
 ) -> int:
-    """Show the run's tasks until `process` ends; its exit code (130 when interrupted)."""
-    started = time.monotonic()
+    """Show the run's tasks until `process` ends; its exit code (130 when interrupted).
+
+    started: when the command started (time.monotonic()), for the time shown in all.
+    """
+    started = time.monotonic() if started is None else started
     tasks: list[TaskRun] = []
     name_width = 0
     try:
@@ -392,13 +399,15 @@ def run_dag_day(
     """
     from mlgate.local.embedded import logical_date_for, start_dag_test
 
+    started = time.monotonic()
     db = metadata_db(env)
     logical = datetime.fromisoformat(logical_date_for(day)).replace(tzinfo=UTC)
     follower = RunFollower(db, dag_id, logical, datetime.now(UTC)) if db is not None else None
     files = RunFiles.of(pipeline, day)
     if verbose:
         process = start_dag_test(dag_id, day, env, conf)
-        return follow_run(process, follower, files, TaskDisplay(live=False)), None
+        display = TaskDisplay(live=False)
+        return follow_run(process, follower, files, display, started=started), None
     log_path = run_log_path(command, pipeline, day)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"full Airflow and Spark output: {log_path}", flush=True)
@@ -406,6 +415,6 @@ def run_dag_day(
     try:
         with open(log_path, "w") as log:
             process = start_dag_test(dag_id, day, env, conf, output=log)
-            return follow_run(process, follower, files, display), log_path
+            return follow_run(process, follower, files, display, started=started), log_path
     finally:
         display.close()
