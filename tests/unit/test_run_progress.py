@@ -9,14 +9,16 @@ import os
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from mlgate import gates
+from mlgate import gates, runs
 from mlgate.cli import progress
 from mlgate.cli.progress import RunFiles, key_figure, task_line
+from mlgate.cli.run import print_failure
 from mlgate.config import DataExpectationsGate
-from mlgate.gates import GateResult
+from mlgate.gates import GateReport, GateResult
 from mlgate.local.dagrun import RunFollower, TaskRun, metadata_db
 
 DAY = date(2026, 10, 31)
@@ -277,6 +279,13 @@ def test_the_full_log_goes_under_the_state_folder_named_by_command_pipeline_day_
     assert path == tmp_path / "logs" / "run-day-fraud-2026-10-31-20261203T085445Z.log"
 
 
+def test_the_end_of_the_log_is_its_last_lines_and_nothing_when_it_is_missing(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text("".join(f"line {n}\n" for n in range(1, 51)))
+    assert progress.log_tail(log, lines=3) == ["line 48", "line 49", "line 50"]
+    assert progress.log_tail(tmp_path / "missing.log") == []
+
+
 # --- following a run in a metadata DB shaped like Airflow's ------------------------------
 
 LOGICAL = datetime(2026, 11, 1, tzinfo=UTC)
@@ -452,3 +461,61 @@ def test_following_a_run_prints_one_line_per_task_as_it_ends_and_returns_the_exi
         "  check_raw  failed      4.0s  FAIL: bad_record_ratio",
         "  promote    upstream_failed        -",
     ]
+
+
+# --- the failure summary: this run's gates and email only -------------------------------
+
+
+@pytest.fixture
+def failed_day(tmp_path, monkeypatch):
+    """A state folder whose run folder and mail folder hold an earlier run's files."""
+    import mlgate.registry
+
+    monkeypatch.setenv("MLGATE_STATE", str(tmp_path))
+    monkeypatch.setattr(mlgate.registry, "champion_version", lambda name: {"version": "2"})
+    report = GateReport([GateResult("bad_record_ratio", "block", "fail", 0.3, "<= 0.0100")])
+    runs.write_run_file(
+        "fraud",
+        DAY.isoformat(),
+        runs.GATES_FILE,
+        {**report.to_dict(), "airflow_run_id": "manual__earlier", "stage": "check_raw"},
+    )
+    (tmp_path / "mail").mkdir()
+    earlier_mail = tmp_path / "mail" / "20261203T080000Z-000001.eml"
+    earlier_mail.write_text("Subject: earlier")
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).timestamp()
+    os.utime(earlier_mail, (an_hour_ago, an_hour_ago))
+    return SimpleNamespace(name="fraud", model_name="fraud_detector")
+
+
+def test_a_failure_before_the_run_began_shows_no_gate_table_or_email_of_an_earlier_run(
+    failed_day, tmp_path, capsys
+):
+    result = progress.DagRunResult(1, tmp_path / "run.log", None, datetime.now(UTC))
+    print_failure(failed_day, DAY, result, {"AIRFLOW_HOME": str(tmp_path / "airflow")})
+    err = capsys.readouterr().err
+    assert "FAILED (exit 1)" in err and "champion: version 2" in err
+    assert "bad_record_ratio" not in err and "alert email" not in err
+    assert f"full Airflow and Spark output: {tmp_path / 'run.log'}" in err
+
+
+def test_a_run_stopped_by_a_gate_shows_its_gate_table_and_its_email(failed_day, tmp_path, capsys):
+    started = datetime.now(UTC) - timedelta(seconds=5)
+    runs.write_run_file(
+        "fraud",
+        DAY.isoformat(),
+        runs.GATES_FILE,
+        {
+            **GateReport([GateResult("quality", "block", "fail", 0.1, ">= 0.3")]).to_dict(),
+            "airflow_run_id": "manual__this",
+            "stage": "gates",
+        },
+    )
+    mail = tmp_path / "mail" / "20261203T090000Z-000001.eml"
+    mail.write_text("Subject: this run")
+    result = progress.DagRunResult(1, None, "manual__this", started)
+    print_failure(failed_day, DAY, result, {"AIRFLOW_HOME": str(tmp_path / "airflow")})
+    err = capsys.readouterr().err
+    assert "stopped at stage gates by gate(s): quality" in err
+    assert f"alert email: {mail}" in err
+    assert "bad_record_ratio" not in err

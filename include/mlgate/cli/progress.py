@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -383,6 +384,16 @@ def run_log_path(command: str, pipeline: str, day: date, at: datetime | None = N
     return logs_dir() / f"{command}-{pipeline}-{day.isoformat()}-{stamp}.log"
 
 
+@dataclass(frozen=True)
+class DagRunResult:
+    """How a DAG run of one day ended, and where to look."""
+
+    code: int  # the exit code of `airflow dags test`
+    log_path: Path | None  # Airflow's and Spark's output (None with --verbose)
+    run_id: str | None  # the DAG run's id; None if Airflow stopped before the run began
+    started_at: datetime  # when the command started (UTC)
+
+
 def run_dag_day(
     dag_id: str,
     day: date,
@@ -392,29 +403,46 @@ def run_dag_day(
     pipeline: str,
     conf: dict | None = None,
     verbose: bool = False,
-) -> tuple[int, Path | None]:
-    """Run a daily DAG for one day, one line per task; the exit code and the log file.
+) -> DagRunResult:
+    """Run a daily DAG for one day, one line per task as it ends.
 
-    verbose: Airflow's and Spark's output streams to the terminal instead (no log file).
+    verbose: Airflow's and Spark's output streams to the terminal instead of a log file.
     """
     from mlgate.local.embedded import logical_date_for, start_dag_test
 
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(UTC)
     db = metadata_db(env)
     logical = datetime.fromisoformat(logical_date_for(day)).replace(tzinfo=UTC)
-    follower = RunFollower(db, dag_id, logical, datetime.now(UTC)) if db is not None else None
+    follower = RunFollower(db, dag_id, logical, started_at) if db is not None else None
     files = RunFiles.of(pipeline, day)
+    log_path = None
     if verbose:
         process = start_dag_test(dag_id, day, env, conf)
-        display = TaskDisplay(live=False)
-        return follow_run(process, follower, files, display, started=started), None
-    log_path = run_log_path(command, pipeline, day)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"full Airflow and Spark output: {log_path}", flush=True)
-    display = TaskDisplay()  # the spinner turns while the DAG files sync and the DB migrates
+        code = follow_run(process, follower, files, TaskDisplay(live=False), started=started)
+    else:
+        log_path = run_log_path(command, pipeline, day)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"full Airflow and Spark output: {log_path}", flush=True)
+        display = TaskDisplay()  # the spinner turns while DAG files sync and the DB migrates
+        try:
+            with open(log_path, "w") as log:
+                process = start_dag_test(dag_id, day, env, conf, output=log)
+                code = follow_run(process, follower, files, display, started=started)
+        finally:
+            display.close()
+    run_id = follower.run_id if follower is not None else None
+    if code != 0 and run_id is None and log_path is not None:
+        # Airflow stopped before the run began (a DAG import error, a rejected Param): no
+        # task line says why, the end of its output does.
+        print(f"{dag_id} stopped before its run began; the end of its output:", file=sys.stderr)
+        print("\n".join(log_tail(log_path)), file=sys.stderr)
+    return DagRunResult(code, log_path, run_id, started_at)
+
+
+def log_tail(path: Path, lines: int = 20) -> list[str]:
+    """The last `lines` lines of a log file ([] when it cannot be read)."""
     try:
-        with open(log_path, "w") as log:
-            process = start_dag_test(dag_id, day, env, conf, output=log)
-            return follow_run(process, follower, files, display, started=started), log_path
-    finally:
-        display.close()
+        with open(path, errors="replace") as handle:
+            return [line.rstrip("\n") for line in deque(handle, maxlen=lines)]
+    except OSError:
+        return []

@@ -83,18 +83,18 @@ def cmd_score_day(args) -> int:
         return 2
     dag_id = cfg.dag_id("score")
     print(f"running DAG {dag_id} for {args.date}", flush=True)
-    code, log_path = run_dag_day(
+    result = run_dag_day(
         dag_id, args.date, env, command="score-day", pipeline=cfg.name, verbose=args.verbose
     )
-    if code != 0:
+    if result.code != 0:
         print(
-            f"{dag_id} for {args.date} FAILED (exit {code}); task logs in "
+            f"{dag_id} for {args.date} FAILED (exit {result.code}); task logs in "
             f"{env['AIRFLOW_HOME']}/logs",
             file=sys.stderr,
         )
-        if log_path is not None:
-            print(f"full Airflow and Spark output: {log_path}", file=sys.stderr)
-        return code
+        if result.log_path is not None:
+            print(f"full Airflow and Spark output: {result.log_path}", file=sys.stderr)
+        return result.code
     meta_path = scores_partition(cfg.name, args.date.isoformat()) / SCORES_META
     if not meta_path.exists():
         print(f"nothing scored for {args.date} (no champion yet?)")
