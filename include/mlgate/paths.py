@@ -13,6 +13,7 @@ writes is built here, so the layout is written down once::
         imports/<target>.json         incremental-import watermarks
         promotions.jsonl              the promotion and rollback history
       mlflow/  airflow/  mail/  services/   shared by every pipeline
+      logs/                         the full Airflow and Spark output of each run-day, score-day
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def tracking_uri() -> str:
 
 def artifact_root() -> str:
     return (mlflow_dir() / "artifacts").as_uri()
+
+
+def logs_dir() -> Path:
+    """The full output of each `mlgate run-day` and `score-day` (one file per command)."""
+    return state_dir() / "logs"
 
 
 def mail_dir() -> Path:

@@ -34,6 +34,9 @@ PARITY_SCORES = "parity_scores.parquet"  # evaluate: the holdout, Spark and ONNX
 EVALUATION_FILE = "evaluation.json"  # evaluate: champion compared, row counts
 DISAGREEMENTS_FILE = "shadow_top_disagreements.csv"  # gates: where the models differ most
 DECISION_FILE = "decision.json"  # gates, promote: registered version, promoted or why not
+# features: the feature table's row and label counts, next to it in features/ds=<ds>/
+# (Spark and pyarrow skip files whose names start with "_")
+FEATURE_SUMMARY_FILE = "_feature_summary.json"
 
 # The reports the train job logs with the model as data/ artefacts.
 DATA_FILES = (MANIFEST_FILE, CHECK_RAW_FILE, CHECK_FEATURES_FILE, QUARANTINE_FILE)

@@ -1,4 +1,4 @@
-"""What every `mlgate` command shares: which pipeline it is about."""
+"""What the `mlgate` commands share: which pipeline it is about, --verbose."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ def add_pipeline_option(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get(PIPELINE_ENV),
         help="the pipeline (a file NAME.yaml of the pipelines folder, $MLGATE_PIPELINES or "
         "include/pipelines); default: $MLGATE_PIPELINE, or the only pipeline there is",
+    )
+
+
+def add_verbose_option(parser: argparse.ArgumentParser) -> None:
+    """--verbose for the commands that run a DAG (run-day, score-day)."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="stream Airflow's and Spark's full output to the terminal instead of a log file",
     )
 
 

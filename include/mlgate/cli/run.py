@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import contextmanager
 from datetime import date
 
-from mlgate.cli.common import add_pipeline_option, load_pipeline_or_exit
+from mlgate.cli.common import add_pipeline_option, add_verbose_option, load_pipeline_or_exit
 from mlgate.paths import mail_dir, state_dir
 
 
 def cmd_run_day(args) -> int:
-    from mlgate.local.embedded import EnvironmentError_, embedded_env, run_day
+    from mlgate.cli.progress import run_dag_day
+    from mlgate.local.embedded import EnvironmentError_, embedded_env
 
     cfg = load_pipeline_or_exit(args)
     try:
@@ -29,10 +29,18 @@ def cmd_run_day(args) -> int:
     dag_id = cfg.dag_id("retrain")
     print(f"running DAG {dag_id} for {args.date} (state: {state_dir()})", flush=True)
     with mail_sink_running(env):
-        code = run_day(dag_id, args.date, env, conf)
-    if code != 0:
-        print_failure(cfg, args.date, code, env)
-        return code
+        result = run_dag_day(
+            dag_id,
+            args.date,
+            env,
+            command="run-day",
+            pipeline=cfg.name,
+            conf=conf,
+            verbose=args.verbose,
+        )
+    if result.code != 0:
+        print_failure(cfg, args.date, result, env)
+        return result.code
     print_summary(cfg, args.date)
     return 0
 
@@ -56,16 +64,21 @@ def mail_sink_running(env: dict):
         stop_background(pidfile)
 
 
-def print_failure(cfg, day: date, code: int, env: dict) -> None:
-    """Say where the run stopped: the failed gates first, the champion, the email."""
+def print_failure(cfg, day: date, result, env: dict) -> None:
+    """Say where the run stopped: the failed gates first, the champion, the email, the logs.
+
+    result: the run's DagRunResult; only its own gate report and alert email are shown,
+    never those an earlier run of the day left.
+    """
     from mlgate.gates import GateReport
     from mlgate.registry import champion_version
-    from mlgate.runs import GATES_FILE, run_file
+    from mlgate.runs import GATES_FILE, run_file_of
 
-    print(f"\n=== mlgate: the run for {day} FAILED (exit {code}) ===", file=sys.stderr)
-    gates_path = run_file(cfg.name, day.isoformat(), GATES_FILE)
-    if gates_path.exists():
-        payload = json.loads(gates_path.read_text())
+    print(f"\n=== mlgate: the run for {day} FAILED (exit {result.code}) ===", file=sys.stderr)
+    payload = (
+        run_file_of(cfg.name, day.isoformat(), GATES_FILE, result.run_id) if result.run_id else None
+    )
+    if payload is not None:
         report = GateReport.from_dict(payload)
         if report.blocking():
             names = ", ".join(r.name for r in report.blocking())
@@ -77,10 +90,13 @@ def print_failure(cfg, day: date, code: int, env: dict) -> None:
         " (unchanged by this run)",
         file=sys.stderr,
     )
-    mails = sorted(mail_dir().glob("*.eml"))
+    since = result.started_at.timestamp()
+    mails = sorted(m for m in mail_dir().glob("*.eml") if m.stat().st_mtime >= since)
     if mails:
         print(f"alert email: {mails[-1]}", file=sys.stderr)
     print(f"task logs: {env['AIRFLOW_HOME']}/logs", file=sys.stderr)
+    if result.log_path is not None:
+        print(f"full Airflow and Spark output: {result.log_path}", file=sys.stderr)
 
 
 def print_summary(cfg, day: date) -> None:
@@ -116,7 +132,9 @@ def add_parsers(sub) -> None:
         "run-day",
         help="run a pipeline's retrain DAG for one day (real Airflow, Spark, MLflow)",
         description="Run <pipeline>_retrain for the data interval of one UTC day with "
-        "`airflow dags test`, then print the promotion decision and the champion.",
+        "`airflow dags test`: one line per task as it ends, then the promotion decision "
+        "and the champion. Airflow's and Spark's full output goes to a log file in "
+        "$MLGATE_STATE/logs (its path is printed), or to the terminal with --verbose.",
     )
     add_pipeline_option(run_day)
     run_day.add_argument(
@@ -139,4 +157,5 @@ def add_parsers(sub) -> None:
         help="let this failed gate through (repeatable); needs --reason",
     )
     run_day.add_argument("--reason", help="why the overridden gates may pass (10+ characters)")
+    add_verbose_option(run_day)
     run_day.set_defaults(func=cmd_run_day)

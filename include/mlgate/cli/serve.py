@@ -14,7 +14,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from mlgate.cli.common import add_pipeline_option, load_pipeline_or_exit
+from mlgate.cli.common import add_pipeline_option, add_verbose_option, load_pipeline_or_exit
 
 EPILOG = """\
 endpoints:
@@ -70,14 +70,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_score_day(args) -> int:
-    from mlgate.local.dagfiles import sync_dag_files
-    from mlgate.local.embedded import (
-        EnvironmentError_,
-        embedded_env,
-        logical_date_for,
-        migrate_airflow_db,
-        run_airflow,
-    )
+    from mlgate.cli.progress import run_dag_day
+    from mlgate.local.embedded import EnvironmentError_, embedded_env
     from mlgate.paths import scores_partition
     from mlgate.serving.batch import SCORES_META
 
@@ -89,16 +83,18 @@ def cmd_score_day(args) -> int:
         return 2
     dag_id = cfg.dag_id("score")
     print(f"running DAG {dag_id} for {args.date}", flush=True)
-    sync_dag_files()
-    migrate_airflow_db(env)
-    code = run_airflow(["dags", "test", dag_id, logical_date_for(args.date)], env).returncode
-    if code != 0:
+    result = run_dag_day(
+        dag_id, args.date, env, command="score-day", pipeline=cfg.name, verbose=args.verbose
+    )
+    if result.code != 0:
         print(
-            f"{dag_id} for {args.date} FAILED (exit {code}); task logs in "
+            f"{dag_id} for {args.date} FAILED (exit {result.code}); task logs in "
             f"{env['AIRFLOW_HOME']}/logs",
             file=sys.stderr,
         )
-        return code
+        if result.log_path is not None:
+            print(f"full Airflow and Spark output: {result.log_path}", file=sys.stderr)
+        return result.code
     meta_path = scores_partition(cfg.name, args.date.isoformat()) / SCORES_META
     if not meta_path.exists():
         print(f"nothing scored for {args.date} (no champion yet?)")
@@ -167,11 +163,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description="Run the pipeline's score DAG for the data interval of one UTC day with "
         "`airflow dags test`: the day's features recomputed as for training, scored by the "
         "champion's Spark model, written with the model version to the scores table "
-        "(the day's rows replaced, in one transaction).",
+        "(the day's rows replaced, in one transaction). One line per task as it ends; "
+        "Airflow's and Spark's full output goes to a log file in $MLGATE_STATE/logs.",
     )
     add_pipeline_option(score_day)
     score_day.add_argument(
         "--date", required=True, type=date.fromisoformat, help="the day (YYYY-MM-DD) to score"
     )
+    add_verbose_option(score_day)
     score_day.set_defaults(func=cmd_score_day)
     return parser

@@ -20,7 +20,9 @@ from mlgate.config.features import (
     TimeOfDay,
 )
 from mlgate.config.gates import (
+    DATA_GATES,
     GATE_NAMES,
+    MODEL_GATES,
     AssertionSetGate,
     BadRecordGate,
     DataExpectationsGate,
@@ -61,9 +63,11 @@ __all__ = [
     "AGGREGATION_OPS",
     "CONDITIONS_PLACEHOLDER",
     "DAG_KINDS",
+    "DATA_GATES",
     "GATE_NAMES",
     "MAX_SPLITS",
     "MODEL_FAMILIES",
+    "MODEL_GATES",
     "OBSERVATION_KEY",
     "PIPELINES_DIR",
     "Aggregation",

@@ -9,16 +9,17 @@ from pydantic import Field
 from mlgate.config.base import Strict
 
 GateMode = Literal["block", "warn"]
-GATE_NAMES: tuple[str, ...] = (
-    "reconciliation",
-    "bad_record_ratio",
-    "data_expectations",
+# The data gates judge the day's data before any training (check_raw, check_features);
+# the model gates judge the candidate after the evaluate job (the gates task).
+DATA_GATES: tuple[str, ...] = ("reconciliation", "bad_record_ratio", "data_expectations")
+MODEL_GATES: tuple[str, ...] = (
     "training_iterations",
     "assertion_set",
     "quality",
     "shadow",
     "export_parity",
 )
+GATE_NAMES: tuple[str, ...] = DATA_GATES + MODEL_GATES
 
 
 class Gate(Strict):

@@ -26,10 +26,10 @@ from mlgate.jobs.common import (
 from mlgate.ml.labels import MATURE_COLUMN
 from mlgate.ml.rows import feature_rows, label_rows
 from mlgate.paths import features_partition, swap_into_place, temporary_sibling, write_json
+from mlgate.runs import FEATURE_SUMMARY_FILE
 from mlgate.window import as_of
 
 log = logging.getLogger("mlgate.features_job")
-FEATURE_SUMMARY_FILE = "_feature_summary.json"  # Spark and pyarrow skip files starting "_"
 
 
 def read_inputs(
