@@ -217,7 +217,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.rows = Counter("mlgate_serve_scored_transactions", "Transactions scored", registry=r)
+        self.rows = Counter("mlgate_serve_scored_rows", "Rows scored", registry=r)
         self.scores = ScoreHistogram("mlgate_serve_score", "Fraud probabilities returned by /score")
         r.register(self.scores)
         self.version = Gauge(
