@@ -53,24 +53,35 @@ def cmd_pipelines(args) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    code = source_misfit(cfg, "mlgate pipelines check")
+    if code:
+        return code
+    numeric, categorical = cfg.features.model_inputs()
+    print(
+        f"pipeline {cfg.name} fits its source: {len(numeric)} numeric and {len(categorical)} "
+        f"categorical model inputs: {', '.join(numeric + categorical)}"
+    )
+    return 0
+
+
+def source_misfit(cfg, command: str) -> int:
+    """0 when every table and column the pipeline names is in its source; otherwise print
+    what is missing (or why the source cannot be read) and return the exit code."""
+    from mlgate.config import pipeline_path
     from mlgate.ingest.lake import ExtractError
     from mlgate.ingest.source_check import check_source
 
     try:
         problems = check_source(cfg)
     except ExtractError as error:
-        print(f"mlgate pipelines check: {error}", file=sys.stderr)
+        print(f"{command}: {error}", file=sys.stderr)
         return 2
     if problems:
         print(f"pipeline {cfg.name} does not fit its source:", file=sys.stderr)
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
+        print(f"fix {pipeline_path(cfg.name)} or the source, then run again", file=sys.stderr)
         return 1
-    numeric, categorical = cfg.features.model_inputs()
-    print(
-        f"pipeline {cfg.name} fits its source: {len(numeric)} numeric and {len(categorical)} "
-        f"categorical model inputs: {', '.join(numeric + categorical)}"
-    )
     return 0
 
 

@@ -11,6 +11,7 @@ from mlgate.paths import mail_dir, state_dir
 
 
 def cmd_run_day(args) -> int:
+    from mlgate.cli.pipelines import source_misfit
     from mlgate.cli.progress import run_dag_day
     from mlgate.local.embedded import EnvironmentError_, embedded_env
 
@@ -26,6 +27,10 @@ def cmd_run_day(args) -> int:
         "override_gates": args.override or [],
         "override_reason": args.reason or "",
     }
+    # the extract task checks this too; checked here it fails in a second, not a minute
+    misfit = source_misfit(cfg, "mlgate run-day")
+    if misfit:
+        return misfit
     dag_id = cfg.dag_id("retrain")
     print(f"running DAG {dag_id} for {args.date} (state: {state_dir()})", flush=True)
     with mail_sink_running(env):
