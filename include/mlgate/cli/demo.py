@@ -11,7 +11,7 @@ from mlgate.cli.common import add_pipeline_option, load_pipeline_or_exit
 
 def cmd_generate(args) -> int:
     from mlgate.demo import demo_for
-    from mlgate.demo.generate import SourceExistsError
+    from mlgate.demo.common import SourceExistsError
 
     cfg = load_pipeline_or_exit(args)
     try:
