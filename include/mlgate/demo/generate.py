@@ -8,6 +8,7 @@ import datetime as dt
 
 from mlgate.demo import schema
 from mlgate.demo.common import SourceExistsError, period_start, write_demo_database
+from mlgate.demo.shop.simulate import DEFAULT_EVENTS as DEFAULT_SHOP_EVENTS
 from mlgate.demo.simulate import (
     DEFAULT_DAYS,
     DEFAULT_END_DATE,
@@ -109,7 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=None,
         help="approximate number of events (transactions, page events) to generate "
-        f"(default: the demo's own, {DEFAULT_TRANSACTIONS:,} for the fraud demo)",
+        f"(default: the demo's own: {DEFAULT_TRANSACTIONS:,} for fraud, "
+        f"{DEFAULT_SHOP_EVENTS:,} for shop)",
     )
     parser.add_argument(
         "--seed",
