@@ -294,3 +294,32 @@ def test_generate_writes_every_table_and_refuses_to_overwrite(tmp_path):
         demo.demo_generate(url, replace=False, **options)
     again = demo.demo_generate(url, replace=True, **{**options, "events": 4_000})
     assert again["rows"]["page_events"] < summary["rows"]["page_events"]
+
+
+def test_faults_break_the_shops_own_page_event_columns(tmp_path):
+    from mlgate.demo.faults import inject_fault
+    from mlgate.demo.shop import generate
+
+    url = f"sqlite:///{tmp_path}/shop.db"
+    generate(url, days=16, end_date=END, events=8_000, seed=2, progress=False)
+    # The shop's categorical inputs (segment, region) come from the visitors dimension: a new
+    # category goes into a page-event column with allowed values instead.
+    assert inject_fault(CFG, url, dt.date(2026, 11, 1), "new_category")["column"] == "event_type"
+    done = inject_fault(CFG, url, dt.date(2026, 11, 2), "out_of_range")
+    assert done["column"] == "price"
+
+    def prices(day: str) -> pd.Series:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                query = f"SELECT price FROM page_events WHERE substr(occurred_at, 1, 10) = '{day}'"
+                return pd.read_sql_query(query, conn)["price"]
+        finally:
+            engine.dispose()
+
+    copied, broken = prices("2026-10-26"), prices("2026-11-02")  # a week before: copied
+    assert len(broken) == len(copied) == done["rows"]
+    # Pages without a product keep their null price; some of the others are negated.
+    assert broken.isna().sum() == copied.isna().sum()
+    negated = (broken < 0).sum()
+    assert 0.1 * copied.notna().sum() < negated < 0.3 * copied.notna().sum()
