@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mlgate.config import load_pipeline
 from mlgate.jobs.evaluate_job import shadow_columns
 
 
-def test_shadow_scores_keep_each_column_once_for_an_entity_target():
-    # The shop's observation rows: region is an entity's key and a categorical input.
-    cfg = load_pipeline("shop")
-    columns = ["visitor_id", "occurred_at", "observation_id", "segment", "region", "day_of_week"]
-    assert shadow_columns(cfg, columns) == [
-        "observation_id",
-        "occurred_at",
-        "visitor_id",
-        "region",
-        "segment",
-    ]
-
-
-def test_shadow_scores_keep_the_event_key_time_entity_and_categorical_inputs():
-    cfg = load_pipeline("fraud")
-    columns = [
-        "transaction_id",
-        "created_at",
-        "card_id",
-        "merchant_category",
-        "channel",
-        "card_type",
-    ]
-    assert shadow_columns(cfg, columns) == [
-        "transaction_id",
-        "created_at",
-        "card_id",
-        "merchant_category",
-        "channel",
-        "card_type",
-    ]
+@pytest.mark.parametrize(
+    ("pipeline", "columns", "kept"),
+    [
+        # The shop's observation rows: region is an entity's key and a categorical input.
+        (
+            "shop",
+            ["visitor_id", "occurred_at", "observation_id", "segment", "region", "day_of_week"],
+            ["observation_id", "occurred_at", "visitor_id", "region", "segment"],
+        ),
+        # Fraud's transactions: the event key, its time, the card, the categorical inputs.
+        (
+            "fraud",
+            ["transaction_id", "created_at", "card_id", "merchant_category", "channel", "amount"],
+            [
+                "transaction_id",
+                "created_at",
+                "card_id",
+                "merchant_category",
+                "channel",
+                "card_type",
+            ],
+        ),
+    ],
+)
+def test_shadow_scores_keep_key_time_entities_and_categorical_inputs_once(pipeline, columns, kept):
+    assert shadow_columns(load_pipeline(pipeline), columns) == kept

@@ -298,10 +298,10 @@ def test_generate_writes_every_table_and_refuses_to_overwrite(tmp_path):
 
 def test_faults_break_the_shops_own_page_event_columns(tmp_path):
     from mlgate.demo.faults import inject_fault
-    from mlgate.demo.shop import generate
+    from mlgate.demo.shop import demo_generate
 
     url = f"sqlite:///{tmp_path}/shop.db"
-    generate(url, days=16, end_date=END, events=8_000, seed=2, progress=False)
+    demo_generate(url, days=16, end_date=END, events=8_000, seed=2, progress=False)
     # The shop's categorical inputs (segment, region) come from the visitors dimension: a new
     # category goes into a page-event column with allowed values instead.
     assert inject_fault(CFG, url, dt.date(2026, 11, 1), "new_category")["column"] == "event_type"

@@ -30,9 +30,10 @@ def as_date(value: dt.date | str) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-def period_start(days: int, end_date: dt.date | str) -> dt.date:
-    """The first of `days` whole days ending with `end_date` (inclusive)."""
-    return as_date(end_date) - dt.timedelta(days=days - 1)
+def demo_period(days: int, end_date: dt.date | str) -> tuple[dt.date, dt.date]:
+    """The first and the last of `days` whole days ending with `end_date` (inclusive)."""
+    end_date = as_date(end_date)
+    return end_date - dt.timedelta(days=days - 1), end_date
 
 
 def _python_columns(frame: pd.DataFrame, columns: list[str]) -> list[list]:

@@ -7,7 +7,7 @@ import argparse
 import datetime as dt
 
 from mlgate.demo import schema
-from mlgate.demo.common import SourceExistsError, period_start, write_demo_database
+from mlgate.demo.common import SourceExistsError, demo_period, write_demo_database
 from mlgate.demo.shop.simulate import DEFAULT_EVENTS as DEFAULT_SHOP_EVENTS
 from mlgate.demo.simulate import (
     DEFAULT_DAYS,
@@ -39,8 +39,7 @@ def generate(
     Returns a summary: url, rows per table, fraud_rate, labelled_fraud_rate, start, end.
     """
     check_sizes(days, transactions)
-    start_date = period_start(days, end_date)
-    end_date = start_date + dt.timedelta(days=days - 1)
+    start_date, end_date = demo_period(days, end_date)
     shown_url, frames = write_demo_database(
         url,
         schema.metadata,

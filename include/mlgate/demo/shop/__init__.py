@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mlgate.demo.common import period_start, write_demo_database
+from mlgate.demo.common import demo_period, write_demo_database
 from mlgate.demo.shop import schema
 from mlgate.demo.shop.simulate import (
     DEFAULT_DAYS,
@@ -23,27 +23,28 @@ from mlgate.demo.shop.simulate import (
 )
 
 
-def generate(
+def demo_generate(
     url: str,
     *,
     days: int = DEFAULT_DAYS,
     end_date: dt.date | str = DEFAULT_END_DATE,
-    events: int = DEFAULT_EVENTS,
+    events: int | None = None,
     seed: int = DEFAULT_SEED,
     replace: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Simulate the shop's tables and write them to the database at `url`.
+    """Simulate the shop's tables and write them to the database at `url`: the demo
+    registry's entry point (mlgate.demo.DEMOS).
 
     Page events cover `days` whole days ending with `end_date` (inclusive), about `events`
-    rows. Raises SourceExistsError if the tables already hold data, unless `replace`.
-    Returns a summary: url, rows per table, start, end, visitors (seen in the page events),
-    paid_share (of the orders), label_rate (the target, observed every midnight of the
-    period with a whole week before and after it; see `observation_labels`).
-    """
+    rows (None: DEFAULT_EVENTS). Raises SourceExistsError if the tables already hold data,
+    unless `replace`. Returns a summary: url, rows per table, start, end, visitors (seen in
+    the page events), paid_share (of the orders), observations and label_rate (the target
+    at every midnight of the period with a whole week before and after it; see
+    `observation_labels`)."""
+    events = events or DEFAULT_EVENTS
     check_sizes(days, events)
-    start_date = period_start(days, end_date)
-    end_date = start_date + dt.timedelta(days=days - 1)
+    start_date, end_date = demo_period(days, end_date)
     shown_url, frames = write_demo_database(
         url,
         schema.metadata,
@@ -64,19 +65,6 @@ def generate(
         "observations": len(observed),
         "label_rate": round(float(observed["label"].mean()), 6) if len(observed) else None,
     }
-
-
-def demo_generate(url: str, *, days, end_date, events, seed, replace, progress) -> dict:
-    """The demo registry's entry point (mlgate.demo.DEMOS): the web-shop database."""
-    return generate(
-        url,
-        days=days,
-        end_date=end_date,
-        events=events or DEFAULT_EVENTS,
-        seed=seed,
-        replace=replace,
-        progress=progress,
-    )
 
 
 def demo_summary(summary: dict) -> str:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mlgate.demo.common import as_date, period_start
+from mlgate.demo.common import demo_period
 from mlgate.demo.shop import schema
 
 DEFAULT_END_DATE = dt.date(2026, 10, 31)
@@ -494,7 +494,7 @@ def simulate(
     Page events cover `days` whole days ending with `end_date`, about `events` rows.
     """
     check_sizes(days, events)
-    start_date = period_start(days, as_date(end_date))
+    start_date, _ = demo_period(days, end_date)
     start = np.datetime64(start_date, "s")
     period = days * DAY
     rng = np.random.default_rng(seed)
