@@ -40,6 +40,16 @@ def test_the_fraud_pipeline_loads():
     assert "fraud" in pipeline_names()
 
 
+def test_the_shop_pipeline_loads():
+    cfg = load_pipeline("shop")
+    assert cfg.target.kind == "entity" and cfg.row_key == "observation_id"
+    assert cfg.window_spec().label_delay.days == 9  # 2 days of maturity + 7 of horizon
+    assert set(cfg.features.entities) == {"visitor", "region"}
+    assert [d.history for d in cfg.source.dimensions] == ["scd2", "static"]
+    assert cfg.observation_columns() == {"visitor_id", "segment", "region"}
+    assert cfg.features.model_inputs()[1] == ["segment", "region"]
+
+
 def test_unknown_family_names_key_and_allowed_values(raw):
     raw["training"]["family"] = "xgboost"
     with pytest.raises(ConfigError) as error:
@@ -252,13 +262,50 @@ ENTITY_TARGET = {
 }
 
 
+def per_card(raw):
+    """The fraud spec with a per-card target, kept to what an observation of a card has:
+    no event-only features, passthrough columns the card's joins bring."""
+    raw["target"] = copy.deepcopy(ENTITY_TARGET)
+    features = raw["features"]
+    features["novelty"], features["mismatches"], features["numeric"] = [], [], []
+    features["categorical"] = ["card_type"]
+    features["aggregations"] = [a for a in features["aggregations"] if a["op"] != "ratio_to_mean"]
+    return raw
+
+
 def test_an_entity_target_adds_its_horizon_to_the_label_delay(raw):
-    raw["target"] = ENTITY_TARGET
-    raw["features"]["novelty"] = []
-    raw["features"]["mismatches"] = []
-    cfg = parse(raw)
+    cfg = parse(per_card(raw))
     assert cfg.target.kind == "entity" and cfg.row_key == "observation_id"
     assert cfg.window_spec().label_delay.days == 4  # 1 day of maturity + 3 of horizon
+
+
+def test_observations_get_the_joins_their_entity_key_reaches(raw):
+    # cards joins on card_id, customers on the customer_id cards brings; merchants joins on
+    # merchant_id, which only a transaction has.
+    cfg = parse(per_card(raw))
+    assert [join.table for join in cfg.observation_joins()] == ["cards", "customers"]
+    assert cfg.observation_columns() == {"card_id", "card_type", "customer_id", "home_country"}
+    assert load_pipeline("fraud").observation_joins() == []
+
+
+def test_an_entity_target_refuses_ratio_to_mean(raw):
+    raw = per_card(raw)  # count, sum, seconds_since_last: the new one is aggregations.3
+    raw["features"]["aggregations"].append(
+        {"entity": "card", "op": "ratio_to_mean", "column": "amount", "windows": ["14d"]}
+    )
+    with pytest.raises(ConfigError, match=r"aggregations.3: ratio_to_mean compares a row's own"):
+        parse(raw)
+
+
+def test_an_entity_target_passes_through_only_its_observations_columns(raw):
+    raw = per_card(raw)
+    raw["features"]["categorical"] = ["card_type", "merchant_category"]
+    raw["features"]["numeric"] = ["amount"]
+    with pytest.raises(
+        ConfigError,
+        match=r"\['amount', 'merchant_category'\] are not columns of the observations of 'card'",
+    ):
+        parse(raw)
 
 
 def test_an_entity_target_refuses_event_only_features(raw):
@@ -277,8 +324,7 @@ def test_a_target_is_either_per_event_or_per_entity(raw):
 
 
 def test_an_odd_observation_cadence_is_refused(raw):
-    raw["target"] = copy.deepcopy(ENTITY_TARGET)
-    raw["features"]["novelty"], raw["features"]["mismatches"] = [], []
+    raw = per_card(raw)
     raw["target"]["entity"]["every"] = "7h"
     with pytest.raises(ConfigError, match="divides a day"):
         parse(raw)

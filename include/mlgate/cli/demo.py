@@ -11,7 +11,7 @@ from mlgate.cli.common import add_pipeline_option, load_pipeline_or_exit
 
 def cmd_generate(args) -> int:
     from mlgate.demo import demo_for
-    from mlgate.demo.generate import SourceExistsError
+    from mlgate.demo.common import SourceExistsError
 
     cfg = load_pipeline_or_exit(args)
     try:
@@ -82,7 +82,8 @@ def add_parsers(sub) -> None:
         "generate",
         help="write a shipped pipeline's demo source database",
         description="Write the seeded demo source database of a shipped pipeline through "
-        "SQLAlchemy (fraud: customers, cards, merchants, transactions, late chargebacks).",
+        "SQLAlchemy (fraud: customers, cards, merchants, transactions, late chargebacks; shop: "
+        "products, visitors with their history, page events, orders).",
     )
     add_pipeline_option(generate)
     add_generate_arguments(generate)

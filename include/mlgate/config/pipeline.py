@@ -14,7 +14,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from mlgate.config.base import ConfigError, Name, Strict
-from mlgate.config.features import FeatureSpec
+from mlgate.config.features import FeatureSpec, Join
 from mlgate.config.gates import GatesConfig
 from mlgate.config.records import RecordRules
 from mlgate.config.source import SourceConfig
@@ -83,6 +83,22 @@ def _check_consistent(cfg: PipelineConfig) -> None:
                 "features.novelty and features.mismatches describe one event; an entity "
                 "target observes entities, not events: remove them or use target.event"
             )
+        for index, agg in enumerate(cfg.features.aggregations):
+            if agg.op == "ratio_to_mean":
+                raise ValueError(
+                    f"features.aggregations.{index}: ratio_to_mean compares a row's own "
+                    f"{agg.column} with the mean of earlier ones; an observation of an "
+                    "entity target has no value of its own: remove it or use target.event"
+                )
+        reachable = cfg.observation_columns()
+        passed = [*cfg.features.numeric, *cfg.features.categorical]
+        missing = [c for c in passed if c not in reachable]
+        if missing:
+            raise ValueError(
+                f"features.numeric/categorical {missing} are not columns of the "
+                f"observations of {cfg.target.entity.entity!r}: they carry only its key "
+                f"and what the joins that key reaches bring ({sorted(reachable)})"
+            )
     lake_tables = {cfg.source.events.table, cfg.target.label_table, *tables}
     seen: set[str] = set()
     for index, spec in enumerate(cfg.source.incremental):
@@ -137,6 +153,28 @@ class PipelineConfig(Strict):
     def row_time(self) -> str:
         """The time column of the rows the model scores (an observation's time too)."""
         return self.source.events.time_column
+
+    def observation_joins(self) -> list[Join]:
+        """The joins an entity target's observation rows get, in order: those on the entity's
+        key, or on a column an earlier such join brought (an observation has no event
+        columns). Empty for an event target."""
+        if self.target.entity is None:
+            return []
+        columns = {self.features.entities[self.target.entity.entity]}
+        reachable = []
+        for join in self.features.joins:
+            if join.key in columns:
+                reachable.append(join)
+                columns |= set(join.columns)
+        return reachable
+
+    def observation_columns(self) -> set[str]:
+        """The columns of an entity target's observation rows the spec may read: the
+        entity's key and the columns of `observation_joins`."""
+        if self.target.entity is None:
+            return set()
+        key = self.features.entities[self.target.entity.entity]
+        return {key, *(c for join in self.observation_joins() for c in join.columns)}
 
     def _activity_lookback(self) -> tuple[int, ...]:
         """An entity target observes entities active this recently: history to read too."""

@@ -30,10 +30,12 @@ FAULT_KINDS: dict[str, str] = {
 NEEDS_COLUMN = ("null_values", "not_allowed", "out_of_range", "unparsable", "new_category")
 
 
-def default_column(cfg: PipelineConfig, kind: str) -> str | None:
+def default_column(cfg: PipelineConfig, kind: str, columns: set[str] | None = None) -> str | None:
     """The column a fault breaks unless --column says otherwise, from the pipeline's rules:
     a required column with a range (or any required one) for nulls, the first rule of the
-    kind's sort otherwise, the first categorical input for a new category."""
+    kind's sort otherwise, for a new category the first categorical input the events have
+    (else the first column with allowed values). With `columns` (the events table's), only
+    those are chosen: an entity target's categorical inputs may come from its dimensions."""
     if kind not in NEEDS_COLUMN:
         return None
     rules = cfg.records.rules if cfg.records else []
@@ -50,8 +52,10 @@ def default_column(cfg: PipelineConfig, kind: str) -> str | None:
         "not_allowed": allowed,
         "out_of_range": ranged,
         "unparsable": ranged,
-        "new_category": list(cfg.features.categorical),
+        "new_category": [*cfg.features.categorical, *allowed],
     }[kind]
+    if columns is not None:
+        choices = [c for c in choices if c in columns]
     if not choices:
         raise FaultError(f"pipeline {cfg.name} has no column to break with {kind}: give --column")
     return choices[0]
@@ -74,11 +78,11 @@ def inject_fault(
     """Write day `day` into the source with fault `kind`; return what was written."""
     if kind not in FAULT_KINDS:
         raise FaultError(f"unknown fault kind {kind!r}; choose one of {sorted(FAULT_KINDS)}")
-    column = column or default_column(cfg, kind)
     events = cfg.source.events
     engine = sa.create_engine(url)
     meta = sa.MetaData()
     table = sa.Table(events.table, meta, autoload_with=engine)
+    column = column or default_column(cfg, kind, set(table.columns.keys()))
     time_col, key_col = table.columns[events.time_column], table.columns[events.key]
     if engine.dialect.name != "sqlite":
         raise FaultError("fault injection writes to the embedded SQLite demo database only")
@@ -176,6 +180,8 @@ def _break(rows: list[dict], kind: str, column, rule, rng: np.random.Generator) 
     if change is not None:
         share, broken = change
         for row, hit in zip(rows, pick(share)):
-            if hit:
+            # A null stays null: it is no value to negate, disallow or rename (a column may
+            # be null by design, e.g. the price of a page without a product).
+            if hit and (kind == "null_values" or row[column] is not None):
                 row[column] = broken(row[column])
     return rows

@@ -17,6 +17,7 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from mlgate.config import PipelineConfig
 from mlgate.jobs.common import job_arguments, setup, spark_session
 from mlgate.ml.assertions import load_assertion_set
 from mlgate.ml.features import feature_columns
@@ -49,6 +50,15 @@ def with_champion(candidate_scores: DataFrame, champion, rows: DataFrame, keys: 
         return candidate_scores.withColumn("champion_score", F.lit(None).cast("double"))
     champion_scores = scores_of(champion, rows, keys, "champion_score")
     return candidate_scores.join(champion_scores, on=keys, how="left")
+
+
+def shadow_columns(cfg: PipelineConfig, columns: list[str]) -> list[str]:
+    """What the shadow scores keep of each row: its key and time, the entities' keys it has
+    and the categorical inputs, each once (an entity target's rows carry a dimension column
+    that is both an entity's key and a categorical input, e.g. a visitor's region)."""
+    entities = [c for c in cfg.features.entities.values() if c in columns]
+    categorical = feature_columns(cfg.features)[1]
+    return list(dict.fromkeys([cfg.row_key, cfg.row_time, *entities, *categorical]))
 
 
 def portable_parity(
@@ -119,12 +129,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # The latest day's traffic: labels have not arrived, so only behaviour can be compared.
     latest = rows.where(F.col(time_column) >= F.lit(day_bounds(ds)[0])).cache()
-    shadow_keep = [
-        key,
-        time_column,
-        *(c for c in cfg.features.entities.values() if c in rows.columns and c != key),
-        *feature_columns(cfg.features)[1],
-    ]
+    shadow_keep = shadow_columns(cfg, rows.columns)
     shadow_scores = with_champion(
         scores_of(candidate, latest, shadow_keep, "candidate_score"), champion, latest, [key]
     )

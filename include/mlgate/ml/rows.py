@@ -53,27 +53,18 @@ def feature_rows(
     )
     # An observation gets the dimension columns its keys reach (its entity's, and through
     # them others'), as of its time.
-    reachable = []
-    columns = set(observed.columns)
-    for join in spec.joins:
-        if join.key in columns:
-            reachable.append(join)
-            columns |= set(join.columns)
     observed = join_dimensions(
-        observed, dimensions, reachable, cfg.source.dimensions, time_column=time_column
+        observed,
+        dimensions,
+        cfg.observation_joins(),
+        cfg.source.dimensions,
+        time_column=time_column,
     )
     both = joined.withColumn(HISTORY_COLUMN, F.lit(True)).unionByName(
         observed.withColumn(HISTORY_COLUMN, F.lit(False)), allowMissingColumns=True
     )
     featured = compute_features(both, spec, time_column=time_column, row_key=cfg.source.events.key)
     computed = [f.name for f in spec.computed()]
-    missing = [c for c in [*spec.numeric, *spec.categorical] if c not in observed.columns]
-    if missing:
-        raise ValueError(
-            f"features.numeric/categorical {missing} are not columns of the observations of "
-            f"{target.entity!r}: an entity target passes through only its key's dimension "
-            "columns (features.joins)"
-        )
     keep = [*observed.columns, *computed]
     return featured.where(~F.col(HISTORY_COLUMN)).select(*dict.fromkeys(keep))
 
