@@ -1,5 +1,6 @@
-"""End to end: the real fraud_retrain DAG (Airflow `dags test`, spark-submit, MLflow registry)
-on a small generated database, run twice for the same day."""
+"""End to end: the real retrain DAGs (Airflow `dags test`, spark-submit, MLflow registry)
+on small generated databases: the fraud pipeline run twice for the same day, a bad day, a
+dry run, a rollback; then the shop pipeline beside it in the same deployment."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def embedded(tmp_path_factory):
             "generate",
             "--days",
             "60",
-            "--transactions",
+            "--events",
             "150000",
             "--end-date",
             DAY,
@@ -460,6 +461,8 @@ def test_dry_run_with_overrides_evaluates_everything_and_promotes_nothing(embedd
         "bad_record_ratio",
         "--reason",
         reason,
+        "--family",  # the trigger form's model family: the third family, end to end
+        "logistic_regression",
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     gates = json.loads((run_dir(state, BAD_DAY) / "gates.json").read_text())
@@ -472,6 +475,10 @@ def test_dry_run_with_overrides_evaluates_everything_and_promotes_nothing(embedd
     assert by_name["data_expectations"]["overridden"] is False
     decision = json.loads((run_dir(state, BAD_DAY) / "decision.json").read_text())
     assert decision["promoted"] is False and "dry run" in decision["reasons"][0]
+    # logistic regression trained, exported to ONNX and scored the holdout like Spark
+    candidate = json.loads((run_dir(state, BAD_DAY) / "candidate.json").read_text())
+    assert candidate["family"] == "logistic_regression"
+    assert by_name["export_parity"]["verdict"] == "pass", by_name["export_parity"]
     assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == "2"
     mails = read_messages(state / "mail")
     assert len(mails) == mails_before + 1
@@ -501,3 +508,58 @@ def test_rollback_through_the_dag_then_the_cli(embedded):
     again = mlgate(env, "rollback", "--reason", "and once more, to see the refusal")
     assert again.returncode == 2 and "nothing to roll back to" in again.stderr
     assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == "1"
+
+
+SHOP_EVENTS = "100000"
+
+
+def test_a_second_pipeline_promotes_its_own_champion_beside_the_first(embedded):
+    """The shop demo (an entity target, SCD2 visitors, GBT) in the same deployment as
+    fraud: its own DAGs, model, lake and history; fraud's champion is left alone."""
+    from mlgate.local.embedded import run_airflow
+
+    state, env = embedded
+    fraud_before = json.loads(mlgate(env, "champion", "--json").stdout)
+    shop = yaml.safe_load((PIPELINES_DIR / "shop.yaml").read_text())
+    shop["training"]["grid"]["gbt"] = {"maxIter": [20], "maxDepth": [3]}
+    shop["gates"]["quality"]["floor"] = {"auc_pr": 0.1, "roc_auc": 0.65}
+    (state / "pipelines.d" / "shop.yaml").write_text(yaml.safe_dump(shop))
+    generated = mlgate(
+        env, "generate", "--pipeline", "shop", "--days", "45", "--events", SHOP_EVENTS,
+        "--end-date", DAY, "--quiet",
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stderr
+
+    listed = mlgate(env, "pipelines", "list")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["fraud", "shop"]
+
+    run = mlgate(env, "run-day", "--pipeline", "shop", "--date", DAY)
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
+    assert "promoted to champion" in run.stdout
+
+    champion = json.loads(mlgate(env, "champion", "--pipeline", "shop", "--json").stdout)
+    assert (champion["model_name"], champion["version"]) == ("shop_purchase_propensity", "1")
+    assert champion["metrics"]["auc_pr"] > 1.5 * champion["metrics"]["holdout_positive_rate"]
+    gates = json.loads(
+        (state / "pipelines" / "shop" / "runs" / f"ds={DAY}" / "gates.json").read_text()
+    )
+    by_name = {g["name"]: g for g in gates["results"]}
+    assert by_name["export_parity"]["verdict"] == "pass"  # gradient-boosted trees, as ONNX
+    assert by_name["assertion_set"]["verdict"] == "pass"
+
+    # fraud's champion, history and lake are untouched by the shop run
+    assert (
+        json.loads(mlgate(env, "champion", "--json").stdout)["version"] == fraud_before["version"]
+    )
+    assert (state / "pipelines" / "shop" / "lake" / "page_events").is_dir()
+    assert not (state / "pipelines" / "fraud" / "lake" / "page_events").exists()
+
+    # Airflow sees six DAGs: three per pipeline
+    dags = run_airflow(["dags", "list", "--output", "json"], env, capture_output=True, text=True)
+    assert dags.returncode == 0, dags.stderr[-3000:]
+    dag_ids = sorted(d["dag_id"] for d in json.loads(dags.stdout))
+    assert dag_ids == [
+        "fraud_retrain", "fraud_rollback", "fraud_score",
+        "shop_retrain", "shop_rollback", "shop_score",
+    ]  # fmt: skip
