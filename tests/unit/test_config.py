@@ -681,3 +681,22 @@ def test_a_pipeline_file_that_is_not_a_mapping_or_is_invalid_is_named(tmp_path):
         "  training.holdout_days: Field required",
         "  training.holdout_dayz: unknown key; check its spelling against docs/pipelines.md",
     ]
+
+
+def test_a_computed_feature_listed_as_a_source_column_is_named(raw):
+    # a `last` of a categorical column is categorical by itself; listing its name too is
+    # the mistake this message explains (it used to say only "defined twice")
+    raw["features"]["aggregations"].append(
+        {"entity": "card", "op": "last", "column": "channel", "windows": ["14d"]}
+    )
+    raw["features"]["categorical"].append("card_channel_last_14d")
+    with pytest.raises(ConfigError) as error:
+        parse(raw)
+    assert str(error.value).splitlines()[1] == (
+        "  features: Value error, categorical/numeric list ['card_channel_last_14d'], which the "
+        "spec computes; list source columns only (a `last` of a column in categorical is "
+        "categorical by itself)"
+    )
+    raw["features"]["categorical"].remove("card_channel_last_14d")
+    kinds = {f.name: f.kind for f in parse(raw).features.features()}
+    assert kinds["card_channel_last_14d"] == "categorical"

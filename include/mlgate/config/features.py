@@ -168,7 +168,15 @@ def _check_spec(spec: FeatureSpec) -> None:
     ]:
         if entity not in spec.entities:
             raise ValueError(f"{where}: entity {entity!r} is not one of {known}")
-    names = [f.name for f in spec.features()]
+    features = spec.features()
+    computed = {f.name for f in features if f.source != "passthrough"}
+    listed = sorted(computed & {*spec.numeric, *spec.categorical})
+    if listed:
+        raise ValueError(
+            f"categorical/numeric list {listed}, which the spec computes; list source "
+            "columns only (a `last` of a column in categorical is categorical by itself)"
+        )
+    names = [f.name for f in features]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ValueError(f"feature names {twice} are defined twice; change the spec")
