@@ -27,6 +27,7 @@ from mlgate.ml.training import (
     build_search,
     feature_importances,
     feature_names,
+    never_present,
     sample_negatives,
     score,
     training_effort,
@@ -83,6 +84,13 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     numeric, categorical = feature_columns(cfg.features)
+    empty = never_present(fit_rows, numeric)
+    if empty:
+        raise SystemExit(
+            f"the numeric model inputs {empty} have no value in any training row; give their "
+            "aggregation a `default:` or remove them from the feature spec "
+            "(docs/pipelines.md, Features)"
+        )
     search = build_search(cfg, numeric, categorical)
     search_model = search.fit(fit_rows)
     model = search_model.bestModel

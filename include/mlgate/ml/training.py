@@ -12,13 +12,19 @@ import numpy as np
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
-from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
+from pyspark.ml.feature import Imputer, OneHotEncoder, StringIndexer, VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mlgate.config import PipelineConfig
+
+FILLED_SUFFIX = "__filled"  # a numeric input with its missing values replaced (Imputer)
+# Spark 4 refuses to fit on NaN, and a numeric input can be missing for good reasons: an
+# empty window's mean, a dimension without a version yet, a passthrough null. The fitted
+# median of the training rows takes its place, in training and in every scoring engine.
+IMPUTE_STRATEGY = "median"
 
 _CLASSIFIERS = {
     "random_forest": RandomForestClassifier,
@@ -30,11 +36,15 @@ _CLASSIFIERS = {
 def build_pipeline(
     cfg: PipelineConfig, numeric: list[str], categorical: list[str]
 ) -> tuple[Pipeline, object]:
-    """Indexers and encoders for the categorical columns, an assembler, and the classifier."""
+    """An imputer for the numeric columns, indexers and encoders for the categorical ones,
+    an assembler, and the classifier."""
     label = cfg.target.name
+    filled = [f"{c}{FILLED_SUFFIX}" for c in numeric]
     indexed = [f"{c}__index" for c in categorical]
     encoded = [f"{c}__onehot" for c in categorical]
     stages: list = []
+    if numeric:
+        stages.append(Imputer(inputCols=numeric, outputCols=filled, strategy=IMPUTE_STRATEGY))
     if categorical:
         # "keep" gives unseen categories their own bucket instead of failing at scoring time.
         stages.append(
@@ -42,7 +52,7 @@ def build_pipeline(
         )
         stages.append(OneHotEncoder(inputCols=indexed, outputCols=encoded, handleInvalid="keep"))
     stages.append(
-        VectorAssembler(inputCols=numeric + encoded, outputCol="features", handleInvalid="keep")
+        VectorAssembler(inputCols=filled + encoded, outputCol="features", handleInvalid="keep")
     )
     family = cfg.training.family
     kwargs = {"labelCol": label, "featuresCol": "features"}
@@ -83,6 +93,16 @@ def build_search(cfg: PipelineConfig, numeric: list[str], categorical: list[str]
     if search.method == "cross_validator":
         return CrossValidator(numFolds=search.folds, **common)
     return TrainValidationSplit(trainRatio=search.train_ratio, **common)
+
+
+def never_present(rows: DataFrame, numeric: list[str]) -> list[str]:
+    """The numeric inputs with no value in any of `rows` (the imputer has nothing to learn
+    a replacement from)."""
+    if not numeric:
+        return []
+    counts = rows.select([F.count(F.nanvl(F.col(c), F.lit(None))).alias(c) for c in numeric])
+    first = counts.first().asDict()
+    return [c for c in numeric if first[c] == 0]
 
 
 def sample_negatives(train: DataFrame, label: str, rate: float, seed: int) -> DataFrame:
@@ -126,10 +146,11 @@ def training_effort(model: PipelineModel) -> TrainingEffort:
 
 
 def feature_names(scored: DataFrame) -> list[str]:
-    """Names of the assembled vector's slots (one-hot slots as column=value)."""
+    """Names of the assembled vector's slots (one-hot slots as column=value), as the
+    feature spec names them."""
     attrs = scored.schema["features"].metadata["ml_attr"]["attrs"]
     slots = sorted((a["idx"], a["name"]) for group in attrs.values() for a in group)
-    return [name for _, name in slots]
+    return [name.removesuffix(FILLED_SUFFIX) for _, name in slots]
 
 
 def feature_importances(model: PipelineModel, names: list[str]) -> dict[str, float]:
