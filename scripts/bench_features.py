@@ -80,6 +80,19 @@ def feature_rows(state: Path) -> int:
     return 0
 
 
+def commit_of(checkout: Path) -> str:
+    """The checkout's commit, with a + when it has uncommitted changes."""
+    head = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(checkout), "status", "--porcelain", "--", "include", "scripts"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return (head or "?") + ("+" if dirty else "")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="transactions to generate")
@@ -141,7 +154,8 @@ def main() -> int:
     ]
     for name, values in times.items():
         lines.append(
-            f"| {name} ({contenders[name].name}) | {statistics.median(values):.1f} | "
+            f"| {name} ({contenders[name].name} @ {commit_of(contenders[name])}) | "
+            f"{statistics.median(values):.1f} | "
             f"{min(values):.1f} | {rows[name]:,} |"
         )
     if "baseline" in times:
