@@ -27,6 +27,7 @@ from mlgate.ml.training import (
     build_search,
     feature_importances,
     feature_names,
+    model_text,
     never_present,
     sample_negatives,
     score,
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     metrics.update({f"fit_rows_label_{k}": float(v) for k, v in fit_counts.items()})
     metrics.update(training_effort(model).to_metrics())
     metrics["search_best_validation_metric"] = float(max(validation))
-    importances = feature_importances(model, feature_names(scored))
+    names = feature_names(scored)
+    importances = feature_importances(model, names)
     log.info("holdout metrics: %s", json.dumps(metrics, indent=1))
 
     mlflow = configure_mlflow()
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             plots.feature_importance_png(importances, out / "feature_importances.png")
             mlflow.log_artifacts(str(out), artifact_path="plots")
-        mlflow.log_text(model.stages[-1].toDebugString, "model_debug_string.txt")
+        mlflow.log_text(model_text(model, names), "model_debug_string.txt")
         mlflow.log_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "config.yaml")
         mlflow.log_dict(importances, "feature_importances.json")
         # the data manifest and data-check reports written by the earlier tasks

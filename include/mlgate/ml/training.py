@@ -163,6 +163,19 @@ def feature_importances(model: PipelineModel, names: list[str]) -> dict[str, flo
     return dict(sorted(zip(names, map(float, values)), key=lambda kv: -kv[1]))
 
 
+def model_text(model: PipelineModel, names: list[str]) -> str:
+    """The fitted model as text for its MLflow run: the trees of a forest or of boosting,
+    or a logistic regression's intercept and coefficients by feature name (it has no
+    tree dump)."""
+    fitted = model.stages[-1]
+    if hasattr(fitted, "toDebugString"):
+        return fitted.toDebugString
+    coefficients = fitted.coefficients.toArray()
+    lines = [f"{type(fitted).__name__}: intercept {fitted.intercept:.12g}"]
+    lines += [f"{name}\t{value:.12g}" for name, value in zip(names, coefficients, strict=True)]
+    return "\n".join(lines) + "\n"
+
+
 def best_params(model: PipelineModel, cfg: PipelineConfig) -> dict[str, object]:
     fitted = model.stages[-1]
     return {
