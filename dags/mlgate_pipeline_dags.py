@@ -16,7 +16,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from mlgate_alerts import GateAlertNotifier
 
-from mlgate.config import GATE_NAMES, MODEL_FAMILIES, PipelineConfig, load_pipeline
+from mlgate.config import GATE_NAMES, MODEL_FAMILIES, PipelineConfig, load_pipeline, pipeline_path
 from mlgate.jobs.submit import DS, JOBS_DIR, spark_conf, spark_env
 
 START_DATE = datetime(2026, 1, 1)
@@ -362,7 +362,12 @@ def pipeline_dags(name: str) -> dict:
     """The pipeline's three DAGs by variable name, for the generated DAG file's globals().
 
     A pipeline file that does not load raises here: the import error of that DAG file.
+    A DAG file whose pipeline is not in this deployment's pipelines folder makes no DAGs:
+    the dags/ folder of a checkout is shared by every process started from it, and one
+    with another pipelines folder (a test, a second deployment) may have synced it.
     """
+    if not pipeline_path(name).exists():
+        return {}
     cfg = load_pipeline(name)
     return {
         f"{name}_retrain": retrain_dag(cfg),

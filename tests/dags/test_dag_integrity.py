@@ -63,6 +63,38 @@ def test_a_broken_pipeline_breaks_only_its_own_dags(tmp_path, monkeypatch):
     assert "window.training_days: Field required" in error[1]
 
 
+def test_dag_files_follow_the_pipelines_folder_airflow_reads(tmp_path, monkeypatch):
+    """A service started with its own pipelines folder syncs the DAG files of that folder,
+    not of the starting process's; a file left by another folder makes no DAGs and no
+    import error (the make test-ui failure: shop.py from include/pipelines in a deployment
+    that has only fraud)."""
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+
+    from mlgate.config import PIPELINES_DIR
+    from mlgate.local.dagfiles import TEMPLATE, sync_dag_files
+
+    deployment = tmp_path / "deployment"
+    deployment.mkdir()
+    fraud = yaml.safe_load((PIPELINES_DIR / "fraud.yaml").read_text())
+    (deployment / "cards.yaml").write_text(yaml.safe_dump(fraud))
+    monkeypatch.delenv("MLGATE_PIPELINES", raising=False)  # this process: include/pipelines
+    monkeypatch.syspath_prepend(str(DAGS))
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "shop.py").write_text(TEMPLATE.format(name="shop"))  # left by another folder
+
+    assert sync_dag_files(folder, pipelines=deployment) == {
+        "written": ["cards"],
+        "removed": ["shop"],
+    }
+    (folder / "shop.py").write_text(TEMPLATE.format(name="shop"))
+    monkeypatch.setenv("MLGATE_PIPELINES", str(deployment))  # as the services' Airflow has it
+    bag = DagBag(dag_folder=str(folder))
+    assert not bag.import_errors
+    assert sorted(bag.dags) == ["cards_retrain", "cards_rollback", "cards_score"]
+
+
 def test_every_dag_has_tags_retries_and_docs(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags, f"{dag_id} has no tags"

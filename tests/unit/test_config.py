@@ -1078,3 +1078,22 @@ def test_a_computed_feature_listed_as_a_source_column_is_named(raw):
     raw["features"]["categorical"].remove("card_channel_last_14d")
     kinds = {f.name: f.kind for f in parse(raw).features.features()}
     assert kinds["card_channel_last_14d"] == "categorical"
+
+
+def test_the_pipelines_folder_is_the_given_environments_or_folder(tmp_path, monkeypatch):
+    """A service's pipelines folder is the one in its environment, not the caller's."""
+    from mlgate.config import PIPELINES_DIR, pipeline_names, pipeline_path, pipelines_dir
+
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    for folder, names in ((mine, ["a", "b"]), (theirs, ["c"])):
+        folder.mkdir()
+        for name in names:
+            (folder / f"{name}.yaml").write_text("{}")
+    monkeypatch.setenv("MLGATE_PIPELINES", str(mine))
+    assert pipelines_dir() == mine
+    assert pipelines_dir({"MLGATE_PIPELINES": str(theirs)}) == theirs
+    assert pipelines_dir({}) == PIPELINES_DIR
+    assert pipeline_names() == ["a", "b"]
+    assert pipeline_names(theirs) == ["c"]
+    assert pipeline_path("c") == mine / "c.yaml"
+    assert pipeline_path("c", theirs) == theirs / "c.yaml"

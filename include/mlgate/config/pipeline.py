@@ -8,6 +8,7 @@ folders under the state folder, and, through ``model_name``, its registry model.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -212,17 +213,18 @@ class PipelineConfig(Strict):
 # --- files ---------------------------------------------------------------------------------
 
 
-def pipelines_dir() -> Path:
-    return Path(os.environ.get(PIPELINES_ENV) or PIPELINES_DIR)
+def pipelines_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The pipelines folder of this process, or of the environment given (a service's)."""
+    return Path((os.environ if environ is None else environ).get(PIPELINES_ENV) or PIPELINES_DIR)
 
 
-def pipeline_path(name: str) -> Path:
-    return pipelines_dir() / f"{name}.yaml"
+def pipeline_path(name: str, folder: Path | None = None) -> Path:
+    return (pipelines_dir() if folder is None else folder) / f"{name}.yaml"
 
 
-def pipeline_names() -> list[str]:
-    """Every pipeline in the pipelines folder, by name (sorted)."""
-    folder = pipelines_dir()
+def pipeline_names(folder: Path | None = None) -> list[str]:
+    """Every pipeline in the pipelines folder (default: this process's), by name (sorted)."""
+    folder = pipelines_dir() if folder is None else folder
     return sorted(path.stem for path in folder.glob("*.yaml")) if folder.is_dir() else []
 
 

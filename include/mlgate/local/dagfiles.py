@@ -27,15 +27,18 @@ globals().update(pipeline_dags({name!r}))
 '''
 
 
-def sync_dag_files(folder: Path | None = None) -> dict[str, list[str]]:
-    """Write one DAG file per pipeline and remove the files of pipelines that are gone.
+def sync_dag_files(
+    folder: Path | None = None, pipelines: Path | None = None
+) -> dict[str, list[str]]:
+    """Write one DAG file per pipeline of `pipelines` (default: this process's pipelines
+    folder; pass the one Airflow will read) and remove the files of pipelines that are gone.
 
     Returns {"written": [...], "removed": [...]} (pipeline names). Files whose content is
     already right are left untouched, so the DAG processor does not reparse them.
     """
     folder = Path(folder) if folder else DAG_FILES_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    wanted = pipeline_names()
+    wanted = pipeline_names(pipelines)
     written, removed = [], []
     for name in wanted:
         path = folder / f"{name}.py"

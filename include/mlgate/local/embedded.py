@@ -120,9 +120,10 @@ def start_dag_test(
     With `output` (a file open for writing) all of Airflow's and Spark's stdout and stderr
     go there, after a first line naming the command; without it they go to the terminal.
     """
+    from mlgate.config import pipelines_dir
     from mlgate.local.dagfiles import sync_dag_files
 
-    sync_dag_files()
+    sync_dag_files(pipelines=pipelines_dir(env))
     migrate_airflow_db(env)
     command = [str(Path(sys.executable).parent / "airflow"), *dag_test_args(dag_id, day, conf)]
     if output is None:

@@ -28,7 +28,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mlgate.config import ConfigError, load_pipeline, pipeline_names
+from mlgate.config import (
+    ConfigError,
+    load_pipeline_file,
+    pipeline_names,
+    pipeline_path,
+    pipelines_dir,
+)
 from mlgate.local.airflow_api import (
     AirflowClient,
     airflow_health,
@@ -330,7 +336,7 @@ def start(
     logs_dir(state).mkdir(parents=True, exist_ok=True)
     ensure_password_file(state, env)
     echo(f"migrating the Airflow metadata DB in {env['AIRFLOW_HOME']}")
-    sync_dag_files()
+    sync_dag_files(pipelines=pipelines_dir(env))
     migrate_airflow_db(env)
     _save_record(services)  # before the first process, so `stop` finds what was started
 
@@ -398,7 +404,7 @@ def start(
             name="mlflow",
             pid=mlflow_pid,
         )
-        _wait_for_dags(services, state, timeout)
+        _wait_for_dags(services, state, timeout, pipelines_dir(env))
     except BaseException:
         report = stop(state, echo=lambda *_: None, strict=False)
         if report["survivors"]:
@@ -466,15 +472,15 @@ def _start_spark_cluster(services: Services, state: Path, launched, timeout: flo
     )
 
 
-def _wait_for_dags(services: Services, state: Path, timeout: float) -> None:
+def _wait_for_dags(services: Services, state: Path, timeout: float, pipelines: Path) -> None:
     """The DAG processor has parsed the retrain DAG of every pipeline that loads; an import
     error of such a pipeline's DAG file is reported here. A broken pipeline file breaks
     only its own DAGs: it is reported, and the others start."""
     client = AirflowClient(services.airflow_url, ADMIN_USER, read_password(state))
     good, broken = [], []
-    for name in pipeline_names():
+    for name in pipeline_names(pipelines):
         try:
-            good.append(load_pipeline(name).dag_id("retrain"))
+            good.append(load_pipeline_file(pipeline_path(name, pipelines)).dag_id("retrain"))
         except ConfigError as error:
             broken.append(name)
             print(f"pipeline {name} is broken, its DAGs show an import error:\n{error}")
