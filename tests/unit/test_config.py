@@ -4,6 +4,7 @@ the bad key (and, for a closed choice, the allowed values)."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -482,7 +483,9 @@ def test_observations_get_the_joins_their_entity_key_reaches(raw):
 
 def test_a_join_on_the_entity_key_reaches_observations_after_joins_on_other_keys(raw):
     raw = per_card(raw)
-    raw["source"]["dimensions"].append({"table": "card_limits", "key": "card_id"})
+    raw["source"]["dimensions"].append(
+        {"table": "card_limits", "key": "card_id", "history": "static"}
+    )
     raw["features"]["joins"].append(
         {"table": "card_limits", "key": "card_id", "columns": ["credit_limit"]}
     )
@@ -593,13 +596,22 @@ def test_a_cadence_that_divides_a_day_or_is_whole_days_is_accepted(raw, every):
     [
         ({"table": "cards", "key": "card_id", "history": "scd2"}, "needs valid_from"),
         ({"table": "cards", "key": "card_id", "history": "lastmodified"}, "needs updated_at"),
-        ({"table": "cards", "key": "card_id", "valid_to": "until"}, "means nothing"),
+        (
+            {"table": "cards", "key": "card_id", "history": "static", "valid_to": "until"},
+            "means nothing",
+        ),
         ({"table": "cards", "key": "card_id", "history": "daily"}, "'static', 'scd2'"),
+        (
+            {"table": "cards", "key": "card_id"},
+            "history is required: how the table changes decides how past rows join it; "
+            "one of 'static' (never changes: a snapshot per run), 'scd2' (versions with "
+            "valid_from / valid_to), 'lastmodified' (current values with updated_at)",
+        ),
     ],
 )
 def test_a_dimension_history_needs_its_columns(raw, dimension, message):
     raw["source"]["dimensions"][0] = dimension
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         parse(raw)
 
 
@@ -655,7 +667,7 @@ def test_a_dimension_history_needs_its_columns(raw, dimension, message):
             "valid_from means nothing with history 'lastmodified'",
         ),
         (
-            {"table": "cards", "key": "card_id", "valid_from": "a"},
+            {"table": "cards", "key": "card_id", "history": "static", "valid_from": "a"},
             "valid_from means nothing with history 'static'",
         ),
     ],
@@ -766,7 +778,7 @@ TOP = "(top level): Value error, "
         ),
         (
             "source.dimensions",
-            [{"table": "cards", "key": "card_id"}, {"table": "cards", "key": "card_id"}],
+            [{"table": "cards", "key": "card_id", "history": "static"}] * 2,
             "source: Value error, dimensions.1: table 'cards' is listed twice",
         ),
         ("gates.bad_record_ratio.max_ratio", -0.01, f"gates.bad_record_ratio.max_ratio: {GE} 0"),

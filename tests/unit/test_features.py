@@ -296,7 +296,7 @@ JOINS = [
     Join(table="cards", key="card_id", columns=["card_type", "customer_id"]),
     Join(table="customers", key="customer_id", columns=["home_country"]),
 ]
-STATIC = [DimensionTable(table=j.table, key=j.key) for j in JOINS]
+STATIC = [DimensionTable(table=j.table, key=j.key, history="static") for j in JOINS]
 
 
 def join(events, dimensions, joins=JOINS, declared=STATIC):

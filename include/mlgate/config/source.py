@@ -90,11 +90,21 @@ def _check_history_columns(dimension: DimensionTable) -> None:
             raise ValueError(f"{name} means nothing with history {dimension.history!r}")
 
 
+def _check_history_declared(data: object) -> None:
+    if isinstance(data, dict) and "history" not in data:
+        raise ValueError(
+            "history is required: how the table changes decides how past rows join it; "
+            "one of 'static' (never changes: a snapshot per run), 'scd2' (versions with "
+            "valid_from / valid_to), 'lastmodified' (current values with updated_at)"
+        )
+
+
 class DimensionTable(Strict):
     """A table the events (or observations) are joined with, as of each row's time.
 
-    history: ``static`` (the default) joins a snapshot taken by each run to every row:
-    declare it only for a table whose values never change. ``scd2``: each row is one
+    history (required, so that no table is joined as a snapshot by omission): ``static``
+    joins a snapshot taken by each run to every row: declare it only for a table whose
+    values never change. ``scd2``: each row is one
     version, valid from ``valid_from`` until ``valid_to`` (null: still valid); a row at
     time t joins the version with valid_from <= t < valid_to. ``lastmodified``: the table
     keeps only current values and ``updated_at``; each run appends the rows changed since
@@ -104,10 +114,16 @@ class DimensionTable(Strict):
 
     table: Name
     key: Name
-    history: DimensionHistory = "static"
+    history: DimensionHistory
     valid_from: Name | None = None
     valid_to: Name | None = None
     updated_at: Name | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _history_declared(cls, data: object) -> object:
+        _check_history_declared(data)
+        return data
 
     @model_validator(mode="after")
     def _history_columns(self) -> DimensionTable:

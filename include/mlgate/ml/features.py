@@ -116,7 +116,9 @@ def join_dimensions(
             raise ValueError(
                 f"joining {join.table!r} would bring columns the rows already have: {clashes}"
             )
-        spec = by_table.get(join.table) or DimensionTable(table=join.table, key=join.key)
+        spec = by_table.get(join.table) or DimensionTable(
+            table=join.table, key=join.key, history="static"
+        )
         dimension = dimensions[join.table]
         if spec.history == "static":
             version = dimension.select(join.key, *join.columns).dropDuplicates([join.key])
