@@ -16,7 +16,8 @@ from mlgate.config import load_pipeline
 from mlgate.demo import demo_for
 from mlgate.demo.common import SourceExistsError
 from mlgate.demo.shop import schema
-from mlgate.demo.shop.simulate import observation_labels, simulate
+from mlgate.demo.shop.labels import observation_labels
+from mlgate.demo.shop.simulate import simulate
 from mlgate.ingest.records import find_bad_records, reason_counts
 from mlgate.ml.assertions import load_assertion_set
 

@@ -10,7 +10,8 @@ import pytest
 
 from mlgate.checks.expectations import run_suite
 from mlgate.config import load_pipeline
-from mlgate.demo.shop.simulate import observation_labels, simulate
+from mlgate.demo.shop.labels import observation_labels
+from mlgate.demo.shop.simulate import simulate
 from mlgate.ml.labels import MATURE_COLUMN
 from mlgate.ml.rows import feature_rows, label_rows
 

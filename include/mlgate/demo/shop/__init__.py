@@ -2,6 +2,7 @@
 
 - ``schema``: page events (a landing table), orders, visitors (SCD2) and products;
 - ``simulate``: visitors, their visits and shopping journeys, promotions, orders, seeded;
+- ``labels``: the target computed plainly with pandas (what the Spark labels are checked against);
 - this module: the demo registry's entry points (``mlgate.demo.DEMOS``), the simulation
   written through SQLAlchemy by ``mlgate.demo.common``.
 """
@@ -12,13 +13,13 @@ import datetime as dt
 
 from mlgate.demo.common import demo_period, write_demo_database
 from mlgate.demo.shop import schema
+from mlgate.demo.shop.labels import observation_labels
 from mlgate.demo.shop.simulate import (
     DEFAULT_DAYS,
     DEFAULT_END_DATE,
     DEFAULT_EVENTS,
     DEFAULT_SEED,
     check_sizes,
-    observation_labels,
     simulate,
 )
 
