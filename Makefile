@@ -87,10 +87,12 @@ lint-imports: install  ## the layering of include/mlgate (contracts in pyproject
 	$(BIN)/lint-imports --no-cache --no-logo
 
 # Not part of `make test` (minutes): run before a release; .ci/run runs it when what it
-# mutates or the tests that judge it changed. One worker: the machine has 2 cores.
+# mutates or the tests that judge it changed. One mutmut worker per core (MUTATION_WORKERS=1
+# on a machine busy with other work).
+MUTATION_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 .PHONY: mutation
 mutation: install  ## mutation tests of gates, record rules, config -> docs/testing.md (score, survivors)
-	$(BIN)/python scripts/mutation.py --write docs/testing.md
+	$(BIN)/python scripts/mutation.py --max-children $(MUTATION_WORKERS) --write docs/testing.md
 
 BENCH_ROWS ?= 1000000
 BENCH_REPEATS ?= 5
