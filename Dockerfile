@@ -42,9 +42,12 @@ COPY --chown=airflow:0 dags /opt/mlgate/dags
 COPY --chown=airflow:0 plugins /opt/mlgate/plugins
 COPY --chown=airflow:0 scripts /opt/mlgate/scripts
 COPY --chown=airflow:0 deploy /opt/mlgate/deploy
+# `mlgate pipelines sync`: the DAG file of each pipeline in include/pipelines/ (generated,
+# not in git); the pipelines are part of the image, so adding one means rebuilding it.
 RUN uv pip install --no-cache --python /opt/mlgate/venv/bin/python --no-deps -e /opt/mlgate \
  && python -c "import airflow, mlflow, pyspark, mlgate; print('airflow', airflow.__version__, 'pyspark', pyspark.__version__)" \
- && mkdir -p /opt/mlgate/state
+ && mkdir -p /opt/mlgate/state \
+ && mlgate pipelines sync
 
 ENV MLGATE_STATE=/opt/mlgate/state \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/mlgate/dags \

@@ -12,16 +12,18 @@ BIN := $(VENV)/bin
 STATE ?= $(CURDIR)/state
 export MLGATE_STATE := $(STATE)
 
-# Demo size and the day the run covers (the last generated day).
+# The pipeline (a file of include/pipelines), the demo size and the day the run covers
+# (the last generated day). EVENTS empty: the demo's own default (fraud: 1,000,000).
+PIPELINE ?= fraud
 DAYS ?= 60
-TRANSACTIONS ?= 1000000
+EVENTS ?= $(TRANSACTIONS)
 END_DATE ?= 2026-10-31
 SEED ?= 7
 
 UV_VERSION := $(shell sed -n "s/^uv==//p" requirements.txt)
 
 BAD_DAY ?= 2026-11-01
-BAD_KIND ?= null_amounts
+BAD_KIND ?= null_values
 
 .PHONY: help install lock run generate demo-bad-day test test-unit lint lint-imports mlflow-ui airflow-ui clean airflow stop status test-ui
 
@@ -48,24 +50,24 @@ lock: $(BIN)/uv  ## re-resolve requirements.in into the pinned requirements.txt
 	$(BIN)/uv pip compile requirements.in --override requirements-overrides.txt \
 	  --python-version 3.11 --no-header --output-file requirements.txt
 
-generate: install  ## write the demo source database (skipped when it already has data)
-	$(BIN)/mlgate generate --if-missing --days $(DAYS) --transactions $(TRANSACTIONS) \
-	  --end-date $(END_DATE) --seed $(SEED)
+generate: install  ## write the PIPELINE's demo source database (skipped when it has data)
+	$(BIN)/mlgate generate --pipeline $(PIPELINE) --if-missing --days $(DAYS) \
+	  $(if $(EVENTS),--events $(EVENTS)) --end-date $(END_DATE) --seed $(SEED)
 
-run: generate  ## set up, generate demo data, run the daily DAG for END_DATE, print a summary
-	$(BIN)/mlgate run-day --date $(END_DATE)
+run: generate  ## set up, generate demo data, run PIPELINE's retrain DAG for END_DATE (fraud)
+	$(BIN)/mlgate run-day --pipeline $(PIPELINE) --date $(END_DATE)
 
 # Spark in the tests needs the same Java as the pipeline.
 JAVA_ENV = JAVA_HOME="$$(scripts/java-home $(BIN)/python)"
 
 demo-bad-day: install  ## after make run: a broken feed on BAD_DAY; watch a gate stop it
-	@test -f $(STATE)/source/transactions.db || { echo "run 'make run' first"; exit 1; }
-	$(BIN)/mlgate inject-fault --date $(BAD_DAY) --kind $(BAD_KIND)
-	@if $(BIN)/mlgate run-day --date $(BAD_DAY); then \
+	@$(BIN)/mlgate champion --pipeline $(PIPELINE) >/dev/null 2>&1 || { echo "run 'make run' first"; exit 1; }
+	$(BIN)/mlgate inject-fault --pipeline $(PIPELINE) --date $(BAD_DAY) --kind $(BAD_KIND)
+	@if $(BIN)/mlgate run-day --pipeline $(PIPELINE) --date $(BAD_DAY); then \
 	  echo "the bad day was NOT stopped: that is a bug"; exit 1; \
 	else \
 	  echo; echo "as intended: the gates stopped $(BAD_DAY); the champion is unchanged:"; \
-	  $(BIN)/mlgate champion | head -3; \
+	  $(BIN)/mlgate champion --pipeline $(PIPELINE) | head -3; \
 	  echo; echo "alert emails (.eml) in $(STATE)/mail:"; ls -1 $(STATE)/mail/*.eml | tail -3; \
 	fi
 
@@ -85,10 +87,12 @@ lint-imports: install  ## the layering of include/mlgate (contracts in pyproject
 	$(BIN)/lint-imports --no-cache --no-logo
 
 # Not part of `make test` (minutes): run before a release; .ci/run runs it when what it
-# mutates or the tests that judge it changed. One worker: the machine has 2 cores.
+# mutates or the tests that judge it changed. One mutmut worker per core (MUTATION_WORKERS=1
+# on a machine busy with other work).
+MUTATION_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 .PHONY: mutation
 mutation: install  ## mutation tests of gates, record rules, config -> docs/testing.md (score, survivors)
-	$(BIN)/python scripts/mutation.py --write docs/testing.md
+	$(BIN)/python scripts/mutation.py --max-children $(MUTATION_WORKERS) --write docs/testing.md
 
 BENCH_ROWS ?= 1000000
 BENCH_REPEATS ?= 5
@@ -97,6 +101,12 @@ BENCH_REPEATS ?= 5
 bench-extract: install  ## extraction benchmark on a local PostgreSQL -> docs/benchmarks.md
 	$(BIN)/python scripts/bench_extract.py --rows $(BENCH_ROWS) --repeats $(BENCH_REPEATS) \
 	  --write docs/benchmarks.md
+
+BASELINE ?=
+.PHONY: bench-features
+bench-features: install  ## feature job on the 1M-row fraud demo (BASELINE=<checkout> compares) -> docs/benchmarks.md
+	$(BIN)/python scripts/bench_features.py --rows $(BENCH_ROWS) --repeats 3 \
+	  $(if $(BASELINE),--baseline $(BASELINE)) --write docs/benchmarks.md
 
 BENCH_RECORDS_ROWS ?= 20000 1000000
 
@@ -112,11 +122,11 @@ bench-serve: install  ## scoring benchmark on the demo champion (make run first)
 	$(JAVA_ENV) $(BIN)/python scripts/bench_serve.py --seconds $(BENCH_SECONDS) \
 	  --write docs/benchmarks.md
 
-serve: install  ## the champion's ONNX twin over HTTP: http://127.0.0.1:8000 (mlgate serve --help)
-	$(BIN)/mlgate serve --port 8000
+serve: install  ## PIPELINE's champion (ONNX twin) over HTTP: http://127.0.0.1:8000
+	$(BIN)/mlgate serve --pipeline $(PIPELINE) --port 8000
 
-score-day: install  ## batch-score END_DATE with the champion (DAG fraud_score) into the source DB
-	$(BIN)/mlgate score-day --date $(END_DATE)
+score-day: install  ## batch-score END_DATE with PIPELINE's champion (its _score DAG)
+	$(BIN)/mlgate score-day --pipeline $(PIPELINE) --date $(END_DATE)
 
 lint: install
 	$(BIN)/ruff check include dags plugins tests
@@ -127,7 +137,7 @@ mlflow-ui: install  ## MLflow UI on the embedded state: http://127.0.0.1:5000
 	  --default-artifact-root $(STATE)/mlflow/artifacts --host 127.0.0.1 --port 5000
 
 airflow-ui: install  ## Airflow (standalone) on the embedded state: http://127.0.0.1:8080
-	@eval "$$($(BIN)/python -c 'from mlgate.local.embedded import embedded_env; import shlex; \
+	@eval "$$($(BIN)/python -c 'from mlgate.local.embedded import embedded_env; from mlgate.local.dagfiles import sync_dag_files; sync_dag_files(); import shlex; \
 	  [print(f"export {k}={shlex.quote(v)}") for k, v in embedded_env().items() \
 	   if k.startswith(("AIRFLOW", "MLGATE", "JAVA", "PATH", "GX", "MLFLOW"))]')" && \
 	  echo "login: user 'admin', password in $$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated" && \

@@ -1,10 +1,11 @@
 """mlgate's alert email on the Airflow side: a notifier for on_failure_callback.
 
     from mlgate_alerts import GateAlertNotifier
-    cfg = load_config()
-    @dag(..., on_failure_callback=GateAlertNotifier(cfg.alerts.model_dump(), cfg.model_name))
+    cfg = load_pipeline("fraud")
+    @dag(..., on_failure_callback=GateAlertNotifier(
+        cfg.alerts.model_dump(), cfg.model_name, pipeline=cfg.name))
 
-The gates task can call `send_gate_alert(alerts, model_name, context)` directly. Either way
+The gates task can call `send_gate_alert(alerts, model_name, context, pipeline=...)`. Either way
 the email goes to `alerts["recipients"]` through the SMTP connection `alerts["smtp_conn_id"]`
 (extras as in the SMTP provider: disable_tls, disable_ssl, timeout), and a failure to send is
 logged at ERROR ("ALERT EMAIL NOT SENT") but never changes the outcome of the task or run.
@@ -82,7 +83,7 @@ def _smtp_settings(conn_id: str) -> dict[str, Any]:
     }
 
 
-def build_gate_alert(alerts: dict, model_name: str, context: dict):
+def build_gate_alert(alerts: dict, model_name: str, context: dict, pipeline: str):
     """The alert EmailMessage for the run in `context` (gate variant or task-failure variant)."""
     from mlgate.alerts import alert_for_run
 
@@ -90,6 +91,7 @@ def build_gate_alert(alerts: dict, model_name: str, context: dict):
     return alert_for_run(
         alerts,
         model_name,
+        pipeline=pipeline,
         ds=_context_ds(context),
         dag_id=dag_id,
         run_id=run_id,
@@ -102,7 +104,7 @@ def build_gate_alert(alerts: dict, model_name: str, context: dict):
     )
 
 
-def send_gate_alert(alerts: dict, model_name: str, context: dict) -> bool:
+def send_gate_alert(alerts: dict, model_name: str, context: dict, *, pipeline: str) -> bool:
     """Render and send the alert for the run in `context`; True if sent. Never raises."""
     if hasattr(alerts, "model_dump"):  # an AlertsConfig
         alerts = alerts.model_dump()
@@ -120,7 +122,7 @@ def send_gate_alert(alerts: dict, model_name: str, context: dict) -> bool:
         what = f"{model_name} alert (unreadable context)"
 
     def send() -> None:
-        message = build_gate_alert(alerts, model_name, context)
+        message = build_gate_alert(alerts, model_name, context, pipeline)
         send_message(message, **_smtp_settings(alerts.get("smtp_conn_id") or "smtp_default"))
 
     return send_alert_safely(send, what)
@@ -131,10 +133,11 @@ class GateAlertNotifier(BaseNotifier):
 
     template_fields = ()
 
-    def __init__(self, alerts: dict, model_name: str):
+    def __init__(self, alerts: dict, model_name: str, *, pipeline: str):
         super().__init__()
         self.alerts = alerts.model_dump() if hasattr(alerts, "model_dump") else dict(alerts)
         self.model_name = model_name
+        self.pipeline = pipeline
 
     def notify(self, context) -> None:
-        send_gate_alert(self.alerts, self.model_name, context)
+        send_gate_alert(self.alerts, self.model_name, context, pipeline=self.pipeline)

@@ -132,7 +132,7 @@ def holdout_rows(cfg, ds: str, n: int):
     from mlgate.paths import features_partition
 
     numeric, categorical = feature_columns(cfg.features)
-    frame = pd.read_parquet(features_partition(ds), columns=[*numeric, *categorical])
+    frame = pd.read_parquet(features_partition("fraud", ds), columns=[*numeric, *categorical])
     return frame.tail(n).reset_index(drop=True)
 
 
@@ -489,11 +489,11 @@ def main() -> int:
     import pandas as pd
     import pyspark
 
-    from mlgate.config import load_config
+    from mlgate.config import load_pipeline
     from mlgate.jobs.common import spark_session
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     started = machine()
     mlflow, version, run = champion(cfg)
     ds = run.data.tags.get("mlgate.ds")

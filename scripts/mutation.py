@@ -3,7 +3,7 @@
 
 mutmut names a mutated module after its path and drops only a leading `src/`, so it cannot
 run on `include/mlgate` in place. This script lays out a copy, build/mutation/ (git-ignored;
-made afresh each run): include/mlgate as src/mlgate, include/config, tests/conftest.py,
+made afresh each run): include/mlgate as src/mlgate, include/pipelines, tests/conftest.py,
 the test files and pyproject.toml, whose [tool.mutmut] section says what to mutate and
 which tests judge the mutants. It runs `mutmut run` there on one worker (the machine has
 2 cores and others use it), timing the whole, then scripts/mutation_report.py writes the

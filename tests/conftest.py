@@ -16,7 +16,7 @@ logging.getLogger("py4j").setLevel(logging.WARNING)
 REPO = Path(__file__).resolve().parents[1]
 INCLUDE = REPO / "include"
 PLUGINS = REPO / "plugins"
-for folder in (INCLUDE, PLUGINS):  # as Airflow sets them up for DAG files
+for folder in (INCLUDE, PLUGINS, REPO / "dags"):  # as Airflow sets them up for DAG files
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(PLUGINS))

@@ -305,6 +305,7 @@ def alert_for_run(
     alerts: dict,
     model_name: str,
     *,
+    pipeline: str,
     ds: str | None,
     dag_id: str | None,
     run_id: str | None,
@@ -322,8 +323,11 @@ def alert_for_run(
 
     from mlgate.runs import GATES_FILE, TRACKING_FILE, run_file_of
 
-    gates_doc = (run_file_of(ds, GATES_FILE, run_id) if ds and run_id else None) or {}
-    tracking = (run_file_of(ds, TRACKING_FILE, run_id) if ds and run_id else None) or {}
+    def of_this_run(name: str) -> dict:
+        found = run_file_of(pipeline, ds, name, run_id) if ds and run_id else None
+        return found or {}
+
+    gates_doc, tracking = of_this_run(GATES_FILE), of_this_run(TRACKING_FILE)
 
     airflow_url = None
     if alerts.get("airflow_url") and dag_id and run_id:

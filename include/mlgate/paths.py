@@ -1,7 +1,19 @@
 """Where the embedded default keeps its state: one git-ignored folder, `rm -rf` resets it.
 
 The folder is `$MLGATE_STATE`, or `state/` in the checkout. Every path any task reads or
-writes is built here, so the layout is written down once.
+writes is built here, so the layout is written down once::
+
+    state/
+      source/                       demo source databases
+      pipelines/<pipeline>/         everything of one pipeline:
+        lake/<table>/ds=<day>/        imported partitions (lake/quarantine/...: bad rows)
+        features/ds=<day>/            the feature table of a run
+        runs/ds=<day>/                the hand-over files of a run (mlgate.runs)
+        scores/ds=<day>/              batch scores of a day
+        imports/<target>.json         incremental-import watermarks
+        promotions.jsonl              the promotion and rollback history
+      mlflow/  airflow/  mail/  services/   shared by every pipeline
+      logs/                         the full Airflow and Spark output of each run-day, score-day
 """
 
 from __future__ import annotations
@@ -20,27 +32,51 @@ def state_dir() -> Path:
     return Path(os.environ.get("MLGATE_STATE", REPO_ROOT / "state")).resolve()
 
 
-def lake_dir() -> Path:
-    return state_dir() / "lake"
+def pipeline_dir(pipeline: str) -> Path:
+    """Everything one pipeline writes: pipelines/<pipeline>."""
+    return state_dir() / "pipelines" / pipeline
 
 
-def table_partition(table: str, ds: str) -> Path:
+def lake_dir(pipeline: str) -> Path:
+    return pipeline_dir(pipeline) / "lake"
+
+
+def table_partition(pipeline: str, table: str, ds: str) -> Path:
     """The lake partition of one table for one day: lake/<table>/ds=<YYYY-MM-DD>."""
-    return lake_dir() / table / f"ds={ds}"
+    return lake_dir(pipeline) / table / f"ds={ds}"
 
 
-def features_partition(ds: str) -> Path:
-    return state_dir() / "features" / f"ds={ds}"
+def quarantine_partition(pipeline: str, table: str, ds: str) -> Path:
+    """Rows of one day that failed the record rules, each with its reasons."""
+    return lake_dir(pipeline) / "quarantine" / table / f"ds={ds}"
 
 
-def scores_partition(ds: str) -> Path:
+def features_partition(pipeline: str, ds: str) -> Path:
+    return pipeline_dir(pipeline) / "features" / f"ds={ds}"
+
+
+def scores_partition(pipeline: str, ds: str) -> Path:
     """Where the score job writes one day's batch scores: scores/ds=<day>."""
-    return state_dir() / "scores" / f"ds={ds}"
+    return pipeline_dir(pipeline) / "scores" / f"ds={ds}"
 
 
-def run_dir(ds: str) -> Path:
-    """Per data-interval outputs of training (model files, metrics, manifest)."""
-    return state_dir() / "runs" / f"ds={ds}"
+def run_dir(pipeline: str, ds: str) -> Path:
+    """Per data-interval hand-over files of a run (model files, metrics, manifest)."""
+    return pipeline_dir(pipeline) / "runs" / f"ds={ds}"
+
+
+def imports_dir(pipeline: str) -> Path:
+    """Watermarks of the incremental imports."""
+    return pipeline_dir(pipeline) / "imports"
+
+
+def promotion_history_path(pipeline: str) -> Path:
+    """The append-only promotion and rollback history (JSON lines)."""
+    return pipeline_dir(pipeline) / "promotions.jsonl"
+
+
+def promotion_lock_path(pipeline: str) -> Path:
+    return pipeline_dir(pipeline) / "promotion.lock"
 
 
 def mlflow_dir() -> Path:
@@ -53,6 +89,16 @@ def tracking_uri() -> str:
 
 def artifact_root() -> str:
     return (mlflow_dir() / "artifacts").as_uri()
+
+
+def logs_dir() -> Path:
+    """The full output of each `mlgate run-day` and `score-day` (one file per command)."""
+    return state_dir() / "logs"
+
+
+def mail_dir() -> Path:
+    """Where the embedded SMTP sink keeps every message it receives (.eml files)."""
+    return state_dir() / "mail"
 
 
 def temporary_sibling(target: Path) -> Path:
@@ -80,18 +126,3 @@ def write_json(path: Path, payload: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=str))
     tmp.replace(path)
-
-
-def quarantine_partition(table: str, ds: str) -> Path:
-    """Rows of one day that failed the record rules, each with its reasons."""
-    return lake_dir() / "quarantine" / table / f"ds={ds}"
-
-
-def mail_dir() -> Path:
-    """Where the embedded SMTP sink keeps every message it receives (.eml files)."""
-    return state_dir() / "mail"
-
-
-def promotion_history_path() -> Path:
-    """The append-only promotion and rollback history (JSON lines)."""
-    return state_dir() / "promotions.jsonl"

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from mlgate.gates import MIN_OVERRIDE_REASON
-from mlgate.paths import artifact_root, promotion_history_path, state_dir, tracking_uri
+from mlgate.paths import artifact_root, promotion_history_path, promotion_lock_path, tracking_uri
 from mlgate.runs import (
     GATES_FILE,
     TAG_AIRFLOW_RUN_ID,
@@ -83,9 +83,9 @@ class PromotionError(RuntimeError):
 
 
 @contextmanager
-def promotion_lock() -> Iterator[None]:
-    """One promotion or rollback at a time on this state folder (an exclusive file lock)."""
-    path = state_dir() / "promotion.lock"
+def promotion_lock(pipeline: str) -> Iterator[None]:
+    """One promotion or rollback of a pipeline at a time (an exclusive file lock)."""
+    path = promotion_lock_path(pipeline)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -114,16 +114,17 @@ def champion_version(model_name: str) -> dict | None:
     return {"version": version, "run_id": client.get_model_version(model_name, version).run_id}
 
 
-def append_history(entry: dict) -> None:
-    """Add one line to the append-only promotion history."""
-    path = promotion_history_path()
+def append_history(pipeline: str, entry: dict) -> None:
+    """Add one line to the pipeline's append-only promotion history."""
+    path = promotion_history_path(pipeline)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         handle.write(json.dumps(entry, default=str, sort_keys=True) + "\n")
 
 
-def read_history() -> list[dict]:
-    path = promotion_history_path()
+def read_history(pipeline: str) -> list[dict]:
+    """Every promotion and rollback of the pipeline, oldest first."""
+    path = promotion_history_path(pipeline)
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -133,7 +134,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def promote(model_name: str, version: str, *, expected_champion: str | None, record: dict) -> dict:
+def promote(
+    pipeline: str,
+    model_name: str,
+    version: str,
+    *,
+    expected_champion: str | None,
+    record: dict,
+) -> dict:
     """Move `champion` to `version` and `previous` to the old champion, atomically.
 
     `expected_champion` is the version the gates compared against; if another run moved
@@ -141,7 +149,7 @@ def promote(model_name: str, version: str, *, expected_champion: str | None, rec
     """
     mlflow = configure_mlflow()
     client = mlflow.MlflowClient()
-    with promotion_lock():
+    with promotion_lock(pipeline):
         current = _alias_version(client, model_name, CHAMPION)
         if current != expected_champion:
             raise PromotionError(
@@ -165,11 +173,11 @@ def promote(model_name: str, version: str, *, expected_champion: str | None, rec
             "previous": current,
             **record,
         }
-        append_history(entry)
+        append_history(pipeline, entry)
     return entry
 
 
-def rollback(model_name: str, *, reason: str, by: str) -> dict:
+def rollback(pipeline: str, model_name: str, *, reason: str, by: str) -> dict:
     """Move `champion` back to `previous`, record why; `previous` steps one further back."""
     if len(reason.strip()) < MIN_REASON_CHARS:
         raise PromotionError(
@@ -177,7 +185,7 @@ def rollback(model_name: str, *, reason: str, by: str) -> dict:
         )
     mlflow = configure_mlflow()
     client = mlflow.MlflowClient()
-    with promotion_lock():
+    with promotion_lock(pipeline):
         current = _alias_version(client, model_name, CHAMPION)
         target = _alias_version(client, model_name, PREVIOUS)
         if current is None or target is None:
@@ -187,7 +195,7 @@ def rollback(model_name: str, *, reason: str, by: str) -> dict:
             )
         # The version that was champion before `target` becomes the new `previous`.
         before_target = None
-        for entry in reversed(read_history()):
+        for entry in reversed(read_history(pipeline)):
             if entry.get("action") == "promote" and entry.get("version") == target:
                 before_target = entry.get("previous")
                 break
@@ -208,7 +216,7 @@ def rollback(model_name: str, *, reason: str, by: str) -> dict:
             "by": by,
             "reason": reason,
         }
-        append_history(entry)
+        append_history(pipeline, entry)
     return entry
 
 

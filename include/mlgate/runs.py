@@ -1,7 +1,8 @@
 """The run folder: the files one DAG run writes and its next tasks read (core).
 
-Each run of the retrain DAG for a day ``ds`` keeps its hand-over files in
-``runs/ds=<ds>/`` (``mlgate.paths.run_dir``); only small summaries travel through XCom.
+Each run of a pipeline's retrain DAG for a day ``ds`` keeps its hand-over files in
+``pipelines/<pipeline>/runs/ds=<ds>/`` (``mlgate.paths.run_dir``); only small summaries
+travel through XCom.
 A later run of the same day (a rerun, a manual trigger) reuses the folder, so every JSON
 file carries the ``airflow_run_id`` of the run that wrote it, and a reader that must not
 mistake an earlier run's file for its own asks ``run_file_of``.
@@ -33,6 +34,9 @@ PARITY_SCORES = "parity_scores.parquet"  # evaluate: the holdout, Spark and ONNX
 EVALUATION_FILE = "evaluation.json"  # evaluate: champion compared, row counts
 DISAGREEMENTS_FILE = "shadow_top_disagreements.csv"  # gates: where the models differ most
 DECISION_FILE = "decision.json"  # gates, promote: registered version, promoted or why not
+# features: the feature table's row and label counts, next to it in features/ds=<ds>/
+# (Spark and pyarrow skip files whose names start with "_")
+FEATURE_SUMMARY_FILE = "_feature_summary.json"
 
 # The reports the train job logs with the model as data/ artefacts.
 DATA_FILES = (MANIFEST_FILE, CHECK_RAW_FILE, CHECK_FEATURES_FILE, QUARANTINE_FILE)
@@ -40,6 +44,7 @@ RUN_ID_KEY = "airflow_run_id"
 
 # --- MLflow tags --------------------------------------------------------------------------
 TAG_PREFIX = "mlgate."  # every tag mlgate sets on a run or a model version
+TAG_PIPELINE = "mlgate.pipeline"
 TAG_DS = "mlgate.ds"
 TAG_DAG_ID = "mlgate.airflow.dag_id"
 TAG_AIRFLOW_RUN_ID = "mlgate.airflow.run_id"
@@ -51,9 +56,12 @@ TAG_ONNX_EXPORT = "mlgate.onnx_export"
 WINDOW_TAG_PREFIX = "mlgate.window."  # + train_start, train_end, holdout_start, holdout_end
 
 
-def lineage_tags(ds: str, dag_id: str, airflow_run_id: str, triggered_by: str) -> dict:
+def lineage_tags(
+    pipeline: str, ds: str, dag_id: str, airflow_run_id: str, triggered_by: str
+) -> dict:
     """The tags that tie an MLflow run to the DAG run that made it (git commit included)."""
     return {
+        TAG_PIPELINE: pipeline,
         TAG_DS: ds,
         TAG_DAG_ID: dag_id,
         TAG_AIRFLOW_RUN_ID: airflow_run_id,
@@ -77,28 +85,28 @@ def git_commit() -> str:
         return "unknown"
 
 
-def run_file(ds: str, name: str) -> Path:
-    return run_dir(ds) / name
+def run_file(pipeline: str, ds: str, name: str) -> Path:
+    return run_dir(pipeline, ds) / name
 
 
-def write_run_file(ds: str, name: str, payload: dict) -> None:
+def write_run_file(pipeline: str, ds: str, name: str, payload: dict) -> None:
     """Write one hand-over file whole or not at all."""
-    write_json(run_file(ds, name), payload)
+    write_json(run_file(pipeline, ds, name), payload)
 
 
-def read_run_file(ds: str, name: str) -> dict:
-    path = run_file(ds, name)
+def read_run_file(pipeline: str, ds: str, name: str) -> dict:
+    path = run_file(pipeline, ds, name)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: has the task that writes it run for {ds}?")
     return json.loads(path.read_text())
 
 
-def run_file_of(ds: str, name: str, airflow_run_id: str) -> dict | None:
+def run_file_of(pipeline: str, ds: str, name: str, airflow_run_id: str) -> dict | None:
     """A run file only if this DAG run wrote it (not an earlier run of the same day).
 
     None when the file is missing, unreadable, or was written by another run.
     """
-    path = run_file(ds, name)
+    path = run_file(pipeline, ds, name)
     try:
         payload = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -3,7 +3,7 @@
 A run is for one day ``ds``, the start of its data interval; everything it may know is
 known strictly before ``as_of(ds)``, the end of that interval (the next midnight, UTC).
 From there, with the config's numbers (``WindowSpec``, built by
-``MlgateConfig.window_spec()``):
+``PipelineConfig.window_spec()``):
 
     history_start     window_start        train_end  holdout_start  holdout_end(=mature_end)  as_of
     |-- feature history --|------ train ------|-- gap --|--- holdout ---|--- not mature yet ---|
@@ -71,7 +71,7 @@ def utc_instant(moment: datetime) -> datetime:
 def split_bounds(
     *,
     as_of: datetime,
-    maturity_days: int,
+    maturity_days: float,
     holdout_days: int,
     gap_days: int,
     window_days: int,
@@ -113,7 +113,7 @@ class WindowSpec:
 
     training_days: int  # labelled history each run trains and evaluates on
     feature_history_days: int  # imported before the window so features are whole
-    maturity_days: int  # days until a label is trusted
+    label_delay: timedelta  # until a row's label is settled: maturity (+ an entity's horizon)
     holdout_days: int  # newest matured days kept for the holdout
     gap_days: int  # between training rows and holdout
     lookback_seconds: tuple[int, ...]  # every lookback of the features
@@ -121,12 +121,14 @@ class WindowSpec:
     def problems(self) -> list[str]:
         """What makes these numbers unusable together (empty when they fit)."""
         found = []
-        usable = self.training_days - self.maturity_days
+        delay_days = math.ceil(self.label_delay / DAY)
+        usable = self.training_days - delay_days
         needed = self.holdout_days + self.gap_days + 1
         if usable < needed:
             found.append(
-                f"window.training_days ({self.training_days}) minus label.maturity_days "
-                f"({self.maturity_days}) leaves {usable} labelled days, fewer than "
+                f"window.training_days ({self.training_days}) minus the label delay "
+                f"({delay_days} days: target.maturity_days, plus the horizon of an entity "
+                f"target) leaves {usable} labelled days, fewer than "
                 f"holdout_days + gap_days + 1 = {needed}"
             )
         if self.max_lookback_seconds() > self.feature_history_days * DAY_SECONDS:
@@ -157,14 +159,14 @@ class WindowSpec:
         return as_of(ds) - timedelta(days=self.training_days)
 
     def mature_end(self, ds: date) -> datetime:
-        """Events before this instant have had ``maturity_days`` for their label to arrive."""
-        return as_of(ds) - timedelta(days=self.maturity_days)
+        """Rows at or before this instant have had the label delay for their label to settle."""
+        return as_of(ds) - self.label_delay
 
     def split_bounds(self, ds: date) -> dict[str, datetime]:
         """The train / holdout boundaries of the run on ``ds`` (see ``split_bounds``)."""
         return split_bounds(
             as_of=as_of(ds),
-            maturity_days=self.maturity_days,
+            maturity_days=self.label_delay / DAY,
             holdout_days=self.holdout_days,
             gap_days=self.gap_days,
             window_days=self.training_days,

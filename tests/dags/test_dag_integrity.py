@@ -16,12 +16,83 @@ DAGS = REPO / "dags"
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
+    from mlgate.local.dagfiles import sync_dag_files
+
+    sync_dag_files()  # one DAG file per pipeline of include/pipelines
     return DagBag(dag_folder=str(DAGS))
 
 
 def test_no_import_errors(dagbag):
+    from mlgate.config import pipeline_names
+
     assert dagbag.import_errors == {}, dagbag.import_errors
+    expected = {
+        f"{name}_{kind}" for name in pipeline_names() for kind in ("retrain", "score", "rollback")
+    }
+    assert expected <= set(dagbag.dags)
     assert "fraud_retrain" in dagbag.dags
+
+
+def test_a_broken_pipeline_breaks_only_its_own_dags(tmp_path, monkeypatch):
+    """Each pipeline has its own DAG file, so a broken YAML is an import error of that file
+    alone; the other pipelines' DAGs still load. A removed pipeline's file goes away."""
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+
+    from mlgate.config import PIPELINES_DIR
+    from mlgate.local.dagfiles import sync_dag_files
+
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    good = yaml.safe_load((PIPELINES_DIR / "fraud.yaml").read_text())
+    (pipelines / "cards.yaml").write_text(yaml.safe_dump(good))
+    (pipelines / "broken.yaml").write_text(yaml.safe_dump({**good, "window": {"days": 3}}))
+    (pipelines / "gone.yaml").write_text(yaml.safe_dump(good))
+    monkeypatch.setenv("MLGATE_PIPELINES", str(pipelines))
+    monkeypatch.syspath_prepend(str(DAGS))  # as Airflow puts the DAG folder on sys.path
+    folder = tmp_path / "dags"
+    assert sorted(sync_dag_files(folder)["written"]) == ["broken", "cards", "gone"]
+    (pipelines / "gone.yaml").unlink()
+    assert sync_dag_files(folder) == {"written": [], "removed": ["gone"]}
+
+    bag = DagBag(dag_folder=str(folder))
+    assert {"cards_retrain", "cards_score", "cards_rollback"} <= set(bag.dags)
+    assert not any(dag_id.startswith("broken") for dag_id in bag.dags)
+    (error,) = bag.import_errors.items()
+    assert error[0].endswith("broken.py")
+    assert "window.training_days: Field required" in error[1]
+
+
+def test_dag_files_follow_the_pipelines_folder_airflow_reads(tmp_path, monkeypatch):
+    """A service started with its own pipelines folder syncs the DAG files of that folder,
+    not of the starting process's; a file left by another folder makes no DAGs and no
+    import error (the make test-ui failure: shop.py from include/pipelines in a deployment
+    that has only fraud)."""
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+
+    from mlgate.config import PIPELINES_DIR
+    from mlgate.local.dagfiles import TEMPLATE, sync_dag_files
+
+    deployment = tmp_path / "deployment"
+    deployment.mkdir()
+    fraud = yaml.safe_load((PIPELINES_DIR / "fraud.yaml").read_text())
+    (deployment / "cards.yaml").write_text(yaml.safe_dump(fraud))
+    monkeypatch.delenv("MLGATE_PIPELINES", raising=False)  # this process: include/pipelines
+    monkeypatch.syspath_prepend(str(DAGS))
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "shop.py").write_text(TEMPLATE.format(name="shop"))  # left by another folder
+
+    assert sync_dag_files(folder, pipelines=deployment) == {
+        "written": ["cards"],
+        "removed": ["shop"],
+    }
+    (folder / "shop.py").write_text(TEMPLATE.format(name="shop"))
+    monkeypatch.setenv("MLGATE_PIPELINES", str(deployment))  # as the services' Airflow has it
+    bag = DagBag(dag_folder=str(folder))
+    assert not bag.import_errors
+    assert sorted(bag.dags) == ["cards_retrain", "cards_rollback", "cards_score"]
 
 
 def test_every_dag_has_tags_retries_and_docs(dagbag):
@@ -93,21 +164,23 @@ def test_rollback_dag_requires_a_reason(dagbag):
     assert param.resolve("model v7 flags every ecom payment") == "model v7 flags every ecom payment"
 
 
-def test_parsing_does_not_import_heavy_libraries():
+def test_parsing_does_not_import_heavy_libraries(dagbag):
     """Parse time must stay cheap: no Spark, MLflow, GX or pandas imports at module level."""
     code = (
-        "import runpy, sys; runpy.run_path(sys.argv[1]); "
+        f"import runpy, sys; sys.path[:0] = [{str(DAGS)!r}, {str(REPO / 'plugins')!r}]; "
+        "runpy.run_path(sys.argv[1]); "
         "heavy = [m for m in ('pyspark', 'mlflow', 'great_expectations', 'pandas', 'sklearn')"
-        " if m in sys.modules]; print(','.join(heavy))"
+        " if m in sys.modules]; print('HEAVY:' + ','.join(heavy))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(DAGS / "fraud_retrain.py")],
+        [sys.executable, "-c", code, str(DAGS / "pipelines" / "fraud.py")],
         capture_output=True,
         text=True,
         check=True,
         cwd=REPO,
     )
-    assert out.stdout.strip().splitlines()[-1:] in ([""], []), out.stdout
+    heavy = [line for line in out.stdout.splitlines() if line.startswith("HEAVY:")]
+    assert heavy == ["HEAVY:"], out.stdout
 
 
 def test_ruff_airflow_rules_pass():

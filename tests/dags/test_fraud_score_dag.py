@@ -15,7 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 def dag():
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO / "dags" / "fraud_score.py"))
+    from mlgate.local.dagfiles import sync_dag_files
+
+    sync_dag_files()
+    bag = DagBag(dag_folder=str(REPO / "dags" / "pipelines" / "fraud.py"))
     assert bag.import_errors == {}, bag.import_errors
     return bag.dags["fraud_score"]
 
@@ -34,14 +37,15 @@ def test_fraud_score_waits_scores_and_writes_in_order(dag):
     assert dag.default_args["retries"] >= 2
 
 
-def test_parsing_fraud_score_does_not_import_heavy_libraries():
+def test_parsing_fraud_score_does_not_import_heavy_libraries(dag):
     code = (
-        "import runpy, sys; runpy.run_path(sys.argv[1]); "
+        f"import runpy, sys; sys.path[:0] = [{str(REPO / 'dags')!r}, {str(REPO / 'plugins')!r}]; "
+        "runpy.run_path(sys.argv[1]); "
         "heavy = [m for m in ('pyspark', 'mlflow', 'pandas', 'onnxruntime', 'sklearn')"
         " if m in sys.modules]; print('HEAVY:' + ','.join(heavy))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(REPO / "dags" / "fraud_score.py")],
+        [sys.executable, "-c", code, str(REPO / "dags" / "pipelines" / "fraud.py")],
         capture_output=True,
         text=True,
         check=True,

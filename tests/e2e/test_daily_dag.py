@@ -1,5 +1,6 @@
-"""End to end: the real fraud_retrain DAG (Airflow `dags test`, spark-submit, MLflow registry)
-on a small generated database, run twice for the same day."""
+"""End to end: the real retrain DAGs (Airflow `dags test`, spark-submit, MLflow registry)
+on small generated databases: the fraud pipeline run twice for the same day, a bad day, a
+dry run, a rollback; then the shop pipeline beside it in the same deployment."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlgate.config import DEFAULT_CONFIG_PATH
+from mlgate.config import PIPELINES_DIR
 
 pytestmark = pytest.mark.e2e
 
@@ -27,13 +28,14 @@ def embedded(tmp_path_factory):
     from mlgate.local.embedded import embedded_env
 
     state = tmp_path_factory.mktemp("state")
-    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config = yaml.safe_load((PIPELINES_DIR / "fraud.yaml").read_text())
     config["training"]["grid"]["random_forest"] = {"numTrees": [30], "maxDepth": [6, 8]}
     config["gates"]["quality"]["floor"] = {"auc_pr": 0.05, "roc_auc": 0.7}
-    config_path = state / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
+    (state / "pipelines.d").mkdir()
+    (state / "pipelines.d" / "fraud.yaml").write_text(yaml.safe_dump(config))
     env = embedded_env(state, base={**os.environ, "MLGATE_SMTP_PORT": str(free_port())})
-    env["MLGATE_CONFIG"] = str(config_path)
+    env["MLGATE_PIPELINES"] = str(state / "pipelines.d")
+    env["MLGATE_PIPELINE"] = "fraud"
     env["MLGATE_SHUFFLE_PARTITIONS"] = "4"
     generated = subprocess.run(
         [
@@ -41,7 +43,7 @@ def embedded(tmp_path_factory):
             "generate",
             "--days",
             "60",
-            "--transactions",
+            "--events",
             "150000",
             "--end-date",
             DAY,
@@ -53,6 +55,11 @@ def embedded(tmp_path_factory):
     )
     assert generated.returncode == 0, generated.stderr
     return state, env
+
+
+def run_dir(state: Path, day: str) -> Path:
+    """The run folder of the fraud pipeline's run for `day`."""
+    return state / "pipelines" / "fraud" / "runs" / f"ds={day}"
 
 
 def free_port() -> int:
@@ -67,7 +74,7 @@ def mlgate(env, *args) -> subprocess.CompletedProcess:
 
 def lake_counts(state: Path) -> dict[str, int]:
     counts = {}
-    for manifest in sorted((state / "lake").glob("*/ds=*/_manifest.json")):
+    for manifest in sorted((state / "pipelines" / "fraud" / "lake").glob("*/ds=*/_manifest.json")):
         counts[f"{manifest.parent.parent.name}/{manifest.parent.name}"] = json.loads(
             manifest.read_text()
         )["rows"]
@@ -79,7 +86,7 @@ def parquet_rows(state: Path) -> dict[str, int]:
 
     return {
         f"{part.parent.name}/{part.name}": pq.ParquetDataset(part).read().num_rows
-        for part in sorted((state / "lake").glob("*/ds=*"))
+        for part in sorted((state / "pipelines" / "fraud" / "lake").glob("*/ds=*"))
     }
 
 
@@ -148,7 +155,7 @@ def test_rerun_of_the_same_day_keeps_the_lake_counts(embedded):
 
 def test_rerun_compared_with_the_champion_on_every_gate(embedded):
     state, env = embedded
-    gates = json.loads((state / "runs" / f"ds={DAY}" / "gates.json").read_text())
+    gates = json.loads((run_dir(state, DAY) / "gates.json").read_text())
     verdicts = {g["name"]: g["verdict"] for g in gates["results"]}
     assert verdicts == {
         "reconciliation": "pass",
@@ -181,9 +188,9 @@ def test_champion_carries_its_onnx_twin_and_passed_export_parity(embedded):
     spec = mlflow.artifacts.load_dict(f"{info['artifact_uri']}/onnx/spec.json")
     assert spec["operating_threshold"] == 0.5 and spec["family"] == "random_forest"
     assert {"amount", "channel"} <= set(spec["numeric"]) | set(spec["categorical"])
-    gates = json.loads((state / "runs" / f"ds={DAY}" / "gates.json").read_text())
+    gates = json.loads((run_dir(state, DAY) / "gates.json").read_text())
     parity = next(g for g in gates["results"] if g["name"] == "export_parity")
-    holdout = json.loads((state / "runs" / f"ds={DAY}" / "evaluation.json").read_text())
+    holdout = json.loads((run_dir(state, DAY) / "evaluation.json").read_text())
     # the whole holdout was scored by both, and they agree far below the 1e-5 bound
     assert parity["details"]["rows"] == holdout["holdout_rows"] > 1000
     assert parity["value"] <= 1e-9 and parity["details"]["decision_flips"] == 0
@@ -194,11 +201,11 @@ def holdout_sample(state: Path, n: int = 200):
     Spark scores of the champion (v2, candidate_score) and of v1 (champion_score)."""
     import pandas as pd
 
-    scores = pd.read_parquet(state / "runs" / f"ds={DAY}" / "holdout_scores.parquet")
+    scores = pd.read_parquet(run_dir(state, DAY) / "holdout_scores.parquet")
     top = scores.nlargest(n // 2, "candidate_score")
     rest = scores.drop(top.index).sample(n - len(top), random_state=7)
     sample = pd.concat([top, rest])
-    features = pd.read_parquet(state / "features" / f"ds={DAY}")
+    features = pd.read_parquet(state / "pipelines" / "fraud" / "features" / f"ds={DAY}")
     return sample.merge(features, on=["transaction_id"], suffixes=("", "_f"), validate="1:1")
 
 
@@ -366,7 +373,7 @@ def test_fraud_score_dag_writes_the_champions_scores_of_the_day(embedded, monkey
     import pandas as pd
     import sqlalchemy as sa
 
-    from mlgate.config import load_config
+    from mlgate.config import load_pipeline
     from mlgate.stages.score import write_scores
 
     state, env = embedded
@@ -375,15 +382,15 @@ def test_fraud_score_dag_writes_the_champions_scores_of_the_day(embedded, monkey
     assert "version 2" in run.stdout
 
     monkeypatch.setenv("MLGATE_STATE", env["MLGATE_STATE"])
-    monkeypatch.setenv("MLGATE_CONFIG", env["MLGATE_CONFIG"])
-    cfg = load_config()
-    engine = sa.create_engine(cfg.scoring.resolved_url(cfg.source))
-    query = f"SELECT * FROM {cfg.scoring.table} WHERE score_day = '{DAY}'"
+    monkeypatch.setenv("MLGATE_PIPELINES", env["MLGATE_PIPELINES"])
+    cfg = load_pipeline("fraud")
+    engine = sa.create_engine(cfg.scores_url())
+    query = f"SELECT * FROM {cfg.scores_table} WHERE score_day = '{DAY}'"
     with engine.connect() as conn:
         written = pd.read_sql(sa.text(query), conn)
     # Spark scores of the day's traffic by the same version, with the features of the
     # training pipeline (the evaluate job's shadow scores): batch scoring must match them.
-    shadow = pd.read_parquet(state / "runs" / f"ds={DAY}" / "shadow_scores.parquet")
+    shadow = pd.read_parquet(run_dir(state, DAY) / "shadow_scores.parquet")
     assert len(written) == len(shadow) > 100
     both = written.merge(shadow, on="transaction_id", validate="1:1")
     assert len(both) == len(shadow)
@@ -408,21 +415,23 @@ def test_bad_day_is_stopped_at_the_gates(embedded):
 
     state, env = embedded
     before = json.loads(mlgate(env, "champion", "--json").stdout)["version"]
-    injected = mlgate(env, "inject-fault", "--date", BAD_DAY, "--kind", "null_amounts")
+    injected = mlgate(env, "inject-fault", "--date", BAD_DAY, "--kind", "null_values")
     assert injected.returncode == 0, injected.stderr
     run = mlgate(env, "run-day", "--date", BAD_DAY)
     assert run.returncode != 0, run.stdout[-3000:]
     assert "bad_record_ratio" in run.stderr
 
-    gates = json.loads((state / "runs" / f"ds={BAD_DAY}" / "gates.json").read_text())
+    gates = json.loads((run_dir(state, BAD_DAY) / "gates.json").read_text())
     assert gates["stage"] == "check_raw"
     failed = {g["name"] for g in gates["results"] if g["verdict"] == "fail"}
     assert "bad_record_ratio" in failed
-    assert not (state / "runs" / f"ds={BAD_DAY}" / "candidate.json").exists()  # never trained
+    assert not (run_dir(state, BAD_DAY) / "candidate.json").exists()  # never trained
 
     assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == before
 
-    quarantine = pq.read_table(state / "lake" / "quarantine" / "transactions" / f"ds={BAD_DAY}")
+    quarantine = pq.read_table(
+        state / "pipelines" / "fraud" / "lake" / "quarantine" / "transactions" / f"ds={BAD_DAY}"
+    )
     reasons = quarantine.column("reason").to_pylist()
     assert len(reasons) > 100 and all("null:amount" in r for r in reasons)
 
@@ -452,9 +461,11 @@ def test_dry_run_with_overrides_evaluates_everything_and_promotes_nothing(embedd
         "bad_record_ratio",
         "--reason",
         reason,
+        "--family",  # the trigger form's model family: the third family, end to end
+        "logistic_regression",
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    gates = json.loads((state / "runs" / f"ds={BAD_DAY}" / "gates.json").read_text())
+    gates = json.loads((run_dir(state, BAD_DAY) / "gates.json").read_text())
     by_name = {g["name"]: g for g in gates["results"]}
     # Every configured gate was evaluated, although some failed on the way.
     assert set(by_name) == set(gates["configured"]) and len(by_name) >= 8
@@ -462,8 +473,12 @@ def test_dry_run_with_overrides_evaluates_everything_and_promotes_nothing(embedd
     assert by_name["bad_record_ratio"]["override_reason"] == reason
     assert by_name["data_expectations"]["verdict"] == "fail"
     assert by_name["data_expectations"]["overridden"] is False
-    decision = json.loads((state / "runs" / f"ds={BAD_DAY}" / "decision.json").read_text())
+    decision = json.loads((run_dir(state, BAD_DAY) / "decision.json").read_text())
     assert decision["promoted"] is False and "dry run" in decision["reasons"][0]
+    # logistic regression trained, exported to ONNX and scored the holdout like Spark
+    candidate = json.loads((run_dir(state, BAD_DAY) / "candidate.json").read_text())
+    assert candidate["family"] == "logistic_regression"
+    assert by_name["export_parity"]["verdict"] == "pass", by_name["export_parity"]
     assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == "2"
     mails = read_messages(state / "mail")
     assert len(mails) == mails_before + 1
@@ -477,7 +492,7 @@ def test_rollback_through_the_dag_then_the_cli(embedded):
     state, env = embedded
     assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == "2"
     reason = "v2 rolled back in the e2e test: checking the rollback DAG"
-    run = run_airflow(
+    run = run_airflow(  # the DAG files were written by the run-day commands before
         ["dags", "test", "fraud_rollback", "--conf", json.dumps({"reason": reason})],
         env,
         capture_output=True,
@@ -493,3 +508,60 @@ def test_rollback_through_the_dag_then_the_cli(embedded):
     again = mlgate(env, "rollback", "--reason", "and once more, to see the refusal")
     assert again.returncode == 2 and "nothing to roll back to" in again.stderr
     assert json.loads(mlgate(env, "champion", "--json").stdout)["version"] == "1"
+
+
+SHOP_EVENTS = "100000"
+
+
+def test_a_second_pipeline_promotes_its_own_champion_beside_the_first(embedded):
+    """The shop demo (an entity target, SCD2 visitors, GBT) in the same deployment as
+    fraud: its own DAGs, model, lake and history; fraud's champion is left alone."""
+    from mlgate.local.embedded import run_airflow
+
+    state, env = embedded
+    fraud_before = json.loads(mlgate(env, "champion", "--json").stdout)
+    shop = yaml.safe_load((PIPELINES_DIR / "shop.yaml").read_text())
+    shop["training"]["grid"]["gbt"] = {"maxIter": [20], "maxDepth": [3]}
+    shop["gates"]["quality"]["floor"] = {"auc_pr": 0.1, "roc_auc": 0.65}
+    (state / "pipelines.d" / "shop.yaml").write_text(yaml.safe_dump(shop))
+    generated = mlgate(
+        env, "generate", "--pipeline", "shop", "--days", "45", "--events", SHOP_EVENTS,
+        "--end-date", DAY, "--quiet",
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stderr
+
+    listed = mlgate(env, "pipelines", "list")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["fraud", "shop"]
+
+    run = mlgate(env, "run-day", "--pipeline", "shop", "--date", DAY)
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
+    assert "promoted to champion" in run.stdout
+
+    champion = json.loads(mlgate(env, "champion", "--pipeline", "shop", "--json").stdout)
+    assert (champion["model_name"], champion["version"]) == ("shop_purchase_propensity", "1")
+    assert champion["metrics"]["auc_pr"] > 1.5 * champion["metrics"]["holdout_positive_rate"]
+    gates = json.loads(
+        (state / "pipelines" / "shop" / "runs" / f"ds={DAY}" / "gates.json").read_text()
+    )
+    by_name = {g["name"]: g for g in gates["results"]}
+    assert by_name["export_parity"]["verdict"] == "pass"  # gradient-boosted trees, as ONNX
+    assert by_name["assertion_set"]["verdict"] == "pass"
+
+    # fraud's champion, history and lake are untouched by the shop run
+    assert (
+        json.loads(mlgate(env, "champion", "--json").stdout)["version"] == fraud_before["version"]
+    )
+    assert (state / "pipelines" / "shop" / "lake" / "page_events").is_dir()
+    assert not (state / "pipelines" / "fraud" / "lake" / "page_events").exists()
+
+    # Airflow sees six DAGs: three per pipeline
+    dags = run_airflow(["dags", "list", "--output", "json"], env, capture_output=True, text=True)
+    assert dags.returncode == 0, dags.stderr[-3000:]
+    # Airflow may log a warning line (e.g. no graphviz) before the JSON list
+    listing = next(line for line in dags.stdout.splitlines() if line.startswith("["))
+    dag_ids = sorted(d["dag_id"] for d in json.loads(listing))
+    assert dag_ids == [
+        "fraud_retrain", "fraud_rollback", "fraud_score",
+        "shop_retrain", "shop_rollback", "shop_score",
+    ]  # fmt: skip

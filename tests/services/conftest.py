@@ -3,7 +3,7 @@ triggerer), the MLflow UI, the mail sink and a Spark standalone cluster (master 
 all started by `mlgate.local.services.start` on a tmp state folder with a small generated
 dataset, on free loopback ports, and stopped at the end of the session whatever happens.
 
-The DAG under test is the production `dags/fraud_retrain.py`, unchanged: its start date is
+The DAG under test is the fraud pipeline's production `fraud_retrain`, unchanged: its start date is
 in the past and catchup is off, so once unpaused the scheduler creates the run of the latest
 whole day (yesterday, UTC) by itself. The dataset ends yesterday so that run has data.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlgate.config import DEFAULT_CONFIG_PATH
+from mlgate.config import PIPELINES_DIR
 
 MLGATE = str(Path(sys.executable).parent / "mlgate")
 DAG_ID = "fraud_retrain"
@@ -143,15 +143,16 @@ def stack(tmp_path_factory):
     # The scheduler's run covers the latest whole UTC day: yesterday. The data runs through
     # today as well, so a session that crosses midnight UTC still finds its day's data.
     day = datetime.now(UTC).date() - timedelta(days=1)
-    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config = yaml.safe_load((PIPELINES_DIR / "fraud.yaml").read_text())
     config["training"]["grid"]["random_forest"] = {"numTrees": [30], "maxDepth": [8]}
     config["gates"]["quality"]["floor"] = {"auc_pr": 0.05, "roc_auc": 0.7}
-    config_path = state / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
+    (state / "pipelines.d").mkdir()
+    (state / "pipelines.d" / "fraud.yaml").write_text(yaml.safe_dump(config))
     base = {
         **os.environ,
         "MLGATE_STATE": str(state),
-        "MLGATE_CONFIG": str(config_path),
+        "MLGATE_PIPELINES": str(state / "pipelines.d"),
+        "MLGATE_PIPELINE": "fraud",
         "MLGATE_SHUFFLE_PARTITIONS": "4",
     }
     base.pop("MLGATE_AIRFLOW_PASSWORD", None)  # the test uses the generated password

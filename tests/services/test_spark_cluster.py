@@ -61,4 +61,4 @@ def test_dag_spark_jobs_ran_on_both_workers(unpaused):
             on = sorted(wid for wid, app_ids in hosted.items() if app["id"] in app_ids)
             assert len(on) == SPARK_WORKERS, f"{job} app {app['id']} had executors only on {on}"
     # The work was written where every process of this machine reads it: the lake.
-    assert (stack.state / "features" / f"ds={day}").is_dir()
+    assert (stack.state / "pipelines" / "fraud" / "features" / f"ds={day}").is_dir()

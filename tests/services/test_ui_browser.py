@@ -115,7 +115,9 @@ def test_trigger_form_dry_run_from_the_browser(unpaused, browser_page):
 
     # A dry run evaluates every gate and promotes nothing.
     decision = json.loads(
-        (stack.state / "runs" / f"ds={day.isoformat()}" / "decision.json").read_text()
+        (
+            stack.state / "pipelines" / "fraud" / "runs" / f"ds={day.isoformat()}" / "decision.json"
+        ).read_text()
     )
     assert decision["promoted"] is False
     assert any("dry run" in reason for reason in decision["reasons"]), decision

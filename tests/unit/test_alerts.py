@@ -211,7 +211,7 @@ def context(exception: BaseException | None = None) -> dict:
 
 def write_run_files(state: Path, airflow_run_id: str = RUN_ID) -> None:
     """The gate report and tracking file as the DAG run's stages write them."""
-    run = state / "runs" / "ds=2026-11-01"
+    run = state / "pipelines" / "fraud" / "runs" / "ds=2026-11-01"
     run.mkdir(parents=True, exist_ok=True)
     ours = {"airflow_run_id": airflow_run_id}
     (run / "gates.json").write_text(json.dumps({**ours, "passed": False, "results": GATES}))
@@ -220,7 +220,7 @@ def write_run_files(state: Path, airflow_run_id: str = RUN_ID) -> None:
 
 def test_notifier_sends_gate_email_to_the_sink(plugin, state, sink):
     write_run_files(state)
-    notifier = plugin.GateAlertNotifier(ALERTS, "fraud_detector")
+    notifier = plugin.GateAlertNotifier(ALERTS, "fraud_detector", pipeline="fraud")
     notifier(context())  # how Airflow calls an on_failure_callback
 
     (message,) = mailsink.read_messages(sink)
@@ -242,7 +242,9 @@ def test_notifier_sends_gate_email_to_the_sink(plugin, state, sink):
 
 def test_files_of_an_earlier_run_of_the_day_are_not_reported(plugin, state, sink):
     write_run_files(state, airflow_run_id="manual__2026-11-02T08:00:00+00:00")
-    plugin.send_gate_alert(ALERTS, "fraud_detector", context(RuntimeError("disk full")))
+    plugin.send_gate_alert(
+        ALERTS, "fraud_detector", context(RuntimeError("disk full")), pipeline="fraud"
+    )
     (message,) = mailsink.read_messages(sink)
     # the earlier run's failed gate and MLflow run are not this run's
     assert "bad_record_ratio" not in message["Subject"]
@@ -252,16 +254,18 @@ def test_files_of_an_earlier_run_of_the_day_are_not_reported(plugin, state, sink
 
 def test_gate_email_shows_the_data_window_of_the_gate_report(plugin, state, sink):
     write_run_files(state)
-    path = state / "runs" / "ds=2026-11-01" / "gates.json"
+    path = state / "pipelines" / "fraud" / "runs" / "ds=2026-11-01" / "gates.json"
     report = json.loads(path.read_text())
     path.write_text(json.dumps({**report, "data_window": {"start": "2026-09-23T00:00:00"}}))
-    plugin.send_gate_alert(ALERTS, "fraud_detector", context())
+    plugin.send_gate_alert(ALERTS, "fraud_detector", context(), pipeline="fraud")
     (message,) = mailsink.read_messages(sink)
     assert "start: 2026-09-23T00:00:00" in message.get_body(("plain",)).get_content()
 
 
 def test_send_gate_alert_task_failure_variant(plugin, state, sink):
-    sent = plugin.send_gate_alert(ALERTS, "fraud_detector", context(RuntimeError("disk full")))
+    sent = plugin.send_gate_alert(
+        ALERTS, "fraud_detector", context(RuntimeError("disk full")), pipeline="fraud"
+    )
     assert sent is True
     (message,) = mailsink.read_messages(sink)
     assert (
@@ -276,8 +280,12 @@ def test_closed_smtp_port_is_logged_never_raised(plugin, state, monkeypatch, cap
     write_run_files(state)
     set_smtp_conn(monkeypatch, free_port())  # nothing listens there
     with caplog.at_level(logging.ERROR):
-        assert plugin.send_gate_alert(ALERTS, "fraud_detector", context()) is False
-        plugin.GateAlertNotifier(ALERTS, "fraud_detector")(context(ValueError("x")))
+        assert (
+            plugin.send_gate_alert(ALERTS, "fraud_detector", context(), pipeline="fraud") is False
+        )
+        plugin.GateAlertNotifier(ALERTS, "fraud_detector", pipeline="fraud")(
+            context(ValueError("x"))
+        )
     errors = [r for r in caplog.records if "ALERT EMAIL NOT SENT" in r.getMessage()]
     assert len(errors) == 2
     assert all(r.levelno == logging.ERROR and r.exc_info for r in errors)
@@ -286,8 +294,16 @@ def test_closed_smtp_port_is_logged_never_raised(plugin, state, monkeypatch, cap
 
 def test_missing_connection_or_recipients_is_logged_never_raised(plugin, state, caplog):
     with caplog.at_level(logging.ERROR):
-        assert plugin.send_gate_alert({**ALERTS, "smtp_conn_id": "nope"}, "m", context()) is False
-        assert plugin.send_gate_alert({**ALERTS, "recipients": []}, "m", context()) is False
+        assert (
+            plugin.send_gate_alert(
+                {**ALERTS, "smtp_conn_id": "nope"}, "m", context(), pipeline="fraud"
+            )
+            is False
+        )
+        assert (
+            plugin.send_gate_alert({**ALERTS, "recipients": []}, "m", context(), pipeline="fraud")
+            is False
+        )
     messages = [r.getMessage() for r in caplog.records if "ALERT EMAIL NOT SENT" in r.getMessage()]
     assert len(messages) == 2
     assert "recipients" in messages[1]

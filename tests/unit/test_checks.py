@@ -1,4 +1,4 @@
-"""Data checks (mlgate.checks.expectations) on tiny frames vs include/gx/raw_transactions.json.
+"""Data checks (mlgate.checks) on tiny frames vs include/gx/fraud/raw_transactions.json.
 
 The clean frame has 6 rows, two per channel; device_id is set only for ecom. Every failing
 case changes one or two cells, so the expected counts are worked out by hand: one bad value
@@ -26,7 +26,7 @@ from mlgate.checks.expectations import (
     run_suite,
 )
 
-SUITE = SUITES_DIR / "raw_transactions.json"
+SUITE = SUITES_DIR / "fraud" / "raw_transactions.json"
 N = 6
 COLUMNS = [
     "transaction_id",
@@ -98,7 +98,7 @@ def test_clean_frame_passes(n_expectations):
 
 
 def test_suite_file_covers_the_agreed_checks(n_expectations):
-    spec = load_suite_spec("raw_transactions")  # bare name resolves to SUITES_DIR
+    spec = load_suite_spec("fraud/raw_transactions")  # a name resolves under SUITES_DIR
     assert spec["name"] == "raw_transactions"
     got = {(e["type"], e["kwargs"].get("column")) for e in spec["expectations"]}
     for column in COLUMNS:

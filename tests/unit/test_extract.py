@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from mlgate.config import load_config, parse_config
+from mlgate.config import load_pipeline, parse_pipeline
 from mlgate.demo import schema as source_schema
 from mlgate.ingest.extract import (
     extract_events_day,
@@ -87,11 +87,11 @@ def source(tmp_path, monkeypatch):
 
 
 def _read(day: date = DAY) -> pa.Table:
-    return pq.read_table(table_partition("transactions", day.isoformat()))
+    return pq.read_table(table_partition("fraud", "transactions", day.isoformat()))
 
 
 def test_unparsable_values_do_not_stop_the_import(source):
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     info = extract_events_day(source, cfg, DAY)
 
     assert info.rows == 6
@@ -125,7 +125,7 @@ def test_unparsable_values_do_not_stop_the_import(source):
 
 
 def test_neighbouring_days_and_undated_rows(source):
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     extract_events_day(source, cfg, date(2026, 10, 29))
     extract_events_day(source, cfg, date(2026, 10, 31))
     assert _read(date(2026, 10, 29)).column("transaction_id").to_pylist() == [7]
@@ -137,28 +137,28 @@ def test_neighbouring_days_and_undated_rows(source):
 
 
 def test_rerun_replaces_the_day(source):
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     extract_events_day(source, cfg, DAY)
     again = extract_events_day(source, cfg, DAY)
     assert again.rows == 6
     assert _read().num_rows == 6
-    folder = table_partition("transactions", DAY.isoformat())
+    folder = table_partition("fraud", "transactions", DAY.isoformat())
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no leftovers
     assert json.loads((folder / MANIFEST_FILE).read_text())["rows"] == 6
 
 
 def test_empty_day_gives_an_empty_partition(source):
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     info = extract_events_day(source, cfg, date(2026, 10, 1))
     assert info.rows == 0
-    folder = table_partition("transactions", "2026-10-01")
+    folder = table_partition("fraud", "transactions", "2026-10-01")
     assert json.loads((folder / MANIFEST_FILE).read_text())["rows"] == 0
     table = _read(date(2026, 10, 1))
     assert table.num_rows == 0 and UNPARSABLE_COLUMN in table.column_names
 
 
 def test_run_with_an_empty_own_day_does_not_raise(source, caplog):
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     with caplog.at_level(logging.WARNING, logger="mlgate.ingest.extract"):
         manifest = extract_for_run(cfg, date(2026, 11, 5), datetime(2026, 11, 6))
     assert manifest["events"][-1]["rows"] == 0
@@ -168,32 +168,32 @@ def test_run_with_an_empty_own_day_does_not_raise(source, caplog):
 
 
 def test_old_partition_without_unparsable_column_counts_as_missing(source):
-    folder = table_partition("transactions", DAY.isoformat())
+    folder = table_partition("fraud", "transactions", DAY.isoformat())
     folder.mkdir(parents=True)
     pq.write_table(pa.table({"transaction_id": [1]}), folder / "part-00000.parquet")
     (folder / MANIFEST_FILE).write_text(json.dumps({"rows": 1}))
-    assert partition_rows("transactions", DAY.isoformat()) is None
-    extract_events_day(source, load_config(), DAY)
-    assert partition_rows("transactions", DAY.isoformat()) == 6
+    assert partition_rows("fraud", "transactions", DAY.isoformat()) is None
+    extract_events_day(source, load_pipeline("fraud"), DAY)
+    assert partition_rows("fraud", "transactions", DAY.isoformat()) == 6
 
 
 def test_missing_table_is_named(source):
     with pytest.raises(ExtractError, match="'refunds'"):
-        extract_snapshot(source, "refunds", DAY.isoformat(), as_of=datetime(2026, 10, 31))
+        extract_snapshot(source, "fraud", "refunds", DAY.isoformat(), as_of=datetime(2026, 10, 31))
 
 
 def test_missing_column_is_named(source):
-    data = load_config().model_dump()
+    data = load_pipeline("fraud").model_dump()
     data["source"]["events"]["time_column"] = "booked_at"
     with pytest.raises(ExtractError, match="'booked_at'"):
-        extract_events_day(source, parse_config(data), DAY)
+        extract_events_day(source, parse_pipeline(data, "fraud"), DAY)
 
 
 def test_missing_table_in_config_is_named(source):
-    data = load_config().model_dump()
+    data = load_pipeline("fraud").model_dump()
     data["source"]["events"]["table"] = "payments"
     with pytest.raises(ExtractError, match="'payments'"):
-        extract_events_day(source, parse_config(data), DAY)
+        extract_events_day(source, parse_pipeline(data, "fraud"), DAY)
 
 
 @pytest.mark.parametrize(
@@ -220,7 +220,7 @@ def test_value_by_value_conversion(values, kind, expected, unparsable):
 def test_quarantine_of_an_extracted_day(source):
     from mlgate.ingest.records import quarantine_day
 
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     extract_events_day(source, cfg, DAY)
     result = quarantine_day(cfg, DAY)
     assert (result.total_rows, result.bad_rows) == (6, 3)

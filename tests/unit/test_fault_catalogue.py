@@ -17,11 +17,11 @@ import pytest
 
 from mlgate import gates
 from mlgate.checks.expectations import SUITES_DIR, run_suite
-from mlgate.config import load_config
+from mlgate.config import load_pipeline
 from mlgate.ingest.records import find_bad_records, reason_counts
 
 DAY = date(2026, 10, 31)
-CFG = load_config()
+CFG = load_pipeline("fraud")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def bad_record_gate(day: pd.DataFrame) -> gates.GateResult:
 
 
 def raw_expectations_gate(day: pd.DataFrame, history: list[int] | None = None) -> gates.GateResult:
-    report = run_suite(day, SUITES_DIR / "raw_transactions.json")
+    report = run_suite(day, SUITES_DIR / "fraud" / "raw_transactions.json")
     return gates.data_expectations(
         CFG.gates.data_expectations,
         [report.to_dict()],
@@ -93,7 +93,7 @@ def test_fault_unknown_currency(clean_day):
     day.loc[share(day, 0.2), "currency"] = "XXX"
     result = bad_record_gate(day)
     assert result.verdict == "fail"
-    assert set(result.details["reasons"]) == {"unknown_currency"}
+    assert set(result.details["reasons"]) == {"not_allowed:currency"}
 
 
 def test_fault_negative_amounts_sign_error(clean_day):
@@ -102,7 +102,7 @@ def test_fault_negative_amounts_sign_error(clean_day):
     day.loc[hit, "amount"] = -day.loc[hit, "amount"]
     result = bad_record_gate(day)
     assert result.verdict == "fail"
-    assert result.details["reasons"] == {"amount_out_of_range": int(hit.sum())}
+    assert result.details["reasons"] == {"out_of_range:amount": int(hit.sum())}
 
 
 def test_fault_unparsable_values(clean_day):
@@ -176,11 +176,11 @@ def feature_table(spark, simulated) -> pd.DataFrame:
         name: spark.createDataFrame(simulated[name]) for name in ("cards", "merchants", "customers")
     }
     labels = spark.createDataFrame(simulated["chargebacks"])
+    joined = join_dimensions(
+        events, dims, CFG.features.joins, CFG.source.dimensions, time_column="created_at"
+    )
     featured = compute_features(
-        join_dimensions(events, dims, CFG.features),
-        CFG.features,
-        time_column="created_at",
-        event_key="transaction_id",
+        joined, CFG.features, time_column="created_at", row_key="transaction_id"
     )
     as_of = datetime.combine(DAY + timedelta(days=1), datetime.min.time())
     labelled = attach_labels(
@@ -198,7 +198,7 @@ def feature_table(spark, simulated) -> pd.DataFrame:
 
 
 def features_gate(table: pd.DataFrame) -> gates.GateResult:
-    report = run_suite(table, SUITES_DIR / "features.json")
+    report = run_suite(table, SUITES_DIR / "fraud" / "features.json")
     mature = table[table["label_mature"]]
     return gates.data_expectations(
         CFG.gates.data_expectations,
@@ -223,18 +223,18 @@ def test_fault_label_feed_stopped(feature_table):
 def test_fault_window_mix_up_breaks_nesting(feature_table):
     # A bug that swaps the 1 h and 24 h windows: the 1 h count exceeds the 24 h count.
     table = feature_table.copy()
-    table["txn_count_1h"], table["txn_count_24h"] = (
-        feature_table["txn_count_24h"],
-        feature_table["txn_count_1h"],
+    table["card_count_1h"], table["card_count_24h"] = (
+        feature_table["card_count_24h"],
+        feature_table["card_count_1h"],
     )
     result = features_gate(table)
-    assert result.verdict == "fail" and "txn_count_24h" in result.reason
+    assert result.verdict == "fail" and "card_count_24h" in result.reason
 
 
 def test_fault_zeroed_feature_column(feature_table):
-    table = feature_table.assign(txn_count_24h=0)
+    table = feature_table.assign(card_count_24h=0)
     result = features_gate(table)
-    assert result.verdict == "fail" and "txn_count_24h" in result.reason
+    assert result.verdict == "fail" and "card_count_24h" in result.reason
 
 
 def test_fault_join_fan_out_duplicates_rows(feature_table):

@@ -7,8 +7,9 @@ Timeline of the main fixture (seconds after T0 = 2024-03-01 00:00:00 UTC):
     card C: c1@0  c2@264000 (3d 01:20)  c3@280799 (3d 05:59:59)  c4@280800 (3d 06:00:00)
     no card: n1@100  n2@200
 
-Config: windows 1h (3600 s) and 24h (86400 s), amount_history 2d (172800 s),
-novelty_lookback 1d (86400 s). A window of s seconds before t covers [t - s, t - 1].
+Spec: per card, count and sum of amounts over 1h (3600 s) and 24h (86400 s), ratio to
+the mean amount and seconds since the last row over 2d (172800 s), novelty of country and
+device over 1d (86400 s). A window of s seconds before t covers [t - s, t - 1].
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mlgate.config import FeatureConfig, load_config
+from mlgate.config import DimensionTable, FeatureSpec, Join, load_pipeline
 from mlgate.ml.features import compute_features, feature_columns, join_dimensions
 
 pytestmark = pytest.mark.spark
@@ -53,20 +54,23 @@ ROWS = [
 ]
 
 
-def make_cfg(**overrides) -> FeatureConfig:
+def make_cfg(**overrides) -> FeatureSpec:
     data = {
-        "entity_key": "card_id",
-        "amount_column": "amount",
-        "windows": ["1h", "24h"],
-        "amount_history": "2d",
-        "novelty_lookback": "1d",
-        "novelty_columns": ["country", "device_id"],
-        "mismatch_pairs": [["country", "home_country"]],
-        "categorical_columns": ["channel"],
-        "numeric_columns": ["amount"],
+        "entities": {"card": "card_id"},
+        "aggregations": [
+            {"entity": "card", "op": "count", "windows": ["1h", "24h"]},
+            {"entity": "card", "op": "sum", "column": "amount", "windows": ["1h", "24h"]},
+            {"entity": "card", "op": "ratio_to_mean", "column": "amount", "windows": ["2d"]},
+            {"entity": "card", "op": "seconds_since_last", "windows": ["2d"]},
+        ],
+        "novelty": [{"entity": "card", "columns": ["country", "device_id"], "lookback": "1d"}],
+        "mismatches": [["country", "home_country"]],
+        "time_of_day": {"hour": True, "night_hours": [0, 5]},
+        "categorical": ["channel"],
+        "numeric": ["amount"],
     }
     data.update(overrides)
-    return FeatureConfig(**data)
+    return FeatureSpec(**data)
 
 
 CFG = make_cfg()
@@ -74,7 +78,7 @@ CFG = make_cfg()
 
 def features_by_id(spark, rows, cfg=CFG) -> dict[str, dict]:
     events = spark.createDataFrame(rows, SCHEMA)
-    out = compute_features(events, cfg, time_column="created_at", event_key="txn_id")
+    out = compute_features(events, cfg, time_column="created_at", row_key="txn_id")
     return {row["txn_id"]: row.asDict() for row in out.collect()}
 
 
@@ -83,7 +87,7 @@ def feats(spark):
     return features_by_id(spark, ROWS)
 
 
-# (txn_count_1h, amount_sum_1h, txn_count_24h, amount_sum_24h)
+# (card_count_1h, card_amount_sum_1h, card_count_24h, card_amount_sum_24h)
 EXPECTED_WINDOWS = {
     "a1": (0, 0.0, 0, 0.0),
     "a2": (1, 10.0, 1, 10.0),  # a1 1800 s before
@@ -106,10 +110,10 @@ EXPECTED_WINDOWS = {
 def test_window_counts_and_sums(feats):
     got = {
         key: (
-            row["txn_count_1h"],
-            row["amount_sum_1h"],
-            row["txn_count_24h"],
-            row["amount_sum_24h"],
+            row["card_count_1h"],
+            row["card_amount_sum_1h"],
+            row["card_count_24h"],
+            row["card_amount_sum_24h"],
         )
         for key, row in feats.items()
     }
@@ -124,9 +128,9 @@ def test_window_lower_bound_is_inclusive_and_same_second_is_excluded(spark):
         ("x3", "X", at(3601), 8.0, None, None, None),  # same second as x2
     ]
     feats = features_by_id(spark, rows)
-    assert (feats["x2"]["txn_count_1h"], feats["x2"]["amount_sum_1h"]) == (1, 2.0)
-    assert (feats["x3"]["txn_count_1h"], feats["x3"]["amount_sum_1h"]) == (1, 2.0)
-    assert (feats["x1"]["txn_count_1h"], feats["x1"]["amount_sum_1h"]) == (1, 1.0)
+    assert (feats["x2"]["card_count_1h"], feats["x2"]["card_amount_sum_1h"]) == (1, 2.0)
+    assert (feats["x3"]["card_count_1h"], feats["x3"]["card_amount_sum_1h"]) == (1, 2.0)
+    assert (feats["x1"]["card_count_1h"], feats["x1"]["card_amount_sum_1h"]) == (1, 1.0)
 
 
 def test_amount_vs_history(feats):
@@ -147,7 +151,7 @@ def test_amount_vs_history(feats):
         "n1": 1.0,
         "n2": 1.0,
     }
-    got = {key: row["amount_vs_history"] for key, row in feats.items()}
+    got = {key: row["card_amount_ratio_to_mean_2d"] for key, row in feats.items()}
     assert got == pytest.approx(expected)
 
 
@@ -156,7 +160,7 @@ def test_amount_vs_history_is_neutral_when_the_mean_is_zero(spark):
         ("z0", "Z", at(0), 0.0, None, None, None),
         ("z1", "Z", at(10), 5.0, None, None, None),
     ]
-    assert features_by_id(spark, rows)["z1"]["amount_vs_history"] == 1.0
+    assert features_by_id(spark, rows)["z1"]["card_amount_ratio_to_mean_2d"] == 1.0
 
 
 def test_seconds_since_previous(feats):
@@ -177,11 +181,11 @@ def test_seconds_since_previous(feats):
         "n1": CAP,
         "n2": CAP,
     }
-    assert {key: row["seconds_since_previous"] for key, row in feats.items()} == expected
+    assert {key: row["card_seconds_since_last_2d"] for key, row in feats.items()} == expected
 
 
 def test_novelty_flags(feats):
-    # (is_new_country, is_new_device_id); lookback 1d = [t - 86400, t - 1]
+    # (card_country_is_new_1d, card_device_id_is_new_1d); lookback 1d = [t - 86400, t - 1]
     expected = {
         "a1": (1, 1),
         "a2": (0, 0),
@@ -199,7 +203,10 @@ def test_novelty_flags(feats):
         "n1": (1, 1),  # null card: no history, so every known value is new
         "n2": (1, 1),
     }
-    got = {key: (row["is_new_country"], row["is_new_device_id"]) for key, row in feats.items()}
+    got = {
+        key: (row["card_country_is_new_1d"], row["card_device_id_is_new_1d"])
+        for key, row in feats.items()
+    }
     assert got == expected
 
 
@@ -236,15 +243,15 @@ def test_output_keeps_input_columns_and_types(spark):
         [("i1", "I", at(0), 12, "FR", "d1", "FR")],
         SCHEMA.replace("amount double", "amount int"),
     )
-    out = compute_features(events, CFG, time_column="created_at", event_key="txn_id")
+    out = compute_features(events, CFG, time_column="created_at", row_key="txn_id")
     numeric, _ = feature_columns(CFG)
     assert out.columns == events.columns + numeric[1:]
     types = dict(out.dtypes)
     assert types["amount"] == "double"
-    assert types["txn_count_1h"] == types["txn_count_24h"] == "bigint"
-    assert types["amount_sum_1h"] == types["amount_vs_history"] == "double"
-    assert types["seconds_since_previous"] == "bigint"
-    for name in ["is_new_country", "country_ne_home_country", "hour_of_day", "is_night"]:
+    assert types["card_count_1h"] == types["card_count_24h"] == "bigint"
+    assert types["card_amount_sum_1h"] == types["card_amount_ratio_to_mean_2d"] == "double"
+    assert types["card_seconds_since_last_2d"] == "bigint"
+    for name in ["card_country_is_new_1d", "country_ne_home_country", "hour_of_day", "is_night"]:
         assert types[name] == "int"
     assert out.first()["amount"] == 12.0
 
@@ -269,9 +276,9 @@ def test_time_without_zone_is_read_as_utc(spark):
         ],
         "txn_id string, card_id string, created_at timestamp_ntz, amount double",
     )
-    cfg = make_cfg(novelty_columns=[], mismatch_pairs=[])
-    out = compute_features(events, cfg, time_column="created_at", event_key="txn_id")
-    got = {r["txn_id"]: (r["hour_of_day"], r["seconds_since_previous"]) for r in out.collect()}
+    cfg = make_cfg(novelty=[], mismatches=[])
+    out = compute_features(events, cfg, time_column="created_at", row_key="txn_id")
+    got = {r["txn_id"]: (r["hour_of_day"], r["card_seconds_since_last_2d"]) for r in out.collect()}
     assert got == {"t1": (2, CAP), "t2": (2, 1800)}
 
 
@@ -281,16 +288,19 @@ def test_rejects_a_time_column_that_is_not_a_timestamp(spark):
         "txn_id string, card_id string, created_at string, amount double",
     )
     with pytest.raises(TypeError, match="created_at"):
-        compute_features(events, make_cfg(), time_column="created_at", event_key="txn_id")
+        compute_features(events, make_cfg(), time_column="created_at", row_key="txn_id")
 
 
-JOIN_CFG = make_cfg(
-    joins=[
-        {"table": "merchants", "key": "merchant_id", "columns": ["merchant_category"]},
-        {"table": "cards", "key": "card_id", "columns": ["card_type", "customer_id"]},
-        {"table": "customers", "key": "customer_id", "columns": ["home_country"]},
-    ]
-)
+JOINS = [
+    Join(table="merchants", key="merchant_id", columns=["merchant_category"]),
+    Join(table="cards", key="card_id", columns=["card_type", "customer_id"]),
+    Join(table="customers", key="customer_id", columns=["home_country"]),
+]
+STATIC = [DimensionTable(table=j.table, key=j.key, history="static") for j in JOINS]
+
+
+def join(events, dimensions, joins=JOINS, declared=STATIC):
+    return join_dimensions(events, dimensions, joins, declared, time_column="created_at")
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +325,7 @@ def test_join_dimensions_chains_joins_and_keeps_every_event(spark, dimensions):
         [("e1", "A", "m1"), ("e2", "B", "m2"), ("e3", "Q", "m1"), ("e4", "A", "m9")],
         "txn_id string, card_id string, merchant_id string",
     )
-    out = join_dimensions(events, dimensions, JOIN_CFG)
+    out = join(events, dimensions)
     assert sorted(out.columns) == sorted(
         [
             "txn_id",
@@ -345,25 +355,85 @@ def test_join_dimensions_names_a_missing_table(spark, dimensions):
         [("e1", "A", "m1")], "txn_id string, card_id string, merchant_id string"
     )
     with pytest.raises(KeyError, match="customers"):
-        join_dimensions(events, {k: v for k, v in dimensions.items() if k != "customers"}, JOIN_CFG)
+        join(events, {k: v for k, v in dimensions.items() if k != "customers"})
 
 
 def test_feature_columns_of_the_test_config():
     numeric, categorical = feature_columns(CFG)
     assert numeric == [
         "amount",
-        "txn_count_1h", "amount_sum_1h", "txn_count_24h", "amount_sum_24h",
-        "amount_vs_history", "seconds_since_previous",
-        "is_new_country", "is_new_device_id",
+        "card_count_1h", "card_count_24h", "card_amount_sum_1h", "card_amount_sum_24h",
+        "card_amount_ratio_to_mean_2d", "card_seconds_since_last_2d",
+        "card_country_is_new_1d", "card_device_id_is_new_1d",
         "country_ne_home_country",
         "hour_of_day", "is_night",
     ]  # fmt: skip
     assert categorical == ["channel"]
 
 
-def test_feature_columns_of_the_default_config():
-    numeric, categorical = feature_columns(load_config().features)
-    assert numeric[:3] == ["amount", "txn_count_1h", "amount_sum_1h"]
-    assert "is_new_merchant_id" in numeric and "country_ne_home_country" in numeric
+def test_feature_columns_of_the_fraud_pipeline():
+    numeric, categorical = feature_columns(load_pipeline("fraud").features)
+    assert numeric[:3] == ["amount", "card_count_1h", "card_count_24h"]
+    assert "card_merchant_id_is_new_14d" in numeric and "country_ne_home_country" in numeric
     assert len(numeric) == len(set(numeric)) == 1 + 6 + 2 + 3 + 1 + 2
     assert categorical == ["merchant_category", "channel", "card_type"]
+
+
+SCD2 = "card_id string, card_type string, valid_from timestamp, valid_to timestamp"
+
+
+def test_scd2_dimension_joins_the_version_valid_at_each_row(spark):
+    events = spark.createDataFrame(
+        [("e1", "A", at(50)), ("e2", "A", at(100)), ("e3", "A", at(250)), ("e4", "B", at(10))],
+        "txn_id string, card_id string, created_at timestamp",
+    )
+    cards = spark.createDataFrame(
+        [
+            ("A", "debit", at(0), at(100)),  # valid [0, 100)
+            ("A", "credit", at(100), at(200)),  # valid [100, 200): e2 exactly at its start
+            ("A", "prepaid", at(200), None),  # still valid
+            ("B", "debit", at(20), None),  # e4 happened before B's first version
+        ],
+        SCD2,
+    )
+    joins = [Join(table="cards", key="card_id", columns=["card_type"])]
+    declared = [
+        DimensionTable(
+            table="cards",
+            key="card_id",
+            history="scd2",
+            valid_from="valid_from",
+            valid_to="valid_to",
+        )
+    ]
+    out = join(events, {"cards": cards}, joins, declared)
+    assert {r["txn_id"]: r["card_type"] for r in out.collect()} == {
+        "e1": "debit",
+        "e2": "credit",
+        "e3": "prepaid",
+        "e4": None,  # no version yet: unknown, never a later value
+    }
+    assert out.count() == 4
+
+
+def test_lastmodified_dimension_joins_the_newest_version_at_or_before_each_row(spark):
+    events = spark.createDataFrame(
+        [("e1", "A", at(50)), ("e2", "A", at(100)), ("e3", "A", at(99))],
+        "txn_id string, card_id string, created_at timestamp",
+    )
+    versions = spark.createDataFrame(
+        [("A", "debit", at(10)), ("A", "credit", at(100)), ("A", "prepaid", at(300))],
+        "card_id string, card_type string, updated_at timestamp",
+    )
+    joins = [Join(table="cards", key="card_id", columns=["card_type"])]
+    declared = [
+        DimensionTable(
+            table="cards", key="card_id", history="lastmodified", updated_at="updated_at"
+        )
+    ]
+    out = join(events, {"cards": versions}, joins, declared)
+    assert {r["txn_id"]: r["card_type"] for r in out.collect()} == {
+        "e1": "debit",
+        "e2": "credit",  # updated at the very second: at or before
+        "e3": "debit",
+    }

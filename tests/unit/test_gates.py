@@ -25,6 +25,10 @@ from mlgate.config import (
 )
 from mlgate.gates import GateReport, GateResult
 
+# what only a pipeline knows: its suites and its assertion file
+SUITES = {"raw_suite": "shop/raw_events", "features_suite": "shop/features"}
+ASSERTIONS = "include/assertions/shop.yaml"
+
 
 def bad_cfg(**kw) -> BadRecordGate:
     return BadRecordGate(**kw)
@@ -157,9 +161,12 @@ NULL_AMOUNT = {
 
 def test_data_expectations_pass():
     result = gates.data_expectations(
-        DataExpectationsGate(), CLEAN_REPORTS, label_rate=0.01, volume=100,
+        DataExpectationsGate(raw_suite="r", features_suite="f"),
+        CLEAN_REPORTS,
+        label_rate=0.01,
+        volume=100,
         volume_history=[90, 100, 110],
-    )  # fmt: skip
+    )
     assert result.verdict == "pass"
     assert result.value == 0.0
     assert "33 expectations in 2 suite(s) passed" in result.reason  # 23 + 10
@@ -179,7 +186,11 @@ def test_data_expectations_fail_names_every_failed_check():
         CLEAN_REPORTS[1],
     ]
     result = gates.data_expectations(
-        DataExpectationsGate(), reports, label_rate=0.0, volume=100, volume_history=[100]
+        DataExpectationsGate(raw_suite="r", features_suite="f"),
+        reports,
+        label_rate=0.0,
+        volume=100,
+        volume_history=[100],
     )
     assert result.verdict == "fail"
     assert result.value == 2.0  # one expectation + the label rate
@@ -192,7 +203,9 @@ def test_data_expectations_fail_names_every_failed_check():
 def test_data_expectations_volume_uses_last_days_only():
     # volume_history_days = 7: the two old 1000s drop out, the median of seven 100s is 100
     history = [1000, 1000] + [100] * 7
-    cfg = DataExpectationsGate(volume_history_days=7, volume_tolerance=0.5)
+    cfg = DataExpectationsGate(
+        raw_suite="r", features_suite="f", volume_history_days=7, volume_tolerance=0.5
+    )
     check = lambda v: gates.data_expectations(  # noqa: E731
         cfg, CLEAN_REPORTS, label_rate=None, volume=v, volume_history=history
     )
@@ -206,7 +219,11 @@ def test_data_expectations_volume_uses_last_days_only():
 
 def test_data_expectations_volume_skipped_without_history():
     result = gates.data_expectations(
-        DataExpectationsGate(), CLEAN_REPORTS, label_rate=0.01, volume=5, volume_history=[]
+        DataExpectationsGate(raw_suite="r", features_suite="f"),
+        CLEAN_REPORTS,
+        label_rate=0.01,
+        volume=5,
+        volume_history=[],
     )
     assert result.verdict == "pass"
     assert result.details["volume"]["skipped"] == "no earlier day to compare with"
@@ -215,14 +232,18 @@ def test_data_expectations_volume_skipped_without_history():
 
 def test_data_expectations_without_reports_fails():
     result = gates.data_expectations(
-        DataExpectationsGate(), [], label_rate=None, volume=None, volume_history=[]
+        DataExpectationsGate(raw_suite="r", features_suite="f"),
+        [],
+        label_rate=None,
+        volume=None,
+        volume_history=[],
     )
     assert result.verdict == "fail" and "nothing was checked" in result.reason
 
 
 def test_data_expectations_pass_is_recorded_whole():
     result = gates.data_expectations(
-        DataExpectationsGate(), CLEAN_REPORTS, label_rate=0.01, volume=100,
+        DataExpectationsGate(**SUITES), CLEAN_REPORTS, label_rate=0.01, volume=100,
         volume_history=[90, 100, 110],
     )  # fmt: skip
     assert result.to_dict() == {
@@ -263,7 +284,7 @@ def test_data_expectations_pass_is_recorded_whole():
 def test_data_expectations_label_rate_bounds_are_inclusive(label_rate, verdict):
     # label_rate [0.0005, 0.02] by default: both ends accepted, anything outside fails
     result = gates.data_expectations(
-        DataExpectationsGate(), CLEAN_REPORTS, label_rate=label_rate, volume=None,
+        DataExpectationsGate(**SUITES), CLEAN_REPORTS, label_rate=label_rate, volume=None,
         volume_history=[],
     )  # fmt: skip
     assert result.verdict == verdict
@@ -272,7 +293,7 @@ def test_data_expectations_label_rate_bounds_are_inclusive(label_rate, verdict):
 
 def test_data_expectations_label_rate_failure_names_rate_and_band():
     result = gates.data_expectations(
-        DataExpectationsGate(label_rate=(0.01, 0.05)), CLEAN_REPORTS, label_rate=0.06,
+        DataExpectationsGate(**SUITES, label_rate=(0.01, 0.05)), CLEAN_REPORTS, label_rate=0.06,
         volume=None, volume_history=[],
     )  # fmt: skip
     assert (result.verdict, result.value) == ("fail", 1.0)
@@ -285,7 +306,7 @@ def test_data_expectations_volume_is_judged_on_the_window_of_recent_days_only():
     # 100 (band [50, 150]): 150 passes. Over all 15 days it would be 1000 (band [500, 1500])
     # and 150 would fail: only a windowed check passes this day.
     history = [1000] * 8 + [100] * 7
-    cfg = DataExpectationsGate(volume_history_days=7, volume_tolerance=0.5)
+    cfg = DataExpectationsGate(**SUITES, volume_history_days=7, volume_tolerance=0.5)
     result = gates.data_expectations(
         cfg, CLEAN_REPORTS, label_rate=None, volume=150, volume_history=history
     )
@@ -308,7 +329,7 @@ def test_data_expectations_volume_is_judged_on_the_window_of_recent_days_only():
 
 def test_data_expectations_volume_window_shorter_than_history_uses_the_newest_days():
     # volume_history_days = 2: the last two days, 300 and 500, median 400, band [200, 600]
-    cfg = DataExpectationsGate(volume_history_days=2, volume_tolerance=0.5)
+    cfg = DataExpectationsGate(**SUITES, volume_history_days=2, volume_tolerance=0.5)
     result = gates.data_expectations(
         cfg, CLEAN_REPORTS, label_rate=None, volume=600, volume_history=[100, 300, 500]
     )
@@ -320,7 +341,7 @@ def test_data_expectations_volume_window_shorter_than_history_uses_the_newest_da
 
 def test_data_expectations_without_label_rate_or_volume_says_what_was_skipped():
     result = gates.data_expectations(
-        DataExpectationsGate(), CLEAN_REPORTS, label_rate=None, volume=None,
+        DataExpectationsGate(**SUITES), CLEAN_REPORTS, label_rate=None, volume=None,
         volume_history=[100],
     )  # fmt: skip
     assert result.verdict == "pass"
@@ -346,7 +367,7 @@ def test_data_expectations_reads_check_report_objects_and_fills_missing_fields()
             return {"suite": "raw", "rows": 5, "evaluated": None, "failed": []}
 
     ok = gates.data_expectations(
-        DataExpectationsGate(), [Report()], label_rate=None, volume=None, volume_history=[]
+        DataExpectationsGate(**SUITES), [Report()], label_rate=None, volume=None, volume_history=[]
     )
     # evaluated None counts as 0 expectations
     assert ok.verdict == "pass" and ok.reason.startswith("0 expectations in 1 suite(s) passed")
@@ -354,7 +375,7 @@ def test_data_expectations_reads_check_report_objects_and_fills_missing_fields()
 
     # a report without a suite name, a failure without column, expectation or observation
     bare = gates.data_expectations(
-        DataExpectationsGate(), [{"failed": [{}]}], label_rate=None, volume=None,
+        DataExpectationsGate(**SUITES), [{"failed": [{}]}], label_rate=None, volume=None,
         volume_history=[],
     )  # fmt: skip
     assert bare.verdict == "fail"
@@ -368,7 +389,7 @@ def test_data_expectations_counts_every_failure_in_its_value():
     # one failed expectation, the label rate and the volume: value 3, reasons in that order
     reports = [{"suite": "raw_transactions", "rows": 6, "evaluated": 23, "failed": [NULL_AMOUNT]}]
     result = gates.data_expectations(
-        DataExpectationsGate(), reports, label_rate=0.5, volume=10, volume_history=[100]
+        DataExpectationsGate(**SUITES), reports, label_rate=0.5, volume=10, volume_history=[100]
     )
     assert result.value == 3.0
     assert result.details["failed_checks"] == [
@@ -383,7 +404,11 @@ def test_data_expectations_counts_every_failure_in_its_value():
 
 def test_data_expectations_without_reports_is_recorded_whole():
     result = gates.data_expectations(
-        DataExpectationsGate(mode="warn"), [], label_rate=None, volume=None, volume_history=[]
+        DataExpectationsGate(**SUITES, mode="warn"),
+        [],
+        label_rate=None,
+        volume=None,
+        volume_history=[],
     )
     assert result.to_dict()["name"] == "data_expectations"
     assert (result.verdict, result.value, result.blocks()) == ("fail", 1.0, False)
@@ -585,7 +610,9 @@ def examples(scores, expected) -> pd.DataFrame:
 
 
 def test_assertion_set_all_correct_passes():
-    result = gates.assertion_set(AssertionSetGate(), examples([0.9, 0.1, 0.5], [1, 0, 1]), 0.5)
+    result = gates.assertion_set(
+        AssertionSetGate(path="assertions.yaml"), examples([0.9, 0.1, 0.5], [1, 0, 1]), 0.5
+    )
     assert result.verdict == "pass"
     assert result.value == 1.0
     assert result.threshold == "100% of 3"
@@ -594,7 +621,7 @@ def test_assertion_set_all_correct_passes():
 def test_assertion_set_one_miss_is_listed():
     # a3 is fraud scored 0.3 < 0.5: missed; 3 of 4 correct = 0.75
     frame = examples([0.9, 0.1, 0.3, 0.2], [1, 0, 1, 0])
-    result = gates.assertion_set(AssertionSetGate(), frame, 0.5)
+    result = gates.assertion_set(AssertionSetGate(path="assertions.yaml"), frame, 0.5)
     assert result.verdict == "fail"
     assert result.value == 0.75
     assert result.details["missed"] == [
@@ -607,7 +634,7 @@ def test_assertion_set_one_miss_is_listed():
 def test_assertion_set_lists_every_miss_including_missing_score():
     # a2: legit scored exactly 0.5 -> flagged (>=), missed; a4: no score -> missed
     frame = examples([0.9, 0.5, 0.7, np.nan], [1, 0, 1, 0])
-    result = gates.assertion_set(AssertionSetGate(), frame, 0.5)
+    result = gates.assertion_set(AssertionSetGate(path="assertions.yaml"), frame, 0.5)
     assert [m["id"] for m in result.details["missed"]] == ["a2", "a4"]
     assert result.value == 0.5
     assert "a4 (expected 0, score missing: case 4)" in result.reason
@@ -615,12 +642,14 @@ def test_assertion_set_lists_every_miss_including_missing_score():
 
 
 def test_assertion_set_empty_fails():
-    result = gates.assertion_set(AssertionSetGate(), examples([], []), 0.5)
+    result = gates.assertion_set(AssertionSetGate(path="assertions.yaml"), examples([], []), 0.5)
     assert result.verdict == "fail" and "assertion set is empty" in result.reason
 
 
 def test_assertion_set_pass_is_recorded_whole():
-    result = gates.assertion_set(AssertionSetGate(), examples([0.9, 0.1], [1, 0]), 0.5)
+    result = gates.assertion_set(
+        AssertionSetGate(path=ASSERTIONS), examples([0.9, 0.1], [1, 0]), 0.5
+    )
     assert result.to_dict() == {
         "name": "assertion_set",
         "mode": "block",
@@ -630,7 +659,7 @@ def test_assertion_set_pass_is_recorded_whole():
         "champion_value": None,
         "reason": "all 2 assertion examples decided as expected at 0.5",
         "details": {
-            "path": "include/assertions/fraud_assertions.yaml",
+            "path": ASSERTIONS,
             "total": 2,
             "correct": 2,
             "operating_threshold": 0.5,
@@ -646,7 +675,7 @@ def test_assertion_set_failure_lists_every_miss_in_order():
     # a2: legit at exactly 0.5 is flagged (>=); a3: a fraud with no score is a miss too,
     # whatever it was expected to be; a4: a score that is not a number counts as missing
     frame = examples([0.9, 0.5, np.nan, "n/a"], [1, 0, 1, 0])
-    result = gates.assertion_set(AssertionSetGate(), frame, 0.5)
+    result = gates.assertion_set(AssertionSetGate(path=ASSERTIONS), frame, 0.5)
     assert (result.name, result.verdict, result.value) == ("assertion_set", "fail", 0.25)
     assert result.threshold == "100% of 4"
     assert result.reason == (
@@ -656,7 +685,7 @@ def test_assertion_set_failure_lists_every_miss_in_order():
     assert result.details["correct"] == 1
     assert result.details["total"] == 4
     assert result.details["operating_threshold"] == 0.5
-    assert result.details["path"] == "include/assertions/fraud_assertions.yaml"
+    assert result.details["path"] == ASSERTIONS
 
 
 def test_assertion_set_empty_is_recorded_whole():
@@ -681,7 +710,7 @@ def test_assertion_set_names_missing_columns():
     with pytest.raises(
         ValueError, match=r"assertion examples lack columns \['score', 'description'\]"
     ):
-        gates.assertion_set(AssertionSetGate(), frame, 0.5)
+        gates.assertion_set(AssertionSetGate(path=ASSERTIONS), frame, 0.5)
 
 
 # ----------------------------------------------------------------------------- quality

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from mlgate.demo import schema as source_schema
-from mlgate.demo.generate import SourceExistsError, add_arguments, generate
+from mlgate.demo.generate import SourceExistsError, add_arguments, demo_generate, generate
 from mlgate.demo.simulate import simulate
 from mlgate.demo.world import RISKY_CATEGORIES
 
@@ -257,17 +257,18 @@ def test_add_arguments_maps_onto_generate():
         "url": None,
         "days": 60,
         "end_date": dt.date(2026, 10, 31),
-        "transactions": 1_000_000,
+        "events": None,  # the demo's own default
         "seed": 7,
         "replace": False,
         "quiet": False,
     }
-    assert set(args) - {"quiet"} <= set(inspect.signature(generate).parameters)
+    assert set(args) - {"quiet", "url"} <= set(inspect.signature(demo_generate).parameters)
     args = vars(parser.parse_args(["--end-date", "2026-01-31", "--quiet", "--replace",
                                    "--days", "5", "--url", "sqlite://"]))  # fmt: skip
     assert args["end_date"] == dt.date(2026, 1, 31)
     assert args["quiet"] is True and args["replace"] is True and args["days"] == 5
-    for bad in (["--end-date", "31/01/2026"], ["--days", "0"], ["--transactions", "many"]):
+    assert vars(parser.parse_args(["--transactions", "5000"]))["events"] == 5000  # alias
+    for bad in (["--end-date", "31/01/2026"], ["--days", "0"], ["--events", "many"]):
         with pytest.raises(SystemExit):
             parser.parse_args(bad)
     for action in parser._actions:

@@ -149,3 +149,98 @@ def test_split_keeps_only_mature_rows(spark):
     # e1..e4 (03-01..03-04) fall in train; e5 (03-21 00:00) is mature but at holdout_end
     assert sorted(r["transaction_id"] for r in train.collect()) == ["e1", "e2", "e3", "e4"]
     assert holdout.count() == 0
+
+
+# --- entity targets: observations at a cadence, a label within a horizon -------------------
+
+
+def observed(spark, events, *, every=86400, active=2 * 86400, start=None, end=None):
+    from mlgate.ml.labels import observations
+
+    frame = spark.createDataFrame(events, "visitor string, at timestamp")
+    out = observations(
+        frame,
+        entity_key="visitor",
+        time_column="at",
+        every=every,
+        active_within=active,
+        window_start=start or utc(2024, 3, 1),
+        as_of=end or utc(2024, 3, 10),
+    )
+    return sorted(
+        (r["visitor"], r["at"].replace(tzinfo=UTC), r["observation_id"]) for r in out.collect()
+    )
+
+
+def test_an_entity_is_observed_at_each_cadence_point_it_was_active_before(spark):
+    rows = observed(
+        spark,
+        [
+            ("v1", utc(2024, 3, 2, 10)),  # active for the points 03-03 and 03-04 (2 days)
+            ("v1", utc(2024, 3, 2, 23)),  # the same points again: no duplicate
+            ("v2", utc(2024, 3, 5)),  # exactly at a point: observed from the next one
+            ("v2", utc(2024, 3, 9, 12)),  # would be observed 03-10: at as_of, not before
+            (None, utc(2024, 3, 2)),  # no entity: never observed
+        ],
+    )
+    assert [(v, t) for v, t, _ in rows] == [
+        ("v1", utc(2024, 3, 3)),
+        ("v1", utc(2024, 3, 4)),
+        ("v2", utc(2024, 3, 6)),
+        ("v2", utc(2024, 3, 7)),
+    ]
+    assert rows[0][2] == f"v1@{int(utc(2024, 3, 3).timestamp())}"  # one key per entity and time
+
+
+def test_observations_before_the_window_are_left_out(spark):
+    rows = observed(spark, [("v1", utc(2024, 3, 2, 10))], start=utc(2024, 3, 4))
+    assert [t for _, t, _ in rows] == [utc(2024, 3, 4)]
+
+
+def test_an_observation_is_positive_when_a_label_event_falls_in_its_horizon(spark):
+    from pyspark.sql import functions as F
+
+    from mlgate.config.target import OBSERVATION_KEY
+    from mlgate.ml.labels import attach_entity_labels
+
+    rows = spark.createDataFrame(
+        [
+            ("v1", utc(2024, 3, 3), "v1@a"),
+            ("v1", utc(2024, 3, 6), "v1@b"),
+            ("v2", utc(2024, 3, 3), "v2@a"),
+            ("v3", utc(2024, 3, 3), "v3@a"),
+            ("v4", utc(2024, 3, 8), "v4@a"),
+        ],
+        f"visitor string, at timestamp, {OBSERVATION_KEY} string",
+    )
+    orders = spark.createDataFrame(
+        [
+            ("v1", utc(2024, 3, 4), "paid"),  # in [03-03, 03-06): v1@a positive
+            ("v1", utc(2024, 3, 6), "paid"),  # exactly at v1@b's time: in its horizon
+            ("v2", utc(2024, 3, 6), "paid"),  # exactly at v2@a's horizon end: not in it
+            ("v3", utc(2024, 3, 4), "cancelled"),  # filtered out
+            ("v4", utc(2024, 3, 9), "paid"),  # in the horizon, but known only at as_of
+        ],
+        "visitor_id string, created_at timestamp, status string",
+    )
+    out = attach_entity_labels(
+        rows,
+        orders,
+        entity_key="visitor",
+        label_entity_key="visitor_id",
+        label_time_column="created_at",
+        time_column="at",
+        horizon=3 * 86400,
+        as_of=utc(2024, 3, 9),
+        mature_until=utc(2024, 3, 6),  # as_of - 3 days of horizon (maturity 0)
+        label_name="will_order",
+        label_filter=F.col("status") == "paid",
+    )
+    got = {r[OBSERVATION_KEY]: (r["will_order"], r["label_mature"]) for r in out.collect()}
+    assert got == {
+        "v1@a": (1, True),
+        "v1@b": (1, True),  # exactly at mature_until: mature
+        "v2@a": (0, True),
+        "v3@a": (0, True),
+        "v4@a": (0, False),  # too recent: its horizon is not over
+    }

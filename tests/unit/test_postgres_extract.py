@@ -16,12 +16,18 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from mlgate.config import load_config, parse_config
+from mlgate.config import load_pipeline, parse_pipeline
 from mlgate.demo import schema as source_schema
-from mlgate.ingest.extract import create_source_engine, extract_events_day
+from mlgate.ingest.extract import extract_events_day
 from mlgate.ingest.lake import MANIFEST_FILE, UNPARSABLE_COLUMN, ExtractError
 from mlgate.ingest.reconcile import import_window, reconcile_day
-from mlgate.ingest.sqlread import Source, read_to_folder, reflect_table, source_connection
+from mlgate.ingest.sqlread import (
+    Source,
+    create_source_engine,
+    read_to_folder,
+    reflect_table,
+    source_connection,
+)
 from mlgate.paths import table_partition
 
 pytestmark = pytest.mark.postgres
@@ -63,7 +69,7 @@ def _transactions(day: date, keys: range, *, amount=Decimal("10.00")) -> list[di
 
 
 def _read(name: str, ds: str) -> pa.Table:
-    return pq.read_table(table_partition(name, ds)).sort_by("transaction_id")
+    return pq.read_table(table_partition("fraud", name, ds)).sort_by("transaction_id")
 
 
 # --- windowed imports, splits -----------------------------------------------------------
@@ -77,11 +83,11 @@ def test_windowed_import_takes_the_day_and_replaces_it(pg):
             _transactions(DAY - timedelta(days=1), range(1001, 1011))
             + _transactions(DAY + timedelta(days=1), range(2001, 2006)),
         )
-    info, gate = import_window(load_config(), DAY, splits=2)
+    info, gate = import_window(load_pipeline("fraud"), DAY, splits=2)
     assert info.rows == 100
     table = _read("transactions", DAY.isoformat())
     assert table.column("transaction_id").to_pylist() == list(range(1, 101))
-    folder = table_partition("transactions", DAY.isoformat())
+    folder = table_partition("fraud", "transactions", DAY.isoformat())
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
     assert manifest["files"] == ["part-00000.parquet", "part-00001.parquet"]
     assert manifest["read"]["method"] == "copy"  # the COPY fast path
@@ -94,7 +100,7 @@ def test_windowed_import_takes_the_day_and_replaces_it(pg):
     # The source changes; a rerun of the day replaces the partition whole.
     with pg.begin() as conn:
         conn.execute(sa.text("DELETE FROM transactions WHERE transaction_id > 90"))
-    info, gate = import_window(load_config(), DAY, splits=4)
+    info, gate = import_window(load_pipeline("fraud"), DAY, splits=4)
     assert info.rows == 90
     assert _read("transactions", DAY.isoformat()).num_rows == 90
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -238,14 +244,14 @@ def test_free_form_query_with_conditions_placeholder(pg):
         conn.execute(
             source_schema.transactions.insert(), _transactions(DAY + timedelta(1), range(31, 41))
         )
-    data = load_config().model_dump()
+    data = load_pipeline("fraud").model_dump()
     data["source"]["events"].update(
         query="SELECT t.transaction_id, t.amount, t.created_at, m.merchant_category "
         "FROM transactions t JOIN merchants m ON m.merchant_id = t.merchant_id "
         "WHERE $CONDITIONS",
         splits=2,
     )
-    cfg = parse_config(data)
+    cfg = parse_pipeline(data, "fraud")
     engine = create_source_engine(_url_text(pg.url))
     info = extract_events_day(engine, cfg, DAY)
     engine.dispose()
@@ -261,7 +267,7 @@ def test_free_form_query_with_conditions_placeholder(pg):
 
 
 def test_conditions_are_bound_parameters_not_sql_text(pg):
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     from mlgate.ingest.extract import events_source
 
     source = events_source(pg, cfg, DAY)
@@ -300,7 +306,7 @@ def test_import_works_with_a_select_only_role_and_never_writes(pg, postgres_db):
     import os
 
     os.environ["MLGATE_SOURCE_URL"] = _url_text(reader_url)  # restored by monkeypatch (pg)
-    info, gate = import_window(load_config(), DAY, splits=2)
+    info, gate = import_window(load_pipeline("fraud"), DAY, splits=2)
     assert info.rows == 50 and gate.verdict == "pass"
     with pg.connect() as conn:
         assert conn.execute(fingerprint).one() == before
@@ -312,10 +318,10 @@ def test_import_works_with_a_select_only_role_and_never_writes(pg, postgres_db):
 def test_reconciliation_fails_with_both_numbers_when_the_lake_lost_rows(pg):
     with pg.begin() as conn:
         conn.execute(source_schema.transactions.insert(), _transactions(DAY, range(1, 41)))
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     info, gate = import_window(cfg, DAY, splits=4)
     assert gate.verdict == "pass"
-    folder = table_partition("transactions", DAY.isoformat())
+    folder = table_partition("fraud", "transactions", DAY.isoformat())
     lost = pq.read_table(folder / "part-00002.parquet").column("transaction_id").to_pylist()
     assert lost == list(range(21, 31))  # range 3 of 4 over 1..40
     (folder / "part-00002.parquet").unlink()
@@ -331,11 +337,11 @@ def test_reconciliation_fails_with_both_numbers_when_the_lake_lost_rows(pg):
 def test_empty_window_is_reported_not_accepted(pg, capsys):
     from mlgate.cli import main
 
-    code = main(["import", "--window", "2026-10-01"])
+    code = main(["import", "--pipeline", "fraud", "--window", "2026-10-01"])
     out = capsys.readouterr().out
     assert code == 1
     assert "0 rows" in out and "empty window" in out
-    assert pq.read_table(table_partition("transactions", "2026-10-01")).num_rows == 0
+    assert pq.read_table(table_partition("fraud", "transactions", "2026-10-01")).num_rows == 0
 
 
 # --- errors a user can act on -------------------------------------------------------------
@@ -348,19 +354,19 @@ def test_unreachable_database_is_named_without_its_password(pg, monkeypatch):
         "MLGATE_SOURCE_URL", f"postgresql+psycopg://u:secret-pw@127.0.0.1:{free_port()}/x"
     )
     with pytest.raises(ExtractError, match="cannot connect to the source database") as error:
-        import_window(load_config(), DAY)
+        import_window(load_pipeline("fraud"), DAY)
     assert "secret-pw" not in str(error.value) and "127.0.0.1" in str(error.value)
 
 
 def test_missing_table_and_column_are_named(pg):
-    data = load_config().model_dump()
+    data = load_pipeline("fraud").model_dump()
     data["source"]["events"]["table"] = "payments"
     with pytest.raises(ExtractError, match="'payments' does not exist.*'transactions'"):
-        import_window(parse_config(data), DAY)
-    data = load_config().model_dump()
+        import_window(parse_pipeline(data, "fraud"), DAY)
+    data = load_pipeline("fraud").model_dump()
     data["source"]["events"]["time_column"] = "booked_at"
     with pytest.raises(ExtractError, match="column 'booked_at' is not in source table"):
-        import_window(parse_config(data), DAY)
+        import_window(parse_pipeline(data, "fraud"), DAY)
 
 
 def test_type_change_in_the_source_is_refused(pg):
@@ -369,26 +375,26 @@ def test_type_change_in_the_source_is_refused(pg):
         conn.execute(
             source_schema.transactions.insert(), _transactions(DAY + timedelta(1), range(11, 21))
         )
-    import_window(load_config(), DAY)
+    import_window(load_pipeline("fraud"), DAY)
     with pg.begin() as conn:
         conn.execute(sa.text("ALTER TABLE transactions ALTER COLUMN amount TYPE text"))
     with pytest.raises(ExtractError, match=r"amount: decimal128\(12, 2\) -> string"):
-        import_window(load_config(), DAY + timedelta(1))
-    assert not table_partition("transactions", (DAY + timedelta(1)).isoformat()).exists()
+        import_window(load_pipeline("fraud"), DAY + timedelta(1))
+    assert not table_partition("fraud", "transactions", (DAY + timedelta(1)).isoformat()).exists()
 
 
 def test_user_boundary_query_sets_the_ranges(pg):
     with pg.begin() as conn:
         conn.execute(source_schema.transactions.insert(), _transactions(DAY, range(1, 41)))
-    data = load_config().model_dump()
+    data = load_pipeline("fraud").model_dump()
     data["source"]["events"].update(
         splits=2,
         boundary_query="SELECT min(transaction_id) - 100, max(transaction_id) "
         "FROM transactions WHERE $CONDITIONS",
     )
-    info, gate = import_window(parse_config(data), DAY)
+    info, gate = import_window(parse_pipeline(data, "fraud"), DAY)
     manifest = json.loads(
-        (table_partition("transactions", "2026-10-30") / MANIFEST_FILE).read_text()
+        (table_partition("fraud", "transactions", "2026-10-30") / MANIFEST_FILE).read_text()
     )
     # min - 100 = -99, max 40: span 140 in 2 -> edges -99, -99 + 70 = -29, 40
     assert manifest["read"]["bounds"] == [[-99, -29], [-29, 40]]

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlgate.config import load_config
+from mlgate.config import ColumnRule, RecordRules, load_pipeline
 from mlgate.demo import schema as source_schema
 from mlgate.ingest.lake import MANIFEST_FILE, UNPARSABLE_COLUMN, arrow_schema
 from mlgate.ingest.records import (
@@ -35,7 +35,7 @@ END = datetime(2026, 10, 31)
 
 @pytest.fixture
 def cfg():
-    return load_config()
+    return load_pipeline("fraud")
 
 
 @pytest.fixture
@@ -65,11 +65,11 @@ def _row(transaction_id, created_at, **changes):
 EXPECTED = {
     2: "duplicate_key",  # the 13:00 copy; the 12:00 one is first
     3: "null:card_id",
-    4: "amount_out_of_range",
-    5: "unknown_currency",
+    4: "out_of_range:amount",
+    5: "not_allowed:currency",
     6: "time_outside_window",
     8: "unparsable:amount",
-    9: "null:country; amount_out_of_range",
+    9: "null:country; out_of_range:amount",
     10: "duplicate_key",  # the 15:00 copy; the 09:00 copy of key 10 is the first in time
     11: "time_outside_window",
     12: "unparsable:created_at",
@@ -191,8 +191,8 @@ def twenty_thousand_rows_with_known_faults() -> tuple[pd.DataFrame, dict[int, st
         expected.update(dict.fromkeys(rows.tolist(), reason))
         return rows
 
-    frame.loc[hit(1, "amount_out_of_range"), "amount"] = Decimal("60000.00")
-    frame.loc[hit(2, "unknown_currency"), "currency"] = "XXX"
+    frame.loc[hit(1, "out_of_range:amount"), "amount"] = Decimal("60000.00")
+    frame.loc[hit(2, "not_allowed:currency"), "currency"] = "XXX"
     frame.loc[hit(3, "null:card_id"), "card_id"] = np.nan
     # the key of the row before (i % 100 = 4, which stays clean): one second later, so this
     # copy is the later one in time
@@ -204,7 +204,7 @@ def twenty_thousand_rows_with_known_faults() -> tuple[pd.DataFrame, dict[int, st
     unparsable = hit(7, "unparsable:amount")
     frame.loc[unparsable, "amount"] = None
     frame.loc[unparsable, UNPARSABLE_COLUMN] = "amount"
-    both = hit(8, "amount_out_of_range; unknown_currency")
+    both = hit(8, "out_of_range:amount; not_allowed:currency")
     frame.loc[both, ["amount", "currency"]] = [Decimal("-1.00"), "XXX"]
     return frame, expected
 
@@ -216,11 +216,11 @@ def test_twenty_thousand_rows_with_known_faults_are_classified_right(rules):
     assert len(bad) == 1400  # 7 faults x 200 rows
     assert dict(zip(bad.index, bad[REASON_COLUMN])) == expected
     assert reason_counts(bad[REASON_COLUMN]) == {
-        "amount_out_of_range": 400,  # i % 100 in {1, 8}
         "duplicate_key": 200,
+        "not_allowed:currency": 400,  # i % 100 in {2, 8}
         "null:card_id": 200,
+        "out_of_range:amount": 400,  # i % 100 in {1, 8}
         "time_outside_window": 200,
-        "unknown_currency": 400,  # i % 100 in {2, 8}
         "unparsable:amount": 200,
     }
 
@@ -309,7 +309,7 @@ def test_amounts_that_pandas_cannot_cast_directly_are_still_checked(rules):
         ]
     )
     frame["amount"] = frame["amount"].astype(object)
-    assert _reasons(frame, rules) == {0: "null:amount", 1: "amount_out_of_range"}
+    assert _reasons(frame, rules) == {0: "null:amount", 1: "out_of_range:amount"}
 
 
 def test_times_given_as_iso_text_are_parsed_in_any_iso_form(rules):
@@ -356,7 +356,7 @@ def test_missing_rule_columns_are_all_named_once(rules):
         _bad(frame, rules)
     assert str(error.value) == (
         "columns ['card_id', 'currency'] used by the record rules are not in the extract "
-        f"(columns: {list(frame.columns)}); check records: and source.events in the config"
+        f"(columns: {list(frame.columns)}); check records: and source.events in the pipeline file"
     )
 
 
@@ -389,7 +389,7 @@ def state(tmp_path, monkeypatch):
 def _write_lake_day(frame: pd.DataFrame, day: date = DAY) -> None:
     """A lake partition as the extract writes it (same schema, manifest)."""
     schema = arrow_schema(source_schema.transactions)
-    folder = table_partition("transactions", day.isoformat())
+    folder = table_partition("fraud", "transactions", day.isoformat())
     folder.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     pq.write_table(table, folder / "part-00000.parquet")
@@ -397,7 +397,7 @@ def _write_lake_day(frame: pd.DataFrame, day: date = DAY) -> None:
 
 
 def _read_quarantine(day: date = DAY) -> pd.DataFrame:
-    folder = quarantine_partition("transactions", day.isoformat())
+    folder = quarantine_partition("fraud", "transactions", day.isoformat())
     return pq.read_table(folder / "part-00000.parquet").to_pandas()
 
 
@@ -407,12 +407,12 @@ def test_quarantine_day_writes_and_replaces(state, cfg):
     first = quarantine_day(cfg, DAY)
     assert (first.total_rows, first.bad_rows) == (14, len(EXPECTED))
     assert first.reasons == {
-        "amount_out_of_range": 2,
+        "out_of_range:amount": 2,
         "duplicate_key": 2,
         "null:card_id": 1,
         "null:country": 1,
         "time_outside_window": 2,
-        "unknown_currency": 1,
+        "not_allowed:currency": 1,
         "unparsable:amount": 1,
         "unparsable:created_at": 1,
     }
@@ -420,7 +420,7 @@ def test_quarantine_day_writes_and_replaces(state, cfg):
     assert dict(zip(stored["transaction_id"], stored[REASON_COLUMN])) == EXPECTED
     assert str(stored[QUARANTINED_AT_COLUMN].dt.tz) == "UTC"
     # The lake types survive the quarantine (decimal amounts, naive timestamps).
-    folder = quarantine_partition("transactions", DAY.isoformat())
+    folder = quarantine_partition("fraud", "transactions", DAY.isoformat())
     schema = pq.read_schema(folder / "part-00000.parquet")
     assert schema.field("amount").type == pa.decimal128(12, 2)
     assert schema.field("created_at").type == pa.timestamp("us")
@@ -435,7 +435,9 @@ def test_quarantine_day_writes_and_replaces(state, cfg):
     pd.testing.assert_frame_equal(
         again.drop(columns=[QUARANTINED_AT_COLUMN]), stored.drop(columns=[QUARANTINED_AT_COLUMN])
     )
-    leftovers = [p.name for p in quarantine_partition("transactions", "x").parent.iterdir()]
+    leftovers = [
+        p.name for p in quarantine_partition("fraud", "transactions", "x").parent.iterdir()
+    ]
     assert leftovers == ["ds=2026-10-30"]  # no temporary or old folders left behind
 
     # After the source is fixed and the day extracted again, the old quarantine is cleared.
@@ -464,16 +466,46 @@ def test_quarantined_keys_lists_existing_partitions(state, cfg):
     quarantine_day(cfg, DAY)
     other = date(2026, 10, 29)
     assert quarantined_keys(cfg, [other, DAY]) == [
-        str(quarantine_partition("transactions", DAY.isoformat()))
+        str(quarantine_partition("fraud", "transactions", DAY.isoformat()))
     ]
     assert quarantined_keys(cfg, [other]) == []
+
+
+def test_rules_on_any_column_name_the_rule_and_the_column():
+    rules = RecordRules(
+        required=["id"],
+        rules=[
+            ColumnRule(column="score", range=[0, 1]),
+            ColumnRule(column="status", allowed=["paid", "shipped"]),
+            ColumnRule(column="email", regex=r"[^@ ]+@[^@ ]+"),
+        ],
+        unique_key=False,
+    )
+    frame = pd.DataFrame(
+        {
+            "id": ["r1", "r2", "r3", "r4", "r5", "r5"],
+            "score": [0.5, 1.0, 1.5, None, "high", 0.0],  # 1.0 is in (bounds included)
+            "status": ["paid", "lost", None, "paid", "paid", "shipped"],
+            "email": ["a@b.c", "a@b.c", "a@b.c", "no at sign", None, "x@y"],
+            "at": pd.to_datetime(["2026-10-30 10:00"] * 6),
+        }
+    )
+    bad = find_bad_records(
+        frame, rules, key="id", time_column="at", window_start=START, window_end=END
+    )
+    assert dict(zip(bad["id"], bad["reason"])) == {
+        "r2": "not_allowed:status",
+        "r3": "out_of_range:score",  # a null status breaks nothing: only `required` nulls do
+        "r4": "no_match:email",
+        "r5": "out_of_range:score",  # not a number; the duplicate r5 is allowed (unique_key off)
+    }
 
 
 def test_quarantine_day_takes_the_day_as_text_and_writes_a_summary(state, cfg):
     frame = _frame()
     _write_lake_day(frame[frame["transaction_id"].isin([1, 3, 13])])
     result = quarantine_day(cfg, "2026-10-30")
-    folder = quarantine_partition("transactions", DAY.isoformat())
+    folder = quarantine_partition("fraud", "transactions", DAY.isoformat())
     assert result.to_dict() == {
         "ds": "2026-10-30",
         "total_rows": 3,
@@ -526,14 +558,14 @@ def test_a_failed_quarantine_write_leaves_the_old_one_and_no_temporary_folder(
     monkeypatch.setattr(records, "swap_into_place", broken)
     with pytest.raises(OSError, match="disk full"):
         quarantine_day(cfg, DAY)
-    folder = quarantine_partition("transactions", DAY.isoformat())
+    folder = quarantine_partition("fraud", "transactions", DAY.isoformat())
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]
     pd.testing.assert_frame_equal(_read_quarantine(), before)
 
 
 def test_quarantine_refuses_a_table_with_the_columns_it_adds(state, cfg):
     _write_lake_day(_frame())
-    folder = table_partition("transactions", DAY.isoformat())
+    folder = table_partition("fraud", "transactions", DAY.isoformat())
     table = pq.read_table(folder / "part-00000.parquet")
     table = table.append_column(REASON_COLUMN, pa.array(["x"] * table.num_rows))
     pq.write_table(table, folder / "part-00000.parquet")
@@ -549,5 +581,5 @@ def test_quarantine_without_record_rules_says_so(state, cfg):
     with pytest.raises(ValueError) as error:
         quarantine_day(without_rules, DAY)
     assert str(error.value) == (
-        "the config has no records: section, so there are no record rules to apply"
+        "the pipeline has no records: section, so there are no record rules to apply"
     )

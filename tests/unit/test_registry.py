@@ -20,7 +20,7 @@ def versions(state, tmp_path, monkeypatch):
     """A fresh registered model with three versions and no champion, and an empty history."""
     monkeypatch.setenv("MLGATE_STATE", str(state))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    (state / "promotions.jsonl").unlink(missing_ok=True)
+    (state / "pipelines" / "fraud" / "promotions.jsonl").unlink(missing_ok=True)
     client = registry.configure_mlflow().MlflowClient()
     if client.search_registered_models(f"name = '{MODEL}'"):
         client.delete_registered_model(MODEL)
@@ -40,11 +40,11 @@ def aliases(name=MODEL) -> dict:
 
 def test_promotions_move_champion_and_previous_and_append_history(versions):
     v1, v2, _ = versions
-    registry.promote(MODEL, v1, expected_champion=None, record={"by": "run-1"})
+    registry.promote("fraud", MODEL, v1, expected_champion=None, record={"by": "run-1"})
     assert aliases() == {"champion": v1}
-    registry.promote(MODEL, v2, expected_champion=v1, record={"by": "run-2"})
+    registry.promote("fraud", MODEL, v2, expected_champion=v1, record={"by": "run-2"})
     assert aliases() == {"champion": v2, "previous": v1}
-    history = registry.read_history()
+    history = registry.read_history("fraud")
     assert [(e["action"], e["version"], e["previous"]) for e in history] == [
         ("promote", v1, None),
         ("promote", v2, v1),
@@ -54,34 +54,34 @@ def test_promotions_move_champion_and_previous_and_append_history(versions):
 
 def test_promotion_on_stale_evidence_is_refused(versions):
     v1, v2, v3 = versions
-    registry.promote(MODEL, v1, expected_champion=None, record={})
-    registry.promote(MODEL, v2, expected_champion=v1, record={})
+    registry.promote("fraud", MODEL, v1, expected_champion=None, record={})
+    registry.promote("fraud", MODEL, v2, expected_champion=v1, record={})
     # v3's gates compared against v1, but v2 became champion meanwhile.
     with pytest.raises(registry.PromotionError, match=f"moved from version {v1} to {v2}"):
-        registry.promote(MODEL, v3, expected_champion=v1, record={})
+        registry.promote("fraud", MODEL, v3, expected_champion=v1, record={})
     assert aliases()["champion"] == v2
-    assert len(registry.read_history()) == 2
+    assert len(registry.read_history("fraud")) == 2
 
 
 def test_rollback_steps_back_through_the_history(versions):
     v1, v2, v3 = versions
-    registry.promote(MODEL, v1, expected_champion=None, record={})
-    registry.promote(MODEL, v2, expected_champion=v1, record={})
-    registry.promote(MODEL, v3, expected_champion=v2, record={})
-    entry = registry.rollback(MODEL, reason="v3 flags every ecom payment", by="oncall")
+    registry.promote("fraud", MODEL, v1, expected_champion=None, record={})
+    registry.promote("fraud", MODEL, v2, expected_champion=v1, record={})
+    registry.promote("fraud", MODEL, v3, expected_champion=v2, record={})
+    entry = registry.rollback("fraud", MODEL, reason="v3 flags every ecom payment", by="oncall")
     assert (entry["version"], entry["previous"]) == (v2, v3)
     assert aliases() == {"champion": v2, "previous": v1}
-    registry.rollback(MODEL, reason="v2 is also affected by the bug", by="oncall")
+    registry.rollback("fraud", MODEL, reason="v2 is also affected by the bug", by="oncall")
     assert aliases() == {"champion": v1}
     with pytest.raises(registry.PromotionError, match="no previous version"):
-        registry.rollback(MODEL, reason="nothing left to go back to", by="oncall")
-    assert [e["action"] for e in registry.read_history()][-2:] == ["rollback", "rollback"]
+        registry.rollback("fraud", MODEL, reason="nothing left to go back to", by="oncall")
+    assert [e["action"] for e in registry.read_history("fraud")][-2:] == ["rollback", "rollback"]
 
 
 def test_rollback_needs_a_real_reason(versions):
     v1, v2, _ = versions
-    registry.promote(MODEL, v1, expected_champion=None, record={})
-    registry.promote(MODEL, v2, expected_champion=v1, record={})
+    registry.promote("fraud", MODEL, v1, expected_champion=None, record={})
+    registry.promote("fraud", MODEL, v2, expected_champion=v1, record={})
     with pytest.raises(registry.PromotionError, match="at least 10 characters"):
-        registry.rollback(MODEL, reason="  oops ", by="oncall")
+        registry.rollback("fraud", MODEL, reason="  oops ", by="oncall")
     assert aliases()["champion"] == v2

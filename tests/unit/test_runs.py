@@ -16,38 +16,45 @@ def state(tmp_path, monkeypatch):
 
 
 def test_a_file_is_read_back_whole(state):
-    runs.write_run_file("2026-10-31", runs.DECISION_FILE, {"airflow_run_id": "r1", "version": "3"})
-    assert runs.read_run_file("2026-10-31", runs.DECISION_FILE)["version"] == "3"
-    assert (state / "runs" / "ds=2026-10-31" / "decision.json").exists()
-    assert not list((state / "runs" / "ds=2026-10-31").glob(".*"))  # no temporary file left
+    runs.write_run_file(
+        "fraud", "2026-10-31", runs.DECISION_FILE, {"airflow_run_id": "r1", "version": "3"}
+    )
+    assert runs.read_run_file("fraud", "2026-10-31", runs.DECISION_FILE)["version"] == "3"
+    assert (state / "pipelines" / "fraud" / "runs" / "ds=2026-10-31" / "decision.json").exists()
+    assert not list(
+        (state / "pipelines" / "fraud" / "runs" / "ds=2026-10-31").glob(".*")
+    )  # no temporary file left
 
 
 def test_a_missing_file_names_the_task_that_should_have_written_it():
     with pytest.raises(FileNotFoundError, match="has the task that writes it run for 2026-10-31"):
-        runs.read_run_file("2026-10-31", runs.CANDIDATE_FILE)
+        runs.read_run_file("fraud", "2026-10-31", runs.CANDIDATE_FILE)
 
 
 def test_a_file_of_another_run_of_the_same_day_is_not_this_runs(state):
-    runs.write_run_file("2026-10-31", runs.GATES_FILE, {"airflow_run_id": "earlier", "x": 1})
-    assert runs.run_file_of("2026-10-31", runs.GATES_FILE, "earlier") == {
+    runs.write_run_file(
+        "fraud", "2026-10-31", runs.GATES_FILE, {"airflow_run_id": "earlier", "x": 1}
+    )
+    assert runs.run_file_of("fraud", "2026-10-31", runs.GATES_FILE, "earlier") == {
         "airflow_run_id": "earlier",
         "x": 1,
     }
-    assert runs.run_file_of("2026-10-31", runs.GATES_FILE, "this-run") is None
+    assert runs.run_file_of("fraud", "2026-10-31", runs.GATES_FILE, "this-run") is None
 
 
 def test_a_file_without_a_run_id_missing_or_unreadable_is_nobodys(state):
-    folder = state / "runs" / "ds=2026-10-31"
+    folder = state / "pipelines" / "fraud" / "runs" / "ds=2026-10-31"
     folder.mkdir(parents=True)
     (folder / runs.GATES_FILE).write_text(json.dumps({"results": []}))
     (folder / runs.TRACKING_FILE).write_text("{not json")
-    assert runs.run_file_of("2026-10-31", runs.GATES_FILE, "r1") is None
-    assert runs.run_file_of("2026-10-31", runs.TRACKING_FILE, "r1") is None
-    assert runs.run_file_of("2026-10-31", runs.DECISION_FILE, "r1") is None
+    assert runs.run_file_of("fraud", "2026-10-31", runs.GATES_FILE, "r1") is None
+    assert runs.run_file_of("fraud", "2026-10-31", runs.TRACKING_FILE, "r1") is None
+    assert runs.run_file_of("fraud", "2026-10-31", runs.DECISION_FILE, "r1") is None
 
 
 def test_lineage_tags_tie_a_run_to_its_dag_run_and_commit():
-    tags = runs.lineage_tags("2026-10-31", "fraud_retrain", "manual__1", "manual:admin")
+    tags = runs.lineage_tags("fraud", "2026-10-31", "fraud_retrain", "manual__1", "manual:admin")
+    assert tags[runs.TAG_PIPELINE] == "fraud"
     assert tags[runs.TAG_DS] == "2026-10-31"
     assert tags[runs.TAG_DAG_ID] == "fraud_retrain"
     assert tags[runs.TAG_AIRFLOW_RUN_ID] == "manual__1"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from mlgate.config import load_config
+from mlgate.config import load_pipeline
 from mlgate.paths import scores_partition
 from mlgate.serving.batch import SCORES_META, write_day_scores
 from mlgate.stages.score import day_ready, write_scores
@@ -97,13 +97,13 @@ def test_write_scores_reads_the_score_job_output(tmp_path, monkeypatch):
     monkeypatch.setenv("MLGATE_STATE", str(tmp_path))
     url = f"sqlite:///{tmp_path / 'target.db'}"
     monkeypatch.setenv("MLGATE_SCORES_URL", url)
-    folder = scores_partition(DAY.isoformat())
+    folder = scores_partition("fraud", DAY.isoformat())
     folder.mkdir(parents=True)
     scores([10, 11], [0.95, 0.01]).to_parquet(folder / "part-0.parquet")
     (folder / SCORES_META).write_text(
         json.dumps({"model_name": "fraud_detector", "model_version": "4", "threshold": 0.9})
     )
-    summary = write_scores(load_config(), DAY)
+    summary = write_scores(load_pipeline("fraud"), DAY)
     assert summary == {
         "ds": "2026-10-31",
         "rows": 2,
@@ -118,7 +118,7 @@ def test_write_scores_reads_the_score_job_output(tmp_path, monkeypatch):
 
 
 def test_scoring_days_cover_the_longest_feature_lookback():
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     # the default config: windows 1h/24h/7d, amount_history 14d, novelty_lookback 14d
     assert cfg.window_spec().lookback_days() == 14
     days = cfg.window_spec().scoring_days(DAY)
@@ -127,13 +127,14 @@ def test_scoring_days_cover_the_longest_feature_lookback():
 
 def test_a_day_is_ready_once_extracted_and_checked(tmp_path, monkeypatch):
     monkeypatch.setenv("MLGATE_STATE", str(tmp_path))
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     ready, why = day_ready(cfg, DAY)
     assert not ready and "extract" in why
-    partition = tmp_path / "lake" / "transactions" / "ds=2026-10-31"
+    partition = tmp_path / "pipelines" / "fraud" / "lake" / "transactions" / "ds=2026-10-31"
     partition.mkdir(parents=True)
     (partition / "_manifest.json").write_text("{}")
     ready, why = day_ready(cfg, DAY)
     assert not ready and "record check" in why
-    (tmp_path / "lake" / "quarantine" / "transactions" / "ds=2026-10-31").mkdir(parents=True)
+    lake = tmp_path / "pipelines" / "fraud" / "lake"
+    (lake / "quarantine" / "transactions" / "ds=2026-10-31").mkdir(parents=True)
     assert day_ready(cfg, DAY)[0]

@@ -186,7 +186,7 @@ def test_metrics_count_requests_scores_and_version(client):
     text = client.get("/metrics").text
     assert 'mlgate_serve_requests_total{endpoint="/score",status="200"} 2.0' in text
     assert 'mlgate_serve_requests_total{endpoint="/score",status="400"} 1.0' in text
-    assert "mlgate_serve_scored_transactions_total 3.0" in text
+    assert "mlgate_serve_scored_rows_total 3.0" in text
     assert 'mlgate_serve_score_bucket{le="0.5"} 1.0' in text  # 0.5 <= 0.5
     assert 'mlgate_serve_score_bucket{le="0.7"} 1.0' in text
     assert 'mlgate_serve_score_bucket{le="0.8"} 3.0' in text

@@ -124,10 +124,10 @@ def test_incremental_append_on_sqlite(sqlite_source, tmp_path, monkeypatch):
             )  # fmt: skip
 
     add(range(1, 6))
-    first = import_incremental(sqlite_source, spec)
+    first = import_incremental(sqlite_source, spec, "fraud")
     add(range(6, 9))
-    second = import_incremental(sqlite_source, spec)
+    second = import_incremental(sqlite_source, spec, "fraud")
     assert (first.rows, first.last_value, second.rows, second.previous) == (5, 5, 3, 5)
     assert second.source == {"rows": 3, "key_sum": 21}  # 6 + 7 + 8
-    ids = pq.read_table(target_folder("cb")).column("chargeback_id").to_pylist()
+    ids = pq.read_table(target_folder("fraud", "cb")).column("chargeback_id").to_pylist()
     assert sorted(ids) == list(range(1, 9))

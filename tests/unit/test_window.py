@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from mlgate.config import load_config
+from mlgate.config import load_pipeline
 from mlgate.window import WindowSpec, as_of, day_bounds, days_before, duration_seconds
 
 DS = date(2026, 10, 31)
@@ -19,7 +19,7 @@ def utc(*parts) -> datetime:
 @pytest.fixture
 def spec() -> WindowSpec:
     # the demo config: 40 training days, 14 of feature history, maturity 10, holdout 7, gap 1
-    return load_config().window_spec()
+    return load_pipeline("fraud").window_spec()
 
 
 def test_a_day_is_half_open_and_its_run_knows_what_came_before_midnight():
@@ -62,7 +62,7 @@ def test_scoring_days_reach_back_the_longest_lookback(spec):
 
 
 def test_a_lookback_of_part_of_a_day_needs_the_whole_day_before():
-    spec = WindowSpec(40, 14, 10, 7, 1, lookback_seconds=(3600, 90_000))
+    spec = WindowSpec(40, 14, timedelta(days=10), 7, 1, lookback_seconds=(3600, 90_000))
     assert spec.lookback_days() == 2  # 25 hours
 
 
@@ -71,18 +71,20 @@ def test_days_before_are_newest_first_without_the_day_itself():
 
 
 def test_problems_name_a_window_too_short_for_holdout_and_gap():
-    spec = WindowSpec(17, 14, 10, 7, 1, lookback_seconds=(3600,))
+    spec = WindowSpec(17, 14, timedelta(days=10), 7, 1, lookback_seconds=(3600,))
     (problem,) = spec.problems()
     assert "leaves 7 labelled days, fewer than holdout_days + gap_days + 1 = 9" in problem
 
 
 def test_problems_name_a_feature_history_shorter_than_a_lookback():
-    spec = WindowSpec(40, 6, 10, 7, 1, lookback_seconds=(7 * 86_400,))
+    spec = WindowSpec(40, 6, timedelta(days=10), 7, 1, lookback_seconds=(7 * 86_400,))
     (problem,) = spec.problems()
     assert "feature_history_days (6) is shorter than the longest feature lookback (7 days)" in (
         problem
     )
-    assert WindowSpec(40, 7, 10, 7, 1, lookback_seconds=(7 * 86_400,)).problems() == []
+    assert (
+        WindowSpec(40, 7, timedelta(days=10), 7, 1, lookback_seconds=(7 * 86_400,)).problems() == []
+    )
 
 
 @pytest.mark.parametrize(

@@ -107,11 +107,13 @@ class CheckReport:
 
 
 def resolve_suite_path(name_or_path: str | os.PathLike) -> Path:
-    """A suite file path: a path as given, or a bare name -> SUITES_DIR/<name>.json."""
-    text = os.fspath(name_or_path)
-    if os.sep not in text and "/" not in text and not text.endswith(".json"):
-        return SUITES_DIR / f"{text}.json"
-    return Path(text)
+    """A suite file path: an absolute path as given; a name relative to SUITES_DIR
+    (include/gx), ".json" added when missing: "fraud/features" is include/gx/fraud/features.json.
+    """
+    path = Path(os.fspath(name_or_path))
+    if path.is_absolute():
+        return path
+    return SUITES_DIR / (path if path.suffix == ".json" else path.with_name(f"{path.name}.json"))
 
 
 def _gx():

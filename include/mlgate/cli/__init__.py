@@ -1,15 +1,16 @@
 """`mlgate`: the command line of the embedded default and of governance questions.
 
-mlgate generate      write the demo card-transaction database
+mlgate generate      write a shipped pipeline's demo source database
 mlgate run-day       run the daily DAG for one day with real Airflow, Spark and MLflow
 mlgate champion      which model is in production, why, trained on what, how good
 mlgate history       every promotion and rollback, with its gate table
 mlgate rollback      move `champion` back to the previous version, with a reason
 mlgate mail-sink     the local SMTP server that keeps alert emails as files
 mlgate serve         the champion's ONNX twin behind an HTTP JSON API (POST /score)
-mlgate score-day     batch-score one day with the champion (the fraud_score DAG)
+mlgate score-day     batch-score one day with the champion (the <pipeline>_score DAG)
 mlgate import        Sqoop-style import: one day (--window) or the incremental tables
 mlgate services      start|stop|status the Airflow services, MLflow UI, mail sink, Spark cluster
+mlgate pipelines     list the pipelines, check one against its source, write the DAG files
 
 The top layer: each command module may import any package, ``local`` and ``demo`` included.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mlgate.cli import demo, governance, imports, run, serve, services
+from mlgate.cli import demo, governance, imports, pipelines, run, serve, services
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,10 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlgate",
         description="Daily retraining with validation gates: demo data, DAG runs, governance.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="State lives in $MLGATE_STATE (default ./state); config in $MLGATE_CONFIG "
-        "(default include/config/mlgate.yaml).",
+        epilog="State lives in $MLGATE_STATE (default ./state); pipelines are the YAML files "
+        "of $MLGATE_PIPELINES (default include/pipelines); --pipeline NAME picks one.",
     )
-    parser.add_argument("--config", help="pipeline config YAML (default: $MLGATE_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo.add_parsers(sub)
     run.add_parsers(sub)
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     services.add_parser(sub)
     imports.add_parser(sub)
     serve.add_parser(sub)
+    pipelines.add_parser(sub)
     return parser
 
 

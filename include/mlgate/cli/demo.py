@@ -6,23 +6,29 @@ import argparse
 import sys
 from datetime import date
 
-from mlgate.cli.common import load_config_or_exit
+from mlgate.cli.common import add_pipeline_option, load_pipeline_or_exit
 
 
 def cmd_generate(args) -> int:
-    from mlgate.demo.generate import SourceExistsError, generate
+    from mlgate.demo import demo_for
+    from mlgate.demo.common import SourceExistsError
 
-    cfg = load_config_or_exit(args)
-    url = args.url or cfg.source.resolved_url()
+    cfg = load_pipeline_or_exit(args)
+    try:
+        demo = demo_for(cfg.name)
+    except KeyError as error:
+        print(f"mlgate generate: {error.args[0]}", file=sys.stderr)
+        return 2
+    url = args.url or cfg.source_url()
     if args.if_missing and _source_has_events(url, cfg.source.events.table):
         print(f"source database {url} already holds data; leaving it as it is")
         return 0
     try:
-        summary = generate(
+        summary = demo.demo_generate(
             url,
             days=args.days,
             end_date=args.end_date,
-            transactions=args.transactions,
+            events=args.events,
             seed=args.seed,
             replace=args.replace,
             progress=not args.quiet,
@@ -32,10 +38,7 @@ def cmd_generate(args) -> int:
         return 2
     rows = ", ".join(f"{table} {count:,}" for table, count in summary["rows"].items())
     print(f"wrote {rows} to {summary['url']}")
-    print(
-        f"days {summary['start']} .. {summary['end']}; fraud rate {summary['fraud_rate']:.3%} "
-        f"(labelled by chargebacks so far: {summary['labelled_fraud_rate']:.3%})"
-    )
+    print(demo.demo_summary(summary))
     return 0
 
 
@@ -59,9 +62,9 @@ def _source_has_events(url: str, table: str) -> bool:
 def cmd_inject_fault(args) -> int:
     from mlgate.demo.faults import FaultError, inject_fault
 
-    cfg = load_config_or_exit(args)
+    cfg = load_pipeline_or_exit(args)
     try:
-        done = inject_fault(cfg, cfg.source.resolved_url(), args.date, args.kind)
+        done = inject_fault(cfg, cfg.source_url(), args.date, args.kind, column=args.column)
     except FaultError as error:
         print(f"mlgate inject-fault: {error}", file=sys.stderr)
         return 2
@@ -77,10 +80,12 @@ def add_parsers(sub) -> None:
 
     generate = sub.add_parser(
         "generate",
-        help="write the demo card-transaction database",
-        description="Write a realistic, seeded card-transaction database (customers, cards, "
-        "merchants, transactions, late-arriving chargebacks) through SQLAlchemy.",
+        help="write a shipped pipeline's demo source database",
+        description="Write the seeded demo source database of a shipped pipeline through "
+        "SQLAlchemy (fraud: customers, cards, merchants, transactions, late chargebacks; shop: "
+        "products, visitors with their history, page events, orders).",
     )
+    add_pipeline_option(generate)
     add_generate_arguments(generate)
     generate.add_argument(
         "--if-missing", action="store_true", help="do nothing when the database already has data"
@@ -90,11 +95,17 @@ def add_parsers(sub) -> None:
     fault = sub.add_parser(
         "inject-fault",
         help="write a broken day into the demo source database",
-        description="Copy the transactions of the same weekday a week earlier to --date and "
-        "break them as real feeds break, to see which gate stops the run. Kinds:\n"
-        + "\n".join(f"  {kind:20s} {what}" for kind, what in FAULT_KINDS.items()),
+        description="Copy the events of the same weekday a week earlier to --date and break "
+        "them as real feeds break, to see which gate stops the run. Kinds:\n"
+        + "\n".join(
+            f"  {kind:20s} {what.format(column='<column>')}" for kind, what in FAULT_KINDS.items()
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_pipeline_option(fault)
     fault.add_argument("--date", required=True, type=date.fromisoformat, help="the day to write")
     fault.add_argument("--kind", required=True, choices=sorted(FAULT_KINDS), help="what breaks")
+    fault.add_argument(
+        "--column", help="the column to break (default: picked from the pipeline's records:)"
+    )
     fault.set_defaults(func=cmd_inject_fault)

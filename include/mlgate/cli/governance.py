@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 
-from mlgate.cli.common import load_config_or_exit
+from mlgate.cli.common import add_pipeline_option, load_pipeline_or_exit, pipeline_name
 
 
 def cmd_champion(args) -> int:
     from mlgate.registry import NoChampionError, champion_info
 
-    cfg = load_config_or_exit(args)
+    cfg = load_pipeline_or_exit(args)
     try:
         info = champion_info(cfg.model_name)
     except NoChampionError as error:
@@ -54,7 +54,7 @@ def cmd_champion(args) -> int:
 def cmd_history(args) -> int:
     from mlgate.registry import read_history
 
-    entries = read_history()[-args.limit :]
+    entries = read_history(pipeline_name(args))[-args.limit :]
     if args.json:
         print(json.dumps(entries, indent=2, default=str))
         return 0
@@ -85,9 +85,11 @@ def cmd_rollback(args) -> int:
 
     from mlgate.registry import PromotionError, rollback
 
-    cfg = load_config_or_exit(args)
+    cfg = load_pipeline_or_exit(args)
     try:
-        entry = rollback(cfg.model_name, reason=args.reason, by=f"cli:{getpass.getuser()}")
+        entry = rollback(
+            cfg.name, cfg.model_name, reason=args.reason, by=f"cli:{getpass.getuser()}"
+        )
     except PromotionError as error:
         print(f"mlgate rollback: {error}", file=sys.stderr)
         return 2
@@ -105,6 +107,7 @@ def add_parsers(sub) -> None:
         description="Which model version carries the `champion` alias, when and by which run "
         "it was promoted, its holdout metrics, its data window and where its artefacts are.",
     )
+    add_pipeline_option(champion)
     champion.add_argument("--json", action="store_true", help="one JSON object instead of text")
     champion.set_defaults(func=cmd_champion)
 
@@ -114,6 +117,7 @@ def add_parsers(sub) -> None:
         description="The append-only promotion history: who or what promoted or rolled back "
         "which version, when, with which gate table, overrides and reasons.",
     )
+    add_pipeline_option(history)
     history.add_argument("--json", action="store_true", help="the raw entries as JSON")
     history.add_argument("--limit", type=int, default=50, help="newest N entries (default 50)")
     history.set_defaults(func=cmd_history)
@@ -124,5 +128,6 @@ def add_parsers(sub) -> None:
         description="Move the `champion` alias back to the `previous` version and record it, "
         "with your reason, in the promotion history.",
     )
+    add_pipeline_option(rollback)
     rollback.add_argument("--reason", required=True, help="why (at least 10 characters)")
     rollback.set_defaults(func=cmd_rollback)

@@ -11,16 +11,13 @@ import json
 import sys
 from datetime import date
 
+from mlgate.cli.common import add_pipeline_option, load_pipeline_or_exit
+
 
 def cmd_import(args) -> int:
-    from mlgate.config import ConfigError, load_config
     from mlgate.ingest.lake import ExtractError
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 2
+    cfg = load_pipeline_or_exit(args)
     try:
         if args.window:
             return _window(cfg, args)
@@ -69,6 +66,7 @@ def add_parser(sub) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_pipeline_option(parser)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--window",

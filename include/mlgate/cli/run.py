@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import contextmanager
 from datetime import date
 
-from mlgate.cli.common import load_config_or_exit
-from mlgate.config import RETRAIN_DAG_ID
+from mlgate.cli.common import add_pipeline_option, add_verbose_option, load_pipeline_or_exit
 from mlgate.paths import mail_dir, state_dir
 
 
 def cmd_run_day(args) -> int:
-    from mlgate.local.embedded import EnvironmentError_, embedded_env, run_day
+    from mlgate.cli.pipelines import source_misfit
+    from mlgate.cli.progress import run_dag_day
+    from mlgate.local.embedded import EnvironmentError_, embedded_env
 
-    cfg = load_config_or_exit(args)
+    cfg = load_pipeline_or_exit(args)
     try:
         env = embedded_env()
     except EnvironmentError_ as error:
@@ -27,13 +27,26 @@ def cmd_run_day(args) -> int:
         "override_gates": args.override or [],
         "override_reason": args.reason or "",
     }
-    print(f"running DAG {RETRAIN_DAG_ID} for {args.date} (state: {state_dir()})", flush=True)
+    # the extract task checks this too; checked here it fails in a second, not a minute
+    misfit = source_misfit(cfg, "mlgate run-day")
+    if misfit:
+        return misfit
+    dag_id = cfg.dag_id("retrain")
+    print(f"running DAG {dag_id} for {args.date} (state: {state_dir()})", flush=True)
     with mail_sink_running(env):
-        code = run_day(args.date, env, conf)
-    if code != 0:
-        print_failure(cfg.model_name, args.date, code, env)
-        return code
-    print_summary(cfg.model_name, args.date)
+        result = run_dag_day(
+            dag_id,
+            args.date,
+            env,
+            command="run-day",
+            pipeline=cfg.name,
+            conf=conf,
+            verbose=args.verbose,
+        )
+    if result.code != 0:
+        print_failure(cfg, args.date, result, env)
+        return result.code
+    print_summary(cfg, args.date)
     return 0
 
 
@@ -56,57 +69,65 @@ def mail_sink_running(env: dict):
         stop_background(pidfile)
 
 
-def print_failure(model_name: str, day: date, code: int, env: dict) -> None:
-    """Say where the run stopped: the failed gates first, the champion, the email."""
+def print_failure(cfg, day: date, result, env: dict) -> None:
+    """Say where the run stopped: the failed gates first, the champion, the email, the logs.
+
+    result: the run's DagRunResult; only its own gate report and alert email are shown,
+    never those an earlier run of the day left.
+    """
     from mlgate.gates import GateReport
     from mlgate.registry import champion_version
-    from mlgate.runs import GATES_FILE, run_file
+    from mlgate.runs import GATES_FILE, run_file_of
 
-    print(f"\n=== mlgate: the run for {day} FAILED (exit {code}) ===", file=sys.stderr)
-    gates_path = run_file(day.isoformat(), GATES_FILE)
-    if gates_path.exists():
-        payload = json.loads(gates_path.read_text())
+    print(f"\n=== mlgate: the run for {day} FAILED (exit {result.code}) ===", file=sys.stderr)
+    payload = (
+        run_file_of(cfg.name, day.isoformat(), GATES_FILE, result.run_id) if result.run_id else None
+    )
+    if payload is not None:
         report = GateReport.from_dict(payload)
         if report.blocking():
             names = ", ".join(r.name for r in report.blocking())
             print(f"stopped at stage {payload.get('stage')} by gate(s): {names}", file=sys.stderr)
         print(report.text_table(), file=sys.stderr)
-    champion = champion_version(model_name)
+    champion = champion_version(cfg.model_name)
     print(
         f"champion: {'none yet' if champion is None else 'version ' + champion['version']}"
         " (unchanged by this run)",
         file=sys.stderr,
     )
-    mails = sorted(mail_dir().glob("*.eml"))
+    since = result.started_at.timestamp()
+    mails = sorted(m for m in mail_dir().glob("*.eml") if m.stat().st_mtime >= since)
     if mails:
         print(f"alert email: {mails[-1]}", file=sys.stderr)
     print(f"task logs: {env['AIRFLOW_HOME']}/logs", file=sys.stderr)
+    if result.log_path is not None:
+        print(f"full Airflow and Spark output: {result.log_path}", file=sys.stderr)
 
 
-def print_summary(model_name: str, day: date) -> None:
+def print_summary(cfg, day: date) -> None:
     from mlgate.registry import NoChampionError, champion_info
     from mlgate.runs import DECISION_FILE, read_run_file
 
-    decision = read_run_file(day.isoformat(), DECISION_FILE)
+    decision = read_run_file(cfg.name, day.isoformat(), DECISION_FILE)
     print("\n=== mlgate: run summary ===")
     verdict = "promoted to champion" if decision["promoted"] else "NOT promoted"
     print(f"day {day}: candidate version {decision['version']} {verdict}")
     for reason in decision.get("reasons", []):
         print(f"  - {reason}")
     try:
-        info = champion_info(model_name)
+        info = champion_info(cfg.model_name)
     except NoChampionError as error:
         print(error)
         return
     m = info["metrics"]
     print(
-        f"champion: {model_name} version {info['version']} "
+        f"champion: {cfg.model_name} version {info['version']} "
         f"(holdout AUC-PR {m.get('auc_pr', float('nan')):.3f}, "
         f"ROC AUC {m.get('roc_auc', float('nan')):.3f}, "
-        f"fraud rate in holdout {m.get('holdout_positive_rate', float('nan')):.3%})"
+        f"{cfg.target.name} rate in holdout {m.get('holdout_positive_rate', float('nan')):.3%})"
     )
     print("next:")
-    print("  mlgate champion            # the production model, its metrics and lineage")
+    print(f"  mlgate champion --pipeline {cfg.name}   # the production model, its lineage")
     print("  make mlflow-ui             # runs, plots and the registry at http://127.0.0.1:5000")
     print("  make airflow-ui            # the DAG graph and task logs at http://127.0.0.1:8080")
 
@@ -114,17 +135,20 @@ def print_summary(model_name: str, day: date) -> None:
 def add_parsers(sub) -> None:
     run_day = sub.add_parser(
         "run-day",
-        help="run the daily DAG for one day (real Airflow, Spark, MLflow)",
-        description=f"Run {RETRAIN_DAG_ID} for the data interval of one UTC day with "
-        "`airflow dags test`, then print the promotion decision and the champion.",
+        help="run a pipeline's retrain DAG for one day (real Airflow, Spark, MLflow)",
+        description="Run <pipeline>_retrain for the data interval of one UTC day with "
+        "`airflow dags test`: one line per task as it ends, then the promotion decision "
+        "and the champion. Airflow's and Spark's full output goes to a log file in "
+        "$MLGATE_STATE/logs (its path is printed), or to the terminal with --verbose.",
     )
+    add_pipeline_option(run_day)
     run_day.add_argument(
         "--date",
         required=True,
         type=date.fromisoformat,
         help="the day (YYYY-MM-DD) whose data interval the run covers",
     )
-    run_day.add_argument("--family", help="model family for this run (overrides the config)")
+    run_day.add_argument("--family", help="model family for this run (overrides the pipeline)")
     run_day.add_argument(
         "--gate-mode",
         choices=["enforce", "dry_run"],
@@ -138,4 +162,5 @@ def add_parsers(sub) -> None:
         help="let this failed gate through (repeatable); needs --reason",
     )
     run_day.add_argument("--reason", help="why the overridden gates may pass (10+ characters)")
+    add_verbose_option(run_day)
     run_day.set_defaults(func=cmd_run_day)

@@ -1,7 +1,7 @@
 """`mlgate serve` and `mlgate score-day`: real-time and batch scoring from the command line.
 
 mlgate serve                      the champion's ONNX twin behind an HTTP JSON API
-mlgate score-day --date DAY       run the fraud_score DAG for one day (Spark, champion)
+mlgate score-day --date DAY       run the pipeline's score DAG for one day (Spark, champion)
 
 The logic lives in mlgate.serving (app, batch) and mlgate.stages.score.
 """
@@ -14,9 +14,11 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from mlgate.cli.common import add_pipeline_option, add_verbose_option, load_pipeline_or_exit
+
 EPILOG = """\
 endpoints:
-  POST /score    one transaction (JSON object) or many (JSON array); the model-input
+  POST /score    one row (JSON object) or many (JSON array); the model-input
                  fields by name: numbers as JSON numbers, categories as JSON strings.
                  A missing or mistyped field is a 400 naming the field (and row).
                  Answer: probability, decision (probability >= threshold), threshold,
@@ -27,16 +29,17 @@ endpoints:
   GET  /metrics  Prometheus: requests, latency and score histograms, model version
   GET  /docs     OpenAPI UI
 
-example:
-  mlgate serve --port 8000 &
+example (the fraud demo pipeline):
+  mlgate serve --pipeline fraud --port 8000 &
   curl -s localhost:8000/model | python -m json.tool     # which fields, which version
   curl -s -X POST localhost:8000/score -H 'content-type: application/json' -d '{
-    "amount": 912.5, "txn_count_1h": 4, "amount_sum_1h": 2100.0, "txn_count_24h": 6,
-    "amount_sum_24h": 2400.0, "txn_count_7d": 9, "amount_sum_7d": 2800.0,
-    "amount_vs_history": 7.9, "seconds_since_previous": 95, "is_new_country": 1,
-    "is_new_device_id": 1, "is_new_merchant_id": 1, "country_ne_home_country": 1,
-    "hour_of_day": 3, "is_night": 1, "merchant_category": "electronics",
-    "channel": "ecom", "card_type": "credit"}'
+    "amount": 912.5, "card_count_1h": 4, "card_count_24h": 6, "card_count_7d": 9,
+    "card_amount_sum_1h": 2100.0, "card_amount_sum_24h": 2400.0,
+    "card_amount_sum_7d": 2800.0, "card_amount_ratio_to_mean_14d": 7.9,
+    "card_seconds_since_last_14d": 95, "card_country_is_new_14d": 1,
+    "card_device_id_is_new_14d": 1, "card_merchant_id_is_new_14d": 1,
+    "country_ne_home_country": 1, "hour_of_day": 3, "is_night": 1,
+    "merchant_category": "electronics", "channel": "ecom", "card_type": "credit"}'
 
 The model is the ONNX twin logged by the train job with the version behind the registry
 alias `champion` (MLflow at $MLFLOW_TRACKING_URI, default: the state folder's). A new
@@ -46,17 +49,12 @@ champion is picked up without dropping requests. --model-dir serves an exported 
 
 
 def cmd_serve(args) -> int:
-    from mlgate.config import ConfigError, load_config
     from mlgate.serving.app import DirectorySource, RegistrySource, serve
 
     if args.model_dir:
         source = DirectorySource(Path(args.model_dir).resolve())
     else:
-        try:
-            cfg = load_config(args.config)
-        except ConfigError as error:
-            print(error, file=sys.stderr)
-            return 2
+        cfg = load_pipeline_or_exit(args)
         source = RegistrySource(cfg.model_name, alias=args.alias)
     serve(
         source,
@@ -72,42 +70,40 @@ def cmd_serve(args) -> int:
 
 
 def cmd_score_day(args) -> int:
-    from mlgate.config import SCORE_DAG_ID, ConfigError, load_config
-    from mlgate.local.embedded import (
-        EnvironmentError_,
-        embedded_env,
-        logical_date_for,
-        migrate_airflow_db,
-        run_airflow,
-    )
+    from mlgate.cli.progress import run_dag_day
+    from mlgate.local.embedded import EnvironmentError_, embedded_env
     from mlgate.paths import scores_partition
     from mlgate.serving.batch import SCORES_META
 
+    cfg = load_pipeline_or_exit(args)
     try:
-        cfg = load_config(args.config)
         env = embedded_env()
-    except (ConfigError, EnvironmentError_) as error:
+    except EnvironmentError_ as error:
         print(error, file=sys.stderr)
         return 2
-    print(f"running DAG {SCORE_DAG_ID} for {args.date}", flush=True)
-    migrate_airflow_db(env)
-    code = run_airflow(["dags", "test", SCORE_DAG_ID, logical_date_for(args.date)], env).returncode
-    if code != 0:
+    dag_id = cfg.dag_id("score")
+    print(f"running DAG {dag_id} for {args.date}", flush=True)
+    result = run_dag_day(
+        dag_id, args.date, env, command="score-day", pipeline=cfg.name, verbose=args.verbose
+    )
+    if result.code != 0:
         print(
-            f"{SCORE_DAG_ID} for {args.date} FAILED (exit {code}); task logs in "
+            f"{dag_id} for {args.date} FAILED (exit {result.code}); task logs in "
             f"{env['AIRFLOW_HOME']}/logs",
             file=sys.stderr,
         )
-        return code
-    meta_path = scores_partition(args.date.isoformat()) / SCORES_META
+        if result.log_path is not None:
+            print(f"full Airflow and Spark output: {result.log_path}", file=sys.stderr)
+        return result.code
+    meta_path = scores_partition(cfg.name, args.date.isoformat()) / SCORES_META
     if not meta_path.exists():
         print(f"nothing scored for {args.date} (no champion yet?)")
         return 0
     meta = json.loads(meta_path.read_text())
     print(
-        f"day {args.date}: {meta['rows']:,} transactions scored by {meta['model_name']} version "
+        f"day {args.date}: {meta['rows']:,} rows scored by {meta['model_name']} version "
         f"{meta['model_version']}, {meta['flagged']:,} flagged (probability >= "
-        f"{meta['threshold']}); written to table {cfg.scoring.table}"
+        f"{meta['threshold']}); written to table {cfg.scores_table}"
     )
     return 0
 
@@ -116,12 +112,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "serve",
         help="the champion's ONNX twin behind an HTTP JSON API (POST /score)",
-        description="Score transactions in real time, outside Spark: an HTTP JSON API "
+        description="Score rows in real time, outside Spark: an HTTP JSON API "
         "(FastAPI on uvicorn) around the ONNX twin of the model behind the registry alias "
         "`champion`, with Prometheus metrics.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_pipeline_option(parser)
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )
@@ -162,14 +159,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
     score_day = sub.add_parser(
         "score-day",
-        help="batch-score one day with the champion (runs the fraud_score DAG)",
-        description="Run the fraud_score DAG for the data interval of one UTC day with "
+        help="batch-score one day with the champion (runs the <pipeline>_score DAG)",
+        description="Run the pipeline's score DAG for the data interval of one UTC day with "
         "`airflow dags test`: the day's features recomputed as for training, scored by the "
-        "champion's Spark model, written with the model version to scoring.table "
-        "(the day's rows replaced, in one transaction).",
+        "champion's Spark model, written with the model version to the scores table "
+        "(the day's rows replaced, in one transaction). One line per task as it ends; "
+        "Airflow's and Spark's full output goes to a log file in $MLGATE_STATE/logs.",
     )
+    add_pipeline_option(score_day)
     score_day.add_argument(
         "--date", required=True, type=date.fromisoformat, help="the day (YYYY-MM-DD) to score"
     )
+    add_verbose_option(score_day)
     score_day.set_defaults(func=cmd_score_day)
     return parser

@@ -8,7 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-from mlgate.config import RETRAIN_DAG_ID
 from mlgate.local import services as services_module
 from mlgate.local.airflow_api import AIRFLOW_COMPONENTS
 from mlgate.local.services import (
@@ -50,8 +49,8 @@ def describe(services: Services) -> str:
         ]
     lines += [
         f"logs: {_relative(logs_dir(state))}/   stop: make stop (mlgate services stop)",
-        f"{RETRAIN_DAG_ID} starts paused: unpause it in the UI and the scheduler runs the latest "
-        "daily interval, then one run a day.",
+        "the <pipeline>_retrain DAGs start paused: unpause one in the UI and the scheduler "
+        "runs the latest daily interval, then one run a day.",
     ]
     return "\n".join(lines)
 

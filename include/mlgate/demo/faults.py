@@ -1,9 +1,10 @@
 """Write a deliberately broken day into a source database, to watch a gate stop it.
 
-`mlgate inject-fault --date D --kind KIND` copies an earlier day's transactions to day D
-(new ids, same times of day) and breaks them the way real feeds break. Used by
-`make demo-bad-day` and by the end-to-end tests; docs/faults.md lists which gate catches
-each kind.
+`mlgate inject-fault --pipeline P --date D --kind KIND` copies an earlier day's events to
+day D (new keys, same times of day) and breaks them the way real feeds break, in the
+pipeline's own columns (the rules of its `records:` say which: `--column` picks another).
+Used by `make demo-bad-day` and by the end-to-end tests; docs/faults.md lists which gate
+catches each kind. Writes to an embedded SQLite demo database only.
 """
 
 from __future__ import annotations
@@ -13,19 +14,51 @@ from datetime import date, timedelta
 import numpy as np
 import sqlalchemy as sa
 
-from mlgate.config import MlgateConfig
+from mlgate.config import PipelineConfig
 
-# kind -> what it simulates
+# kind -> what it simulates ({column}: the column it breaks)
 FAULT_KINDS: dict[str, str] = {
-    "null_amounts": "a broken feed: 30% of the day's amounts are NULL",
-    "unknown_currency": "an upstream change: 20% of the rows carry the currency code 'XXX'",
-    "negative_amounts": "a sign error: 20% of the amounts are negative",
-    "unparsable_amounts": "text in a numeric column: 20% of the amounts are 'N/A'",
+    "null_values": "a broken feed: 30% of the day's {column} values are NULL",
+    "not_allowed": "an upstream change: 20% of the rows carry a {column} the rules do not allow",
+    "out_of_range": "a sign error: 20% of the {column} values are negated (or out of range)",
+    "unparsable": "text in a numeric column: 20% of the {column} values are 'N/A'",
     "volume_drop": "a partial load: only 20% of the day's rows arrive",
-    "new_channel": "an unannounced category: 10% of the rows have channel 'mobile_wallet'",
-    "no_labels": "the label feed stopped: every chargeback is deleted",
+    "new_category": "an unannounced category: 10% of the rows have a new {column}",
+    "no_labels": "the label feed stopped: every row of the label table is deleted",
     "clean": "a normal day (no fault), e.g. to follow a bad day with a good one",
 }
+NEEDS_COLUMN = ("null_values", "not_allowed", "out_of_range", "unparsable", "new_category")
+
+
+def default_column(cfg: PipelineConfig, kind: str, columns: set[str] | None = None) -> str | None:
+    """The column a fault breaks unless --column says otherwise, from the pipeline's rules:
+    a required column with a range (or any required one) for nulls, the first rule of the
+    kind's sort otherwise, for a new category the first categorical input the events have
+    (else the first column with allowed values). With `columns` (the events table's), only
+    those are chosen: an entity target's categorical inputs may come from its dimensions."""
+    if kind not in NEEDS_COLUMN:
+        return None
+    rules = cfg.records.rules if cfg.records else []
+    ranged = [r.column for r in rules if r.range is not None]
+    allowed = [r.column for r in rules if r.allowed is not None]
+    events = cfg.source.events
+    required = [
+        c
+        for c in (cfg.records.required if cfg.records else [])
+        if c not in (events.key, events.time_column)
+    ]
+    choices = {
+        "null_values": [c for c in required if c in ranged] + required,
+        "not_allowed": allowed,
+        "out_of_range": ranged,
+        "unparsable": ranged,
+        "new_category": [*cfg.features.categorical, *allowed],
+    }[kind]
+    if columns is not None:
+        choices = [c for c in choices if c in columns]
+    if not choices:
+        raise FaultError(f"pipeline {cfg.name} has no column to break with {kind}: give --column")
+    return choices[0]
 
 
 class FaultError(ValueError):
@@ -33,11 +66,12 @@ class FaultError(ValueError):
 
 
 def inject_fault(
-    cfg: MlgateConfig,
+    cfg: PipelineConfig,
     url: str,
     day: date,
     kind: str,
     *,
+    column: str | None = None,
     seed: int = 11,
     copy_from: date | None = None,
 ) -> dict:
@@ -48,6 +82,7 @@ def inject_fault(
     engine = sa.create_engine(url)
     meta = sa.MetaData()
     table = sa.Table(events.table, meta, autoload_with=engine)
+    column = column or default_column(cfg, kind, set(table.columns.keys()))
     time_col, key_col = table.columns[events.time_column], table.columns[events.key]
     if engine.dialect.name != "sqlite":
         raise FaultError("fault injection writes to the embedded SQLite demo database only")
@@ -76,9 +111,11 @@ def inject_fault(
         for offset, row in enumerate(rows):
             row[events.key] = next_id + offset
             row[events.time_column] = row[events.time_column] + shift
-        rows = _break(rows, kind, rng)
+        if column is not None and column not in table.columns:
+            raise FaultError(f"{events.table} has no column {column!r}")
+        rows = _break(rows, kind, column, _rule(cfg, column), rng)
         if kind == "no_labels":
-            labels = sa.Table(cfg.source.labels.table, meta, autoload_with=engine)
+            labels = sa.Table(cfg.target.label_table, meta, autoload_with=engine)
             deleted = conn.execute(sa.delete(labels)).rowcount
         else:
             deleted = 0
@@ -93,8 +130,14 @@ def inject_fault(
         "kind": kind,
         "rows": len(rows),
         "labels_deleted": deleted,
-        "what": FAULT_KINDS[kind],
+        "column": column,
+        "what": FAULT_KINDS[kind].format(column=column),
     }
+
+
+def _rule(cfg: PipelineConfig, column: str | None):
+    rules = [r for r in (cfg.records.rules if cfg.records else []) if r.column == column]
+    return rules[0] if rules else None
 
 
 def _sqlite_values(row: dict) -> dict:
@@ -109,30 +152,36 @@ def _sqlite_values(row: dict) -> dict:
     return {k: plain(v) for k, v in row.items()}
 
 
-def _break(rows: list[dict], kind: str, rng: np.random.Generator) -> list[dict]:
+def _break(rows: list[dict], kind: str, column, rule, rng: np.random.Generator) -> list[dict]:
     def pick(share: float) -> np.ndarray:
         return rng.random(len(rows)) < share
 
-    if kind == "null_amounts":
-        for row, hit in zip(rows, pick(0.3)):
-            if hit:
-                row["amount"] = None
-    elif kind == "unknown_currency":
-        for row, hit in zip(rows, pick(0.2)):
-            if hit:
-                row["currency"] = "XXX"
-    elif kind == "negative_amounts":
-        for row, hit in zip(rows, pick(0.2)):
-            if hit:
-                row["amount"] = -abs(row["amount"])
-    elif kind == "unparsable_amounts":
-        for row, hit in zip(rows, pick(0.2)):
-            if hit:
-                row["amount"] = "N/A"
-    elif kind == "volume_drop":
-        rows = [row for row, keep in zip(rows, pick(0.2)) if keep]
-    elif kind == "new_channel":
-        for row, hit in zip(rows, pick(0.1)):
-            if hit:
-                row["channel"] = "mobile_wallet"
+    def out_of_range(value):
+        if rule is None or rule.range is None:
+            return -abs(value)
+        low, high = rule.range
+        return -abs(value) if low > 0 else high + (high - low) + 1
+
+    def not_allowed(value):
+        allowed = rule.allowed if rule is not None and rule.allowed else [value]
+        if all(isinstance(v, str) for v in allowed):
+            return "XXX"
+        return max(v for v in allowed if not isinstance(v, str)) + 1
+
+    if kind == "volume_drop":
+        return [row for row, keep in zip(rows, pick(0.2)) if keep]
+    change = {
+        "null_values": (0.3, lambda value: None),
+        "not_allowed": (0.2, not_allowed),
+        "out_of_range": (0.2, out_of_range),
+        "unparsable": (0.2, lambda value: "N/A"),
+        "new_category": (0.1, lambda value: f"new_{column}"),
+    }.get(kind)
+    if change is not None:
+        share, broken = change
+        for row, hit in zip(rows, pick(share)):
+            # A null stays null: it is no value to negate, disallow or rename (a column may
+            # be null by design, e.g. the price of a page without a product).
+            if hit and (kind == "null_values" or row[column] is not None):
+                row[column] = broken(row[column])
     return rows

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mlgate.demo import schema
+from mlgate.demo.common import as_date
 from mlgate.demo.world import (
     ATM,
     CARD_TESTING_CATEGORIES,
@@ -366,14 +367,6 @@ def check_sizes(days: int, transactions: int) -> None:
         raise ValueError(f"days must be at least 1, got {days}")
     if transactions < 100:
         raise ValueError(f"transactions must be at least 100, got {transactions}")
-
-
-def as_date(value: dt.date | str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
 
 
 def simulate(

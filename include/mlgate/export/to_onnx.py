@@ -19,6 +19,9 @@ pyspark 4.3) on this pipeline and is not faithful to Spark, for three reasons:
 So this module builds the graph itself with ``onnx.helper``, one block per Spark stage,
 mirroring Spark's arithmetic:
 
+- ``ImputerModel`` -> ``Where(IsNaN(x), surrogate, x)`` per column, with the fitted
+  surrogates as float64 constants (ai.onnx.ml's ``Imputer`` keeps them as float32, which
+  would move a value across a split threshold);
 - ``StringIndexerModel`` -> ``LabelEncoder`` (ai.onnx.ml) with the fitted labels and
   ``default_int64 = len(labels)`` (the unknown bucket, as ``handleInvalid="keep"``);
 - ``OneHotEncoderModel`` -> ``OneHotEncoder`` (ai.onnx.ml, ``zeros=1``) over the slots
@@ -312,9 +315,40 @@ def export_pipeline(
     indexed: dict[str, tuple[str, int]] = {}  # indexed column -> (int64 tensor [N,1], size)
     vocabularies: dict[str, list[str]] = {}
 
+    def numeric_column(column: str) -> str:
+        return g.node(
+            "Gather",
+            [NUMERIC_INPUT, g.const("column", np.array([numeric_index[column]], np.int64))],
+            column,
+            axis=1,
+        )
+
     for stage in stages[:-1]:
         kind = _stage_kind(stage)
-        if kind == "StringIndexerModel":
+        if kind == "ImputerModel":
+            missing = float(stage.getMissingValue())
+            if not np.isnan(missing):
+                raise ExportError(
+                    f"Imputer missingValue={missing}: only NaN (and null) is exported"
+                )
+            surrogates = stage.surrogateDF.collect()[0].asDict()
+            for source, target in zip(_input_cols(stage), _output_cols(stage)):
+                if source not in numeric_index:
+                    raise ExportError(f"Imputer input {source!r} is not a numeric field")
+                raw = numeric_column(source)
+                tensors[target] = (
+                    g.node(
+                        "Where",
+                        [
+                            g.node("IsNaN", [raw], f"{source}_missing"),
+                            g.const("surrogate", np.array([[surrogates[source]]], np.float64)),
+                            raw,
+                        ],
+                        target,
+                    ),
+                    1,
+                )
+        elif kind == "StringIndexerModel":
             if stage.getHandleInvalid() != "keep":
                 raise ExportError(
                     f"StringIndexer handleInvalid={stage.getHandleInvalid()!r}: only 'keep' "
@@ -376,17 +410,7 @@ def export_pipeline(
                 elif column in indexed:  # an index used directly as a number
                     parts.append(g.node("Cast", [indexed[column][0]], f"{column}_f64", to=11))
                 elif column in numeric_index:
-                    parts.append(
-                        g.node(
-                            "Gather",
-                            [
-                                NUMERIC_INPUT,
-                                g.const("column", np.array([numeric_index[column]], np.int64)),
-                            ],
-                            column,
-                            axis=1,
-                        )
-                    )
+                    parts.append(numeric_column(column))
                 else:
                     raise ExportError(f"VectorAssembler input {column!r} is not a model field")
             features = g.node("Concat", parts, "features", axis=1)

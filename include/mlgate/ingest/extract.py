@@ -25,24 +25,33 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from mlgate.config import MlgateConfig
+from mlgate.config import DimensionTable, PipelineConfig
 from mlgate.ingest.lake import (
     MANIFEST_FILE,
     UNPARSABLE_COLUMN,
-    ExtractError,
     PartitionInfo,
     check_source_schema,
     partition_rows,
 )
-from mlgate.ingest.sqlread import Source, column_of, is_sqlite, read_to_folder, reflect_table
+from mlgate.ingest.sqlread import (
+    Source,
+    column_of,
+    create_source_engine,
+    is_sqlite,
+    read_to_folder,
+    reflect_table,
+)
 from mlgate.paths import swap_into_place, table_partition, temporary_sibling
 from mlgate.window import day_bounds
 
 log = logging.getLogger(__name__)
 
+VERSIONS_SUFFIX = "__versions"
+
 
 def write_partition(
     source,
+    pipeline: str,
     name: str,
     ds: str,
     extra: dict,
@@ -52,14 +61,14 @@ def write_partition(
     boundary_query: str | None = None,
     measure_key: str | None = None,
 ) -> PartitionInfo:
-    """Read `source` (a `mlgate.ingest.sqlread.Source`) and atomically replace lake/<name>/ds=<ds>.
+    """Read `source` (an `mlgate.ingest.sqlread.Source`); atomically replace lake/<name>/ds=<ds>.
 
     The ranges are written as part-<i>.parquet into a hidden folder that is renamed into
     place when every range is complete, with a `_manifest.json` that records the rows, the
     ranges and, with `measure_key`, the source's count and key sum in the same snapshot.
     """
-    check_source_schema(name, ds, source.schema)
-    target = table_partition(name, ds)
+    check_source_schema(pipeline, name, ds, source.schema)
+    target = table_partition(pipeline, name, ds)
     tmp = temporary_sibling(target)
     tmp.mkdir()
     try:
@@ -136,7 +145,7 @@ def undated_rows(engine: sa.Engine, table: sa.Table, time_column: str) -> int:
         return int(conn.execute(query).scalar_one())
 
 
-def events_source(engine: sa.Engine, cfg: MlgateConfig, day: date):
+def events_source(engine: sa.Engine, cfg: PipelineConfig, day: date):
     """The day's rows of the events table (or of its free-form query) as a read source."""
     spec = cfg.source.events
     table = reflect_table(engine, spec.table)
@@ -156,7 +165,7 @@ def events_source(engine: sa.Engine, cfg: MlgateConfig, day: date):
 
 
 def extract_events_day(
-    engine: sa.Engine, cfg: MlgateConfig, day: date, *, splits: int | None = None
+    engine: sa.Engine, cfg: PipelineConfig, day: date, *, splits: int | None = None
 ) -> PartitionInfo:
     """Import one day of the events table into lake/<table>/ds=<day> (atomic replace),
     split into `source.events.splits` parallel ranges, measured for reconciliation."""
@@ -167,6 +176,7 @@ def extract_events_day(
     start, end = day_bounds(day)
     return write_partition(
         source,
+        cfg.name,
         spec.table,
         day.isoformat(),
         {"window": [start, end]},
@@ -178,7 +188,14 @@ def extract_events_day(
 
 
 def extract_snapshot(
-    engine: sa.Engine, name: str, ds: str, *, time_column: str | None = None, as_of: datetime
+    engine: sa.Engine,
+    pipeline: str,
+    name: str,
+    ds: str,
+    *,
+    time_column: str | None = None,
+    as_of: datetime,
+    extra: dict | None = None,
 ) -> PartitionInfo:
     """Copy a whole table as of `as_of` (rows with time_column before it, when given)."""
     table = reflect_table(engine, name)
@@ -186,46 +203,63 @@ def extract_snapshot(
     if time_column:
         column_of(table, time_column)
         source.condition = source.column(time_column) < as_of
-    return write_partition(source, name, ds, {"as_of": as_of})
+    return write_partition(source, pipeline, name, ds, {"as_of": as_of, **(extra or {})})
 
 
-def create_source_engine(url: str | sa.URL, *, splits: int = 1) -> sa.Engine:
-    """An engine for the source with room for `splits` parallel reads, checked to connect.
+def versions_folder(table: str) -> str:
+    """The lake folder of a last-modified dimension's versions (appended run by run)."""
+    return f"{table}{VERSIONS_SUFFIX}"
 
-    Raises ExtractError naming the database (without its password) when it cannot be
-    reached or refuses the login.
-    """
-    try:
-        engine = sa.create_engine(url, pool_size=max(5, splits + 1), max_overflow=splits + 1)
-    except TypeError:  # a pool without a size (in-memory SQLite)
-        engine = sa.create_engine(url)
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
-        raise ExtractError(f"invalid source URL: {error}") from None
-    try:
-        with engine.connect():
-            pass
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
-        engine.dispose()
-        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
-        raise ExtractError(
-            f"cannot connect to the source database {engine.url!r}: {reason}; "
-            "check source.url in the config or MLGATE_SOURCE_URL"
-        ) from None
-    return engine
+
+def extract_dimension(
+    engine: sa.Engine, cfg: PipelineConfig, dimension: DimensionTable, ds: str, as_of: datetime
+) -> dict:
+    """Land one dimension the way its history says it is joined (see DimensionTable):
+    static and scd2 as a snapshot of the run's day (scd2: the versions that started before
+    `as_of`), lastmodified by appending the rows changed since the last run as versions."""
+    if dimension.history == "lastmodified":
+        from mlgate.config import IncrementalImport
+        from mlgate.ingest.incremental import import_incremental
+
+        spec = IncrementalImport(
+            table=dimension.table,
+            mode="append",
+            check_column=dimension.updated_at,
+            target=versions_folder(dimension.table),
+        )
+        result = import_incremental(engine, spec, cfg.name)
+        return {
+            "table": dimension.table,
+            "join": "as of updated_at (versions appended by last-modified)",
+            "path": result.path,
+            "rows": result.lake_rows,
+            "new_versions": result.rows,
+        }
+    time_column = dimension.valid_from if dimension.history == "scd2" else None
+    join = {"static": "snapshot by key", "scd2": "as of valid_from / valid_to (SCD2)"}
+    info = extract_snapshot(
+        engine,
+        cfg.name,
+        dimension.table,
+        ds,
+        time_column=time_column,
+        as_of=as_of,
+        extra={"join": join[dimension.history]},
+    )
+    return {**info.to_dict(), "join": join[dimension.history]}
 
 
 def extract_for_run(
-    cfg: MlgateConfig, ds: date, as_of: datetime, *, refresh_history: bool = False
+    cfg: PipelineConfig, ds: date, as_of: datetime, *, refresh_history: bool = False
 ) -> dict:
     """Land everything a run on `ds` needs and return its data manifest.
 
     The run's own day is always re-imported (a rerun overwrites it); older days of the
-    window are imported only when missing, unless `refresh_history`. Labels and dimensions
-    are snapshots as of the end of the data interval.
+    window are imported only when missing, unless `refresh_history`. Labels are a snapshot
+    as of the end of the data interval; each dimension lands as its history says
+    (`extract_dimension`), and the manifest records which join it gets.
     """
-    engine = create_source_engine(
-        cfg.source.resolved_url(), splits=getattr(cfg.source.events, "splits", 1)
-    )
+    engine = create_source_engine(cfg.source_url(), splits=getattr(cfg.source.events, "splits", 1))
 
     events: list[dict] = []
     try:
@@ -242,24 +276,28 @@ def extract_for_run(
             )
         for day in cfg.window_spec().extract_days(ds):
             name, key = cfg.source.events.table, day.isoformat()
-            existing = partition_rows(name, key)
+            existing = partition_rows(cfg.name, name, key)
             if day == ds or refresh_history or existing is None:
                 info = extract_events_day(engine, cfg, day)
                 log.info("extracted %s ds=%s: %d rows", name, key, info.rows)
                 events.append(info.to_dict())
             else:
-                events.append(
-                    PartitionInfo(name, key, existing, str(table_partition(name, key))).to_dict()
-                )
-        labels = cfg.source.labels
+                path = table_partition(cfg.name, name, key)
+                events.append(PartitionInfo(name, key, existing, str(path)).to_dict())
+        target = cfg.target
         snapshots = [
             extract_snapshot(
-                engine, labels.table, ds.isoformat(), time_column=labels.time_column, as_of=as_of
+                engine,
+                cfg.name,
+                target.label_table,
+                ds.isoformat(),
+                time_column=target.label_time_column,
+                as_of=as_of,
             ).to_dict()
         ]
-        snapshots += [
-            extract_snapshot(engine, dim.table, ds.isoformat(), as_of=as_of).to_dict()
-            for dim in cfg.source.dimensions
+        dimensions = [
+            extract_dimension(engine, cfg, dimension, ds.isoformat(), as_of)
+            for dimension in cfg.source.dimensions
         ]
     finally:
         engine.dispose()
@@ -275,5 +313,6 @@ def extract_for_run(
         "as_of": as_of.isoformat(),
         "events": events,
         "snapshots": snapshots,
+        "dimensions": dimensions,
         "event_rows": sum(p["rows"] for p in events),
     }

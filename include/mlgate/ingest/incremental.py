@@ -10,7 +10,7 @@
   timestamp but committed after the last import are not lost; merging makes the repeat
   harmless.
 
-The watermark lives in `state/imports/<target>.json`, written whole (temporary file,
+The watermark lives in `pipelines/<pipeline>/imports/<target>.json`, written whole (temporary file,
 fsync, rename, fsync of the folder), and is advanced only after the batch or the merged
 folder is completely in place and reconciled against the source (count and key sum in
 the same snapshot). A crash between the two leaves the old watermark: the rerun reads the
@@ -38,29 +38,29 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from mlgate.config import IncrementalImport, MlgateConfig
-from mlgate.ingest.extract import create_source_engine
+from mlgate.config import IncrementalImport, PipelineConfig
 from mlgate.ingest.lake import MANIFEST_FILE, UNPARSABLE_COLUMN, ExtractError, measure_files
 from mlgate.ingest.sqlread import (
     Source,
     column_of,
+    create_source_engine,
     read_to_folder,
     reflect_table,
     source_connection,
 )
-from mlgate.paths import lake_dir, state_dir, swap_into_place, temporary_sibling
+from mlgate.paths import imports_dir, lake_dir, swap_into_place, temporary_sibling
 
 log = logging.getLogger(__name__)
 
 HISTORY_KEPT = 20
 
 
-def watermark_path(name: str) -> Path:
-    return state_dir() / "imports" / f"{name}.json"
+def watermark_path(pipeline: str, name: str) -> Path:
+    return imports_dir(pipeline) / f"{name}.json"
 
 
-def target_folder(name: str) -> Path:
-    return lake_dir() / name
+def target_folder(pipeline: str, name: str) -> Path:
+    return lake_dir(pipeline) / name
 
 
 # --- the watermark: typed, durable --------------------------------------------------------
@@ -116,8 +116,8 @@ def write_durably(path: Path, payload: dict) -> None:
         os.close(folder)
 
 
-def load_state(name: str) -> dict:
-    path = watermark_path(name)
+def load_state(path: Path) -> dict:
+    """The watermark file's state ({} before the first import)."""
     if not path.exists():
         return {}
     try:
@@ -126,9 +126,9 @@ def load_state(name: str) -> dict:
         raise ExtractError(f"the watermark file {path} is damaged: {error}") from None
 
 
-def commit_watermark(name: str, state: dict) -> None:
+def commit_watermark(path: Path, state: dict) -> None:
     """The commit point of an import: from here on the rows are imported for good."""
-    write_durably(watermark_path(name), state)
+    write_durably(path, state)
 
 
 # --- one import ---------------------------------------------------------------------------
@@ -168,7 +168,9 @@ def _existing_schema(folder: Path) -> pa.Schema | None:
     return pq.read_schema(files[0]) if files else None
 
 
-def _check_schema(spec: IncrementalImport, folder: Path, schema: pa.Schema) -> None:
+def _check_schema(
+    spec: IncrementalImport, folder: Path, schema: pa.Schema, watermark: Path
+) -> None:
     existing = _existing_schema(folder)
     if existing is None:
         return
@@ -184,7 +186,7 @@ def _check_schema(spec: IncrementalImport, folder: Path, schema: pa.Schema) -> N
             f"the source table {spec.table!r} changed since it was imported into {folder}: "
             + "; ".join(changes)
             + ". Fix the source, or move the lake folder and its watermark "
-            f"({watermark_path(spec.name)}) away to import it again from scratch"
+            f"({watermark}) away to import it again from scratch"
         )
 
 
@@ -202,22 +204,24 @@ def _reconcile(spec: IncrementalImport, measured, files: list[str], key: str | N
         )
 
 
-def import_incremental(engine: sa.Engine, spec: IncrementalImport) -> ImportResult:
-    """Run one incremental import (append or lastmodified); see the module's docstring."""
+def import_incremental(engine: sa.Engine, spec: IncrementalImport, pipeline: str) -> ImportResult:
+    """Run one incremental import (append or lastmodified) of a pipeline; see the module's
+    docstring."""
+    watermark = watermark_path(pipeline, spec.name)
     table = reflect_table(engine, spec.table)
     check = column_of(table, spec.check_column)
     if spec.key:
         column_of(table, spec.key)
-    state = load_state(spec.name)
+    state = load_state(watermark)
     if state and state.get("mode") not in (None, spec.mode):
         raise ExtractError(
             f"import {spec.name} was run in mode {state['mode']!r}, now {spec.mode!r}: "
-            f"move the lake folder and {watermark_path(spec.name)} away to start again"
+            f"move the lake folder and {watermark} away to start again"
         )
     previous = decode_value(state.get("last_value"))
     source = Source(engine, table)
-    folder = target_folder(spec.name)
-    _check_schema(spec, folder, source.schema)
+    folder = target_folder(pipeline, spec.name)
+    _check_schema(spec, folder, source.schema, watermark)
     column = source.column(spec.check_column)
     measure_key = spec.key or (spec.check_column if isinstance(check.type, sa.Integer) else None)
 
@@ -250,8 +254,10 @@ def import_incremental(engine: sa.Engine, spec: IncrementalImport) -> ImportResu
         upper = column <= high
         source.condition = upper if newer is None else sa.and_(newer, upper)
         if spec.mode == "append":
-            return _append(spec, source, conn, state, previous, high, folder, measure_key)
-        return _merge(spec, source, conn, state, previous, high, folder, measure_key)
+            return _append(
+                spec, source, conn, state, previous, high, folder, measure_key, watermark
+            )
+        return _merge(spec, source, conn, state, previous, high, folder, measure_key, watermark)
 
 
 def _up_to_date(spec, state, previous, folder: Path) -> ImportResult:
@@ -303,7 +309,7 @@ def _new_state(spec, state, high, rows, lake_rows, **extra) -> dict:
     }
 
 
-def _append(spec, source, conn, state, previous, high, folder: Path, measure_key):
+def _append(spec, source, conn, state, previous, high, folder: Path, measure_key, watermark):
     number = int(state.get("batches", 0)) + 1
     folder.mkdir(parents=True, exist_ok=True)
     for leftover in folder.glob("batch=*"):  # uncommitted batches of a crashed import
@@ -329,7 +335,7 @@ def _append(spec, source, conn, state, previous, high, folder: Path, measure_key
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     lake_rows = int(state.get("lake_rows", 0)) + result.rows
-    commit_watermark(spec.name, _new_state(spec, state, high, result.rows, lake_rows, batch=number))
+    commit_watermark(watermark, _new_state(spec, state, high, result.rows, lake_rows, batch=number))
     return ImportResult(
         spec.name,
         spec.table,
@@ -345,7 +351,7 @@ def _append(spec, source, conn, state, previous, high, folder: Path, measure_key
     )
 
 
-def _merge(spec, source, conn, state, previous, high, folder: Path, measure_key):
+def _merge(spec, source, conn, state, previous, high, folder: Path, measure_key, watermark):
     """lastmodified: write the changed rows, then a new version of the whole folder in
     which each changed key keeps only its new row; swap it in; then commit."""
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -390,7 +396,7 @@ def _merge(spec, source, conn, state, previous, high, folder: Path, measure_key)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     commit_watermark(
-        spec.name,
+        watermark,
         _new_state(spec, state, high, result.rows, lake_rows, replaced=replaced),
     )
     return ImportResult(
@@ -408,7 +414,7 @@ def _merge(spec, source, conn, state, previous, high, folder: Path, measure_key)
     )
 
 
-def run_imports(cfg: MlgateConfig, names: list[str] | None = None) -> list[ImportResult]:
+def run_imports(cfg: PipelineConfig, names: list[str] | None = None) -> list[ImportResult]:
     """The configured incremental imports (all, or those named), one after the other."""
     known = {spec.name: spec for spec in cfg.source.incremental}
     if not known:
@@ -417,11 +423,9 @@ def run_imports(cfg: MlgateConfig, names: list[str] | None = None) -> list[Impor
     if unknown:
         raise ExtractError(f"unknown incremental import(s) {unknown}; configured: {sorted(known)}")
     chosen = [known[n] for n in names] if names else list(known.values())
-    engine = create_source_engine(
-        cfg.source.resolved_url(), splits=max(spec.splits for spec in chosen)
-    )
+    engine = create_source_engine(cfg.source_url(), splits=max(spec.splits for spec in chosen))
     try:
-        return [import_incremental(engine, spec) for spec in chosen]
+        return [import_incremental(engine, spec, cfg.name) for spec in chosen]
     finally:
         engine.dispose()
 

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from mlgate.config import CONDITIONS_PLACEHOLDER
 from mlgate.paths import table_partition
 
 MANIFEST_FILE = "_manifest.json"  # Spark and pyarrow skip files starting with "_"
@@ -295,7 +296,7 @@ def _schema_text(schema: pa.Schema) -> dict[str, str]:
     return {f.name: str(f.type) for f in schema}
 
 
-def check_source_schema(name: str, ds: str, schema: pa.Schema) -> None:
+def check_source_schema(pipeline: str, name: str, ds: str, schema: pa.Schema) -> None:
     """Refuse a source whose columns or types changed since the lake's newest partition.
 
     The partitions of a table are read together (a training window, a Spark job), so they
@@ -303,7 +304,7 @@ def check_source_schema(name: str, ds: str, schema: pa.Schema) -> None:
     column that disappeared stops the import with the differences, instead of landing a
     partition that breaks every reader later.
     """
-    folder = table_partition(name, ds).parent
+    folder = table_partition(pipeline, name, ds).parent
     if not folder.is_dir():
         return
     for other in sorted(folder.glob("ds=*"), reverse=True):
@@ -332,19 +333,19 @@ def check_source_schema(name: str, ds: str, schema: pa.Schema) -> None:
     return
 
 
-def partition_manifest(name: str, ds: str) -> dict | None:
+def partition_manifest(pipeline: str, name: str, ds: str) -> dict | None:
     """The `_manifest.json` of a complete partition, or None."""
-    path = table_partition(name, ds) / MANIFEST_FILE
+    path = table_partition(pipeline, name, ds) / MANIFEST_FILE
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def partition_rows(name: str, ds: str) -> int | None:
+def partition_rows(pipeline: str, name: str, ds: str) -> int | None:
     """Rows recorded for a complete partition, or None when it was never fully written.
 
     A partition written before the lake had the `_unparsable` column also counts as
     missing, so the days of one window always share one schema.
     """
-    folder = table_partition(name, ds)
+    folder = table_partition(pipeline, name, ds)
     manifest = folder / MANIFEST_FILE
     if not manifest.exists():
         return None
@@ -374,7 +375,55 @@ def measure_files(paths: list[Path], key: str | None) -> Measure:
     return Measure(rows, total if integer_key else None)
 
 
-def measure_partition(name: str, ds: str, key: str | None):
+def measure_partition(pipeline: str, name: str, ds: str, key: str | None):
     """Rows and sum of the key column actually in the partition's Parquet files."""
-    folder = table_partition(name, ds)
+    folder = table_partition(pipeline, name, ds)
     return measure_files(sorted(folder.glob("*.parquet")), key)
+
+
+# --- schema of a free-form query ---------------------------------------------------------
+
+_PG_TYPES = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int64(),
+    23: pa.int64(),
+    700: pa.float64(),
+    701: pa.float64(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+}
+
+
+def free_form_schema(engine: sa.Engine, query: str, table: sa.Table) -> pa.Schema:
+    """The lake schema of a free-form query's result, read from `WHERE (1 = 0)` (no rows).
+
+    PostgreSQL names the result's types (numeric precision and scale included); on other
+    databases a column named like one of `table`'s takes its declared type, others are text.
+    """
+    with engine.connect() as conn:
+        try:
+            result = conn.execute(sa.text(query.replace(CONDITIONS_PLACEHOLDER, "(1 = 0)")))
+        except sa.exc.DBAPIError as error:
+            raise ExtractError(f"the free-form query failed: {error.orig}") from None
+        names = list(result.keys())
+        description = result.cursor.description or []
+        result.close()
+    if UNPARSABLE_COLUMN in names:
+        raise ExtractError(f"the free-form query returns a column named {UNPARSABLE_COLUMN!r}")
+    if len(set(names)) != len(names):
+        raise ExtractError(f"the free-form query returns duplicate column names: {names}")
+    fields = []
+    for name, column in zip(names, description):
+        kind = None
+        if engine.dialect.name == "postgresql":
+            code = getattr(column, "type_code", None) or column[1]
+            kind = _PG_TYPES.get(code)
+            if code == 1700:  # numeric
+                precision, scale = getattr(column, "precision", None), getattr(column, "scale", 0)
+                kind = arrow_type(sa.Numeric(precision, scale or 0))
+        if kind is None:
+            kind = arrow_type(table.columns[name]) if name in table.columns else pa.string()
+        fields.append(pa.field(name, kind, nullable=True))
+    return pa.schema([*fields, pa.field(UNPARSABLE_COLUMN, pa.string(), nullable=True)])

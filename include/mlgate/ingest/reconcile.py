@@ -10,17 +10,18 @@ from __future__ import annotations
 from datetime import date
 
 from mlgate import gates
-from mlgate.config import MlgateConfig, ReconciliationGate
-from mlgate.ingest.extract import create_source_engine, extract_events_day
+from mlgate.config import PipelineConfig, ReconciliationGate
+from mlgate.ingest.extract import extract_events_day
 from mlgate.ingest.lake import PartitionInfo, measure_partition, partition_manifest
+from mlgate.ingest.sqlread import create_source_engine
 
 
-def reconcile_day(gate: ReconciliationGate, cfg: MlgateConfig, ds: date) -> gates.GateResult:
+def reconcile_day(gate: ReconciliationGate, cfg: PipelineConfig, ds: date) -> gates.GateResult:
     """The reconciliation gate for the run's own day of the events table."""
     spec, day = cfg.source.events, ds.isoformat()
-    manifest = partition_manifest(spec.table, day) or {}
+    manifest = partition_manifest(cfg.name, spec.table, day) or {}
     measured = manifest.get("source") or {}
-    lake = measure_partition(spec.table, day, measured.get("key") or spec.key)
+    lake = measure_partition(cfg.name, spec.table, day, measured.get("key") or spec.key)
     return gates.reconciliation(
         gate,
         measured.get("rows"),
@@ -32,16 +33,14 @@ def reconcile_day(gate: ReconciliationGate, cfg: MlgateConfig, ds: date) -> gate
 
 
 def import_window(
-    cfg: MlgateConfig, day: date, *, splits: int | None = None
+    cfg: PipelineConfig, day: date, *, splits: int | None = None
 ) -> tuple[PartitionInfo, gates.GateResult]:
     """`mlgate import --window DAY`: import one day of the events table and reconcile it.
 
     An empty window is imported (an empty partition) and reported by the gate, not
     silently accepted. Without a configured reconciliation gate, its defaults apply.
     """
-    engine = create_source_engine(
-        cfg.source.resolved_url(), splits=splits or cfg.source.events.splits
-    )
+    engine = create_source_engine(cfg.source_url(), splits=splits or cfg.source.events.splits)
     try:
         info = extract_events_day(engine, cfg, day, splits=splits)
     finally:

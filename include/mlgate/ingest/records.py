@@ -8,18 +8,24 @@ threshold, and the features job leaves the quarantined keys out of the feature t
 
 Reasons, in this order within a row (joined with "; "):
 
-* `null:<column>`        a required column is null in the source;
-* `amount_out_of_range`  the amount is outside `amount_range` (bounds included);
-* `unknown_currency`     the currency is not one of `currencies`;
-* `time_outside_window`  the event time is not in [window_start, window_end);
-* `duplicate_key`        the key was already seen earlier in time (the first one stays);
-* `unparsable:<column>`  the source value could not be converted to the lake type (the
-                         extract wrote null and named the column in `_unparsable`); such a
-                         null is not also reported as `null:<column>`.
+* `null:<column>`         a required column is null in the source;
+* `out_of_range:<column>` a value outside the rule's `range` (bounds included), or one that
+                          is not a number;
+* `not_allowed:<column>`  a value not among the rule's `allowed` values;
+* `no_match:<column>`     a text that does not match the rule's `regex` whole;
+* `time_outside_window`   the event time is not in [window_start, window_end);
+* `duplicate_key`         the key was already seen earlier in time (the first one stays;
+                          with `unique_key`);
+* `unparsable:<column>`   the source value could not be converted to the lake type (the
+                          extract wrote null and named the column in `_unparsable`); such a
+                          null is not also reported as `null:<column>`.
+
+A null value breaks only `required`: it is never out of range, not allowed or unmatched.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlgate.config import MlgateConfig, RecordRules
+from mlgate.config import PipelineConfig, RecordRules
 from mlgate.ingest.lake import PART_FILE, UNPARSABLE_COLUMN
 from mlgate.paths import (
     quarantine_partition,
@@ -149,40 +155,48 @@ def find_bad_records(
 
     Every original column is kept (and the original index); rows keep their order.
     """
-    amount_column = rules.amount_column
-    needed = [*rules.required_columns, key, time_column, amount_column, rules.currency_column]
+    needed = [*rules.required, *(rule.column for rule in rules.rules), key, time_column]
     missing = [name for name in dict.fromkeys(needed) if name not in df.columns]
     if missing:
         raise ValueError(
             f"columns {missing} used by the record rules are not in the extract "
-            f"(columns: {list(df.columns)}); check records: and source.events in the config"
+            f"(columns: {list(df.columns)}); check records: and source.events in the pipeline file"
         )
 
     unparsable = _unparsable_masks(df)
     checks: list[tuple[str, np.ndarray]] = []
-    for name in rules.required_columns:
+    for name in rules.required:
         null = df[name].isna().to_numpy()
         if name in unparsable:
             null = null & ~unparsable[name]
         checks.append((f"null:{name}", null))
 
-    amounts = _as_float(df[amount_column])
-    low, high = rules.amount_range
-    checks.append(
-        ("amount_out_of_range", (amounts.notna() & ~amounts.between(low, high)).to_numpy())
-    )
-
-    currency = df[rules.currency_column]
-    checks.append(
-        ("unknown_currency", (currency.notna() & ~currency.isin(rules.currencies)).to_numpy())
-    )
+    for rule in rules.rules:
+        values = df[rule.column]
+        present = values.notna()
+        if rule.range is not None:
+            numbers = _as_float(values)
+            low, high = rule.range
+            outside = present & ~(numbers.notna() & numbers.between(low, high))
+            checks.append((f"out_of_range:{rule.column}", outside.to_numpy()))
+        if rule.allowed is not None:
+            checks.append(
+                (f"not_allowed:{rule.column}", (present & ~values.isin(rule.allowed)).to_numpy())
+            )
+        if rule.regex is not None:
+            matches = re.compile(rule.regex).fullmatch
+            matched = values[present].astype(str).map(matches).notna()
+            unmatched = present.copy()
+            unmatched[present] = ~matched.astype(bool)
+            checks.append((f"no_match:{rule.column}", unmatched.to_numpy(dtype=bool)))
 
     times = _as_timestamps(df[time_column])
     start, end = _comparable(window_start, times), _comparable(window_end, times)
     outside = times.notna() & ((times < start) | (times >= end))
     checks.append(("time_outside_window", outside.to_numpy()))
 
-    checks.append(("duplicate_key", _later_duplicates(df[key], times)))
+    if rules.unique_key:
+        checks.append(("duplicate_key", _later_duplicates(df[key], times)))
     checks += [(f"unparsable:{name}", mask) for name, mask in unparsable.items()]
 
     labels = np.array([label for label, _ in checks], dtype=object)
@@ -211,7 +225,7 @@ def _as_date(ds: date | str) -> date:
     return date.fromisoformat(str(ds))
 
 
-def quarantine_day(cfg: MlgateConfig, ds: date) -> QuarantineResult:
+def quarantine_day(cfg: PipelineConfig, ds: date) -> QuarantineResult:
     """Apply the record rules to the day's lake partition and (re)write its quarantine.
 
     The quarantine partition is always written, with 0 rows when the day is clean, and
@@ -220,11 +234,11 @@ def quarantine_day(cfg: MlgateConfig, ds: date) -> QuarantineResult:
     rules = cfg.records
     if rules is None:
         raise ValueError(
-            "the config has no records: section, so there are no record rules to apply"
+            "the pipeline has no records: section, so there are no record rules to apply"
         )
     day = _as_date(ds)
     spec = cfg.source.events
-    source = table_partition(spec.table, day.isoformat())
+    source = table_partition(cfg.name, spec.table, day.isoformat())
     if not source.is_dir():
         raise FileNotFoundError(
             f"lake partition {source} does not exist: run the extract for {day} first"
@@ -253,7 +267,7 @@ def quarantine_day(cfg: MlgateConfig, ds: date) -> QuarantineResult:
         pa.array([quarantined_at] * len(bad), type=pa.timestamp("us", tz="UTC")),
     )
 
-    target = quarantine_partition(spec.table, day.isoformat())
+    target = quarantine_partition(cfg.name, spec.table, day.isoformat())
     result = QuarantineResult(
         ds=day.isoformat(),
         total_rows=table.num_rows,
@@ -280,8 +294,8 @@ def quarantine_day(cfg: MlgateConfig, ds: date) -> QuarantineResult:
     return result
 
 
-def quarantined_keys(cfg: MlgateConfig, days: list[date]) -> list[str]:
+def quarantined_keys(cfg: PipelineConfig, days: list[date]) -> list[str]:
     """Paths of the quarantine partitions that exist for `days` (to anti-join on the key)."""
     table = cfg.source.events.table
-    paths = [quarantine_partition(table, _as_date(day).isoformat()) for day in days]
+    paths = [quarantine_partition(cfg.name, table, _as_date(day).isoformat()) for day in days]
     return [str(path) for path in paths if path.is_dir()]

@@ -47,19 +47,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from mlgate.config import CONDITIONS_PLACEHOLDER
 from mlgate.ingest import pgcopy
 from mlgate.ingest.lake import (
     UNPARSABLE_COLUMN,
     ExtractError,
     Measure,
     arrow_schema,
-    arrow_type,
     convert_rows,
+    free_form_schema,
 )
 
 log = logging.getLogger(__name__)
 
-CONDITIONS = "$CONDITIONS"
 CHUNK_ROWS = 50_000  # rows fetched and converted at once on the row path
 MAX_SPLITS = 32
 
@@ -101,6 +101,31 @@ def raw_columns(engine: sa.Engine, table: sa.Table) -> list:
     return [sa.type_coerce(c, sa.String()).label(c.name) for c in table.columns]
 
 
+def create_source_engine(url: str | sa.URL, *, splits: int = 1) -> sa.Engine:
+    """An engine for the source with room for `splits` parallel reads, checked to connect.
+
+    Raises ExtractError naming the database (without its password) when it cannot be
+    reached or refuses the login.
+    """
+    try:
+        engine = sa.create_engine(url, pool_size=max(5, splits + 1), max_overflow=splits + 1)
+    except TypeError:  # a pool without a size (in-memory SQLite)
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+        raise ExtractError(f"invalid source URL: {error}") from None
+    try:
+        with engine.connect():
+            pass
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+        engine.dispose()
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise ExtractError(
+            f"cannot connect to the source database {engine.url!r}: {reason}; "
+            "check source.url in the config or MLGATE_SOURCE_URL"
+        ) from None
+    return engine
+
+
 def part_file(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
@@ -121,8 +146,8 @@ class Source:
     schema: pa.Schema = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.free_form is not None and CONDITIONS not in self.free_form:
-            raise ExtractError(f"the free-form query has no {CONDITIONS} placeholder")
+        if self.free_form is not None and CONDITIONS_PLACEHOLDER not in self.free_form:
+            raise ExtractError(f"the free-form query has no {CONDITIONS_PLACEHOLDER} placeholder")
         self.schema = (
             free_form_schema(self.engine, self.free_form, self.table)
             if self.free_form
@@ -152,9 +177,11 @@ class Source:
 
     def _free_form_text(self, condition: sa.ColumnElement | None) -> sa.TextClause:
         if condition is None:
-            return sa.text(self.free_form.replace(CONDITIONS, "(1 = 1)"))
+            return sa.text(self.free_form.replace(CONDITIONS_PLACEHOLDER, "(1 = 1)"))
         text, binds = _condition_text(self.engine, condition)
-        return sa.text(self.free_form.replace(CONDITIONS, f"({text})")).bindparams(*binds)
+        return sa.text(self.free_form.replace(CONDITIONS_PLACEHOLDER, f"({text})")).bindparams(
+            *binds
+        )
 
     def statement(self, extra: sa.ColumnElement | None = None, *, raw: bool = True):
         """The SELECT of the rows under the condition and `extra` (a range)."""
@@ -197,54 +224,6 @@ def _condition_text(engine: sa.Engine, condition: sa.ColumnElement):
         for name, value in compiled.params.items()
     ]
     return compiled.string, binds
-
-
-# --- schema of a free-form query ---------------------------------------------------------
-
-_PG_TYPES = {
-    16: pa.bool_(),
-    20: pa.int64(),
-    21: pa.int64(),
-    23: pa.int64(),
-    700: pa.float64(),
-    701: pa.float64(),
-    1082: pa.date32(),
-    1114: pa.timestamp("us"),
-    1184: pa.timestamp("us", tz="UTC"),
-}
-
-
-def free_form_schema(engine: sa.Engine, query: str, table: sa.Table) -> pa.Schema:
-    """The lake schema of a free-form query's result, read from `WHERE (1 = 0)` (no rows).
-
-    PostgreSQL names the result's types (numeric precision and scale included); on other
-    databases a column named like one of `table`'s takes its declared type, others are text.
-    """
-    with engine.connect() as conn:
-        try:
-            result = conn.execute(sa.text(query.replace(CONDITIONS, "(1 = 0)")))
-        except sa.exc.DBAPIError as error:
-            raise ExtractError(f"the free-form query failed: {error.orig}") from None
-        names = list(result.keys())
-        description = result.cursor.description or []
-        result.close()
-    if UNPARSABLE_COLUMN in names:
-        raise ExtractError(f"the free-form query returns a column named {UNPARSABLE_COLUMN!r}")
-    if len(set(names)) != len(names):
-        raise ExtractError(f"the free-form query returns duplicate column names: {names}")
-    fields = []
-    for name, column in zip(names, description):
-        kind = None
-        if engine.dialect.name == "postgresql":
-            code = getattr(column, "type_code", None) or column[1]
-            kind = _PG_TYPES.get(code)
-            if code == 1700:  # numeric
-                precision, scale = getattr(column, "precision", None), getattr(column, "scale", 0)
-                kind = arrow_type(sa.Numeric(precision, scale or 0))
-        if kind is None:
-            kind = arrow_type(table.columns[name]) if name in table.columns else pa.string()
-        fields.append(pa.field(name, kind, nullable=True))
-    return pa.schema([*fields, pa.field(UNPARSABLE_COLUMN, pa.string(), nullable=True)])
 
 
 # --- connections: one snapshot, read only ------------------------------------------------
@@ -317,14 +296,16 @@ def boundaries(
         )
     if boundary_query:
         text = boundary_query
-        if CONDITIONS in text:
+        if CONDITIONS_PLACEHOLDER in text:
             condition = source.where()
             if condition is None:
-                text = text.replace(CONDITIONS, "(1 = 1)")
+                text = text.replace(CONDITIONS_PLACEHOLDER, "(1 = 1)")
                 query = sa.text(text)
             else:
                 fragment, binds = _condition_text(source.engine, condition)
-                query = sa.text(text.replace(CONDITIONS, f"({fragment})")).bindparams(*binds)
+                query = sa.text(text.replace(CONDITIONS_PLACEHOLDER, f"({fragment})")).bindparams(
+                    *binds
+                )
         else:
             query = sa.text(text)
         row = conn.execute(query).first()

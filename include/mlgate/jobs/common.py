@@ -7,9 +7,10 @@ import logging
 import os
 from datetime import date
 
-from mlgate.config import MlgateConfig, load_config
+from mlgate.config import PipelineConfig, load_pipeline
+from mlgate.ingest.extract import versions_folder
 from mlgate.ingest.records import quarantined_keys
-from mlgate.paths import table_partition
+from mlgate.paths import lake_dir, table_partition
 
 log = logging.getLogger(__name__)
 
@@ -23,20 +24,20 @@ def job_arguments(description: str) -> argparse.ArgumentParser:
         help="data interval start (YYYY-MM-DD): the day this run is for",
     )
     parser.add_argument(
-        "--config", help="pipeline config YAML (default: $MLGATE_CONFIG or the repo's)"
+        "--pipeline", required=True, help="the pipeline (a file of include/pipelines)"
     )
     parser.add_argument("--state", help="state folder (default: $MLGATE_STATE or ./state)")
     return parser
 
 
-def setup(args: argparse.Namespace) -> MlgateConfig:
-    """Apply --state before anything builds a path, then load the config."""
+def setup(args: argparse.Namespace) -> PipelineConfig:
+    """Apply --state before anything builds a path, then load the pipeline."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.state:
         os.environ["MLGATE_STATE"] = args.state
-    return load_config(args.config)
+    return load_pipeline(args.pipeline)
 
 
 def spark_session(app_name: str):
@@ -51,7 +52,7 @@ def spark_session(app_name: str):
     return spark
 
 
-def read_events(spark, cfg: MlgateConfig, days: list[date], *, required: list[date]):
+def read_events(spark, cfg: PipelineConfig, days: list[date], *, required: list[date]):
     """The events of `days` from the lake, time column as a timestamp, without the rows
     that failed the record rules (their quarantine partitions are anti-joined on the key).
 
@@ -63,7 +64,7 @@ def read_events(spark, cfg: MlgateConfig, days: list[date], *, required: list[da
     spec = cfg.source.events
     present, missing = [], []
     for day in days:
-        folder = table_partition(spec.table, day.isoformat())
+        folder = table_partition(cfg.name, spec.table, day.isoformat())
         (present if folder.exists() else missing).append(day)
     lacking = [day.isoformat() for day in required if day in missing]
     if lacking:
@@ -72,7 +73,7 @@ def read_events(spark, cfg: MlgateConfig, days: list[date], *, required: list[da
         )
     if missing:
         log.warning("history days missing from the lake: %s", [d.isoformat() for d in missing])
-    paths = [str(table_partition(spec.table, day.isoformat())) for day in present]
+    paths = [str(table_partition(cfg.name, spec.table, day.isoformat())) for day in present]
     # Parquet timestamps without zone read as TIMESTAMP_NTZ; the session zone is UTC.
     events = spark.read.parquet(*paths).withColumn(
         spec.time_column, F.col(spec.time_column).cast("timestamp")
@@ -85,19 +86,25 @@ def read_events(spark, cfg: MlgateConfig, days: list[date], *, required: list[da
     return events
 
 
-def read_dimensions(spark, cfg: MlgateConfig, ds: date) -> dict:
-    """The dimension snapshots taken by the run of `ds`, by table name."""
-    return {
-        dim.table: spark.read.parquet(str(table_partition(dim.table, ds.isoformat())))
-        for dim in cfg.source.dimensions
-    }
+def read_dimensions(spark, cfg: PipelineConfig, ds: date) -> dict:
+    """The dimensions as the run of `ds` landed them, by table name: the day's snapshot of a
+    static or SCD2 table, every version appended so far of a last-modified one."""
+    out = {}
+    for dim in cfg.source.dimensions:
+        if dim.history == "lastmodified":
+            path = lake_dir(cfg.name) / versions_folder(dim.table)
+        else:
+            path = table_partition(cfg.name, dim.table, ds.isoformat())
+        out[dim.table] = spark.read.parquet(str(path))
+    return out
 
 
-def read_labels(spark, cfg: MlgateConfig, ds: date):
+def read_labels(spark, cfg: PipelineConfig, ds: date):
     """The label snapshot taken by the run of `ds`, its time column as a timestamp."""
     from pyspark.sql import functions as F
 
-    spec = cfg.source.labels
-    return spark.read.parquet(str(table_partition(spec.table, ds.isoformat()))).withColumn(
-        spec.time_column, F.col(spec.time_column).cast("timestamp")
+    table, time_column = cfg.target.label_table, cfg.target.label_time_column
+    path = table_partition(cfg.name, table, ds.isoformat())
+    return spark.read.parquet(str(path)).withColumn(
+        time_column, F.col(time_column).cast("timestamp")
     )

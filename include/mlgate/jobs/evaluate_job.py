@@ -17,6 +17,7 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from mlgate.config import PipelineConfig
 from mlgate.jobs.common import job_arguments, setup, spark_session
 from mlgate.ml.assertions import load_assertion_set
 from mlgate.ml.features import feature_columns
@@ -49,6 +50,15 @@ def with_champion(candidate_scores: DataFrame, champion, rows: DataFrame, keys: 
         return candidate_scores.withColumn("champion_score", F.lit(None).cast("double"))
     champion_scores = scores_of(champion, rows, keys, "champion_score")
     return candidate_scores.join(champion_scores, on=keys, how="left")
+
+
+def shadow_columns(cfg: PipelineConfig, columns: list[str]) -> list[str]:
+    """What the shadow scores keep of each row: its key and time, the entities' keys it has
+    and the categorical inputs, each once (an entity target's rows carry a dimension column
+    that is both an entity's key and a categorical input, e.g. a visitor's region)."""
+    entities = [c for c in cfg.features.entities.values() if c in columns]
+    categorical = feature_columns(cfg.features)[1]
+    return list(dict.fromkeys([cfg.row_key, cfg.row_time, *entities, *categorical]))
 
 
 def portable_parity(
@@ -84,8 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     args = job_arguments(__doc__.splitlines()[0]).parse_args(argv)
     cfg = setup(args)
     ds = args.ds
-    key, time_column, label = cfg.source.events.key, cfg.source.events.time_column, cfg.label.name
-    candidate_info = read_run_file(ds.isoformat(), CANDIDATE_FILE)
+    key, time_column, label = cfg.row_key, cfg.row_time, cfg.target.name
+    candidate_info = read_run_file(cfg.name, ds.isoformat(), CANDIDATE_FILE)
 
     spark = spark_session(f"mlgate-evaluate-{ds}")
     mlflow = configure_mlflow()
@@ -98,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         log.info("no champion yet: comparative gates will be skipped")
 
-    rows = spark.read.parquet(str(features_partition(ds.isoformat())))
+    rows = spark.read.parquet(str(features_partition(cfg.name, ds.isoformat())))
     _, holdout = split_by_time(
         rows, time_column=time_column, bounds=cfg.window_spec().split_bounds(ds)
     )
@@ -109,28 +119,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     day = ds.isoformat()
     holdout_pdf = holdout_scores.toPandas()
-    holdout_pdf.to_parquet(run_file(day, HOLDOUT_SCORES), index=False)
+    holdout_pdf.to_parquet(run_file(cfg.name, day, HOLDOUT_SCORES), index=False)
     # export_parity: the candidate's ONNX twin and Spark score the same holdout rows.
     numeric, categorical = feature_columns(cfg.features)
     parity_rows, onnx_error = portable_parity(
         candidate, candidate_info, holdout, key, numeric, categorical
     )
-    parity_rows.to_parquet(run_file(day, PARITY_SCORES), index=False)
+    parity_rows.to_parquet(run_file(cfg.name, day, PARITY_SCORES), index=False)
 
     # The latest day's traffic: labels have not arrived, so only behaviour can be compared.
     latest = rows.where(F.col(time_column) >= F.lit(day_bounds(ds)[0])).cache()
-    shadow_keep = [
-        key,
-        time_column,
-        cfg.features.entity_key,
-        cfg.features.amount_column,
-        *feature_columns(cfg.features)[1],
-    ]
+    shadow_keep = shadow_columns(cfg, rows.columns)
     shadow_scores = with_champion(
         scores_of(candidate, latest, shadow_keep, "candidate_score"), champion, latest, [key]
     )
     shadow_pdf = shadow_scores.toPandas()
-    shadow_pdf.to_parquet(run_file(day, SHADOW_SCORES), index=False)
+    shadow_pdf.to_parquet(run_file(cfg.name, day, SHADOW_SCORES), index=False)
 
     assertion_rows = 0
     if cfg.gates.assertion_set is not None:
@@ -142,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
             ["id", "expected", "description"],
             "score",
         ).toPandas()
-        scored.to_parquet(run_file(day, ASSERTION_SCORES), index=False)
+        scored.to_parquet(run_file(cfg.name, day, ASSERTION_SCORES), index=False)
         assertion_rows = len(scored)
 
     evaluation = {
@@ -155,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         "parity_rows": len(parity_rows),
         "onnx_error": onnx_error,
     }
-    write_run_file(day, EVALUATION_FILE, evaluation)
+    write_run_file(cfg.name, day, EVALUATION_FILE, evaluation)
     log.info("evaluation written: %s", evaluation)
     spark.stop()
 

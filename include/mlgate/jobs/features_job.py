@@ -1,8 +1,9 @@
 """spark-submit job: the feature table of one run, from its lake partitions.
 
-Reads the events of the run's window plus feature history, the dimension and label
-snapshots of the run's day, computes per-entity windowed features (strictly past data
-only) and labels as of the end of the data interval, and atomically replaces
+Reads the events of the run's window plus feature history, its dimensions and the label
+snapshot of the run's day, computes the rows it scores (events, or an entity's
+observations) with the features of the pipeline's spec (strictly past data only) and
+their labels as of the end of the data interval, and atomically replaces
 features/ds=<ds>.
 """
 
@@ -13,7 +14,7 @@ import logging
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mlgate.config import MlgateConfig
+from mlgate.config import PipelineConfig
 from mlgate.jobs.common import (
     job_arguments,
     read_dimensions,
@@ -22,43 +23,31 @@ from mlgate.jobs.common import (
     setup,
     spark_session,
 )
-from mlgate.ml.features import compute_features, join_dimensions
-from mlgate.ml.labels import MATURE_COLUMN, attach_labels
+from mlgate.ml.labels import MATURE_COLUMN
+from mlgate.ml.rows import feature_rows, label_rows
 from mlgate.paths import features_partition, swap_into_place, temporary_sibling, write_json
+from mlgate.runs import FEATURE_SUMMARY_FILE
 from mlgate.window import as_of
 
 log = logging.getLogger("mlgate.features_job")
-FEATURE_SUMMARY_FILE = "_feature_summary.json"  # Spark and pyarrow skip files starting "_"
 
 
-def read_inputs(spark, cfg: MlgateConfig, ds) -> tuple[DataFrame, dict[str, DataFrame], DataFrame]:
-    """The run's events (every day of its window and feature history), the dimension and
-    label snapshots of its day."""
+def read_inputs(
+    spark, cfg: PipelineConfig, ds
+) -> tuple[DataFrame, dict[str, DataFrame], DataFrame]:
+    """The run's events (every day of its window and feature history), its dimensions and
+    the label snapshot of its day."""
     days = cfg.window_spec().extract_days(ds)
     events = read_events(spark, cfg, days, required=days)
     return events, read_dimensions(spark, cfg, ds), read_labels(spark, cfg, ds)
 
 
-def build_feature_table(cfg: MlgateConfig, events, dimensions, labels, ds) -> DataFrame:
+def build_feature_table(cfg: PipelineConfig, events, dimensions, labels, ds) -> DataFrame:
+    """The rows of the run's training window with their features and labels; rows before the
+    window only served as history."""
     window = cfg.window_spec()
-    time_column = cfg.source.events.time_column
-    joined = join_dimensions(events, dimensions, cfg.features)
-    featured = compute_features(
-        joined, cfg.features, time_column=time_column, event_key=cfg.source.events.key
-    )
-    # Rows before the window only served as history for the windowed features.
-    in_window = featured.where(F.col(time_column) >= F.lit(window.window_start(ds)))
-    return attach_labels(
-        in_window,
-        labels,
-        event_key=cfg.source.events.key,
-        label_event_key=cfg.source.labels.event_key,
-        label_time_column=cfg.source.labels.time_column,
-        time_column=time_column,
-        as_of=as_of(ds),
-        mature_until=window.mature_end(ds),
-        label_name=cfg.label.name,
-    )
+    rows = feature_rows(cfg, events, dimensions, start=window.window_start(ds), end=as_of(ds))
+    return label_rows(cfg, rows, labels, as_of=as_of(ds), mature_until=window.mature_end(ds))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,11 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     events, dimensions, labels = read_inputs(spark, cfg, args.ds)
     table = build_feature_table(cfg, events, dimensions, labels, args.ds)
 
-    target = features_partition(args.ds.isoformat())
+    target = features_partition(cfg.name, args.ds.isoformat())
     tmp = temporary_sibling(target)
     table.write.mode("overwrite").parquet(str(tmp))
     written = spark.read.parquet(str(tmp))
-    label = cfg.label.name
+    label = cfg.target.name
     summary = (
         written.agg(
             F.count(F.lit(1)).alias("rows"),

@@ -1,11 +1,12 @@
-"""spark-submit job: score every transaction of one day with a registered model version.
+"""spark-submit job: score every row of one day with a registered model version.
 
 Reads the events of the day and of the days its features look back into (quarantined
-rows left out, as for training), joins the dimension snapshots of the day, computes the
-features with mlgate.ml.features (the code training used), keeps the day's own rows, scores
-them with the given version's Spark model and atomically replaces scores/ds=<ds> with
-(key, event time, probability) plus _scores.json (model name, version, run, threshold).
-The fraud_score DAG then writes them to the target database (mlgate.serving.batch).
+rows left out, as for training) and the pipeline's dimensions, computes the day's rows
+(events, or an entity's observations) with their features exactly as training did
+(mlgate.ml.rows), scores them with the given version's Spark model and atomically replaces
+scores/ds=<ds> with (row key, time, probability) plus _scores.json (model name, version,
+run, threshold). The <pipeline>_score DAG then writes them to the target database
+(mlgate.serving.batch).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 from pyspark.sql import functions as F
 
 from mlgate.jobs.common import job_arguments, read_dimensions, read_events, setup, spark_session
-from mlgate.ml.features import compute_features, join_dimensions
+from mlgate.ml.rows import feature_rows
 from mlgate.ml.training import score
 from mlgate.paths import scores_partition, swap_into_place, temporary_sibling, write_json
 from mlgate.registry import configure_mlflow, operating_threshold
@@ -26,17 +27,11 @@ log = logging.getLogger("mlgate.score_job")
 
 
 def day_features(spark, cfg, ds):
-    """The features of the day's events, computed as the features job computes them."""
-    spec = cfg.source.events
+    """The day's rows (events, or observations) with their features, computed as the
+    features job computes them."""
     events = read_events(spark, cfg, cfg.window_spec().scoring_days(ds), required=[ds])
-    joined = join_dimensions(events, read_dimensions(spark, cfg, ds), cfg.features)
-    featured = compute_features(
-        joined, cfg.features, time_column=spec.time_column, event_key=spec.key
-    )
     start, end = day_bounds(ds)
-    return featured.where(
-        (F.col(spec.time_column) >= F.lit(start)) & (F.col(spec.time_column) < F.lit(end))
-    )
+    return feature_rows(cfg, events, read_dimensions(spark, cfg, ds), start=start, end=end)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,7 +40,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cfg = setup(args)
     ds = args.ds
-    spec = cfg.source.events
 
     mlflow = configure_mlflow()
     version = mlflow.MlflowClient().get_model_version(cfg.model_name, args.model_version)
@@ -55,10 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     model = mlflow.spark.load_model(f"models:/{cfg.model_name}/{args.model_version}")
     rows = day_features(spark, cfg, ds)
     scores = score(model, rows).select(
-        spec.key, spec.time_column, F.col("score").alias("probability")
+        cfg.row_key, cfg.row_time, F.col("score").alias("probability")
     )
 
-    target = scores_partition(ds.isoformat())
+    target = scores_partition(cfg.name, ds.isoformat())
     tmp = temporary_sibling(target)
     scores.write.mode("overwrite").parquet(str(tmp))
     written = spark.read.parquet(str(tmp))

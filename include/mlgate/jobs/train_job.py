@@ -27,6 +27,8 @@ from mlgate.ml.training import (
     build_search,
     feature_importances,
     feature_names,
+    model_text,
+    never_present,
     sample_negatives,
     score,
     training_effort,
@@ -63,12 +65,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.family:
         cfg = cfg.with_family(args.family)
     ds = args.ds
-    label = cfg.label.name
-    time_column = cfg.source.events.time_column
+    label = cfg.target.name
+    time_column = cfg.row_time
     bounds = cfg.window_spec().split_bounds(ds)
 
     spark = spark_session(f"mlgate-train-{ds}")
-    rows = spark.read.parquet(str(features_partition(ds.isoformat())))
+    rows = spark.read.parquet(str(features_partition(cfg.name, ds.isoformat())))
     train, holdout = split_by_time(rows, time_column=time_column, bounds=bounds)
     fit_rows = sample_negatives(train, label, cfg.training.negative_sample_rate, cfg.training.seed)
     fit_rows = fit_rows.cache()
@@ -78,10 +80,18 @@ def main(argv: list[str] | None = None) -> None:
     if fit_counts.get(1, 0) == 0 or fit_counts.get(0, 0) == 0:
         raise SystemExit(
             f"the training rows hold only one class ({fit_counts}); cannot fit. "
-            "Are labels arriving? Check the chargebacks feed and label.maturity_days."
+            f"Are labels arriving? Check the label table {cfg.target.label_table!r} and "
+            "target.maturity_days."
         )
 
     numeric, categorical = feature_columns(cfg.features)
+    empty = never_present(fit_rows, numeric)
+    if empty:
+        raise SystemExit(
+            f"the numeric model inputs {empty} have no value in any training row; give their "
+            "aggregation a `default:` or remove them from the feature spec "
+            "(docs/pipelines.md, Features)"
+        )
     search = build_search(cfg, numeric, categorical)
     search_model = search.fit(fit_rows)
     model = search_model.bestModel
@@ -96,13 +106,14 @@ def main(argv: list[str] | None = None) -> None:
     metrics.update({f"fit_rows_label_{k}": float(v) for k, v in fit_counts.items()})
     metrics.update(training_effort(model).to_metrics())
     metrics["search_best_validation_metric"] = float(max(validation))
-    importances = feature_importances(model, feature_names(scored))
+    names = feature_names(scored)
+    importances = feature_importances(model, names)
     log.info("holdout metrics: %s", json.dumps(metrics, indent=1))
 
     mlflow = configure_mlflow()
     experiment_id = ensure_experiment(cfg.model_name)
     # The DAG run's MLflow run (created by its extract task); a standalone run makes its own.
-    resume = run_file_of(ds.isoformat(), TRACKING_FILE, args.dag_run_id) or {}
+    resume = run_file_of(cfg.name, ds.isoformat(), TRACKING_FILE, args.dag_run_id) or {}
     with mlflow.start_run(
         run_id=resume.get("run_id"),
         experiment_id=None if resume else experiment_id,
@@ -110,7 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     ) as run:
         mlflow.set_tags(
             {
-                **lineage_tags(ds.isoformat(), args.dag_id, args.dag_run_id, args.triggered_by),
+                **lineage_tags(
+                    cfg.name, ds.isoformat(), args.dag_id, args.dag_run_id, args.triggered_by
+                ),
                 **{f"{WINDOW_TAG_PREFIX}{k}": v.isoformat() for k, v in bounds.items()},
             }
         )
@@ -134,17 +147,18 @@ def main(argv: list[str] | None = None) -> None:
             plots.roc_curve_png(labels_arr, scores_arr, out / "roc_curve.png")
             plots.precision_recall_png(labels_arr, scores_arr, threshold, out / "pr_curve.png")
             plots.score_distribution_png(
-                labels_arr, scores_arr, threshold, out / "score_distribution.png"
+                labels_arr, scores_arr, threshold, out / "score_distribution.png", label
             )
             plots.feature_importance_png(importances, out / "feature_importances.png")
             mlflow.log_artifacts(str(out), artifact_path="plots")
-        mlflow.log_text(model.stages[-1].toDebugString, "model_debug_string.txt")
+        mlflow.log_text(model_text(model, names), "model_debug_string.txt")
         mlflow.log_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "config.yaml")
         mlflow.log_dict(importances, "feature_importances.json")
         # the data manifest and data-check reports written by the earlier tasks
         for name in DATA_FILES:
-            if run_file(ds.isoformat(), name).exists():
-                mlflow.log_artifact(str(run_file(ds.isoformat(), name)), artifact_path="data")
+            if run_file(cfg.name, ds.isoformat(), name).exists():
+                path = run_file(cfg.name, ds.isoformat(), name)
+                mlflow.log_artifact(str(path), artifact_path="data")
         model_info = mlflow.spark.log_model(
             model,
             "model",
@@ -170,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
             RUN_ID_KEY: args.dag_run_id,
             "onnx": portable,
         }
-    write_run_file(ds.isoformat(), CANDIDATE_FILE, candidate)
+    write_run_file(cfg.name, ds.isoformat(), CANDIDATE_FILE, candidate)
     log.info("candidate logged: run %s, model %s", run.info.run_id, model_info.model_uri)
     spark.stop()
 

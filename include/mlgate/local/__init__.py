@@ -1,7 +1,8 @@
 """Local launchers: the embedded default and the services on one machine.
 
 - ``embedded``: the environment of real Airflow, Spark and MLflow on the state folder, and
-  ``airflow dags test`` for one day (``mlgate run-day``, ``make run``);
+  ``airflow dags test`` for one day (``mlgate run-day``, ``make run``); ``dagrun``: that
+  run's task states, read from Airflow's metadata DB while it goes;
 - ``services``: ``mlgate services start|stop|status``, the Airflow api-server, scheduler,
   dag-processor and triggerer, the MLflow UI and the mail sink as background processes
   (``spark_cluster``: the optional Spark standalone cluster; ``airflow_api``: the REST

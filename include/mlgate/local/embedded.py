@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from typing import IO
 
-from mlgate.config import RETRAIN_DAG_ID
 from mlgate.paths import REPO_ROOT, state_dir
 
 DEFAULT_SMTP_PORT = 8025
@@ -99,10 +100,36 @@ def migrate_airflow_db(env: dict[str, str]) -> None:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout}\n{result.stderr}")
 
 
-def run_day(day: date, env: dict[str, str], conf: dict | None = None) -> int:
-    """Run the daily DAG for one data interval with `airflow dags test`; return its exit code."""
-    migrate_airflow_db(env)
-    args = ["dags", "test", RETRAIN_DAG_ID, logical_date_for(day)]
+def dag_test_args(dag_id: str, day: date, conf: dict | None = None) -> list[str]:
+    """`airflow dags test` arguments for the run of a daily DAG whose interval is `day`."""
+    args = ["dags", "test", dag_id, logical_date_for(day)]
     if conf:
         args += ["--conf", json.dumps(conf)]
-    return run_airflow(args, env).returncode
+    return args
+
+
+def start_dag_test(
+    dag_id: str,
+    day: date,
+    env: dict[str, str],
+    conf: dict | None = None,
+    output: IO[str] | None = None,
+) -> subprocess.Popen:
+    """Start `airflow dags test` for one data interval (DAG files synced, DB migrated).
+
+    With `output` (a file open for writing) all of Airflow's and Spark's stdout and stderr
+    go there, after a first line naming the command; without it they go to the terminal.
+    """
+    from mlgate.config import pipelines_dir
+    from mlgate.local.dagfiles import sync_dag_files
+
+    sync_dag_files(pipelines=pipelines_dir(env))
+    migrate_airflow_db(env)
+    command = [str(Path(sys.executable).parent / "airflow"), *dag_test_args(dag_id, day, conf)]
+    if output is None:
+        return subprocess.Popen(command, env=env)
+    output.write(f"$ {shlex.join(command)}\n")
+    output.flush()
+    return subprocess.Popen(
+        command, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
+    )

@@ -126,3 +126,28 @@ def terminate(pids: list[int], wait_seconds: float) -> list[int]:
         if not pids:
             break
     return pids
+
+
+def wait_until(what: str, ready, *, timeout: float, name: str, log: Path, pid: int | None = None):
+    """Poll `ready()` every second until it returns a true value, and return it.
+
+    Fails with the tail of `log` when the process `pid` exits first or `timeout` passes;
+    an OSError, ValueError or URL error from `ready` counts as "not yet".
+    """
+    import urllib.error
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = ready()
+        except (OSError, ValueError, urllib.error.URLError):
+            value = None
+        if value:
+            return value
+        if pid is not None and not pid_alive(pid):
+            raise ServicesError(f"{name} exited before {what}; last lines of {log}:\n{tail(log)}")
+        if time.monotonic() > deadline:
+            raise ServicesError(
+                f"{name}: no {what} within {timeout:.0f}s; last lines of {log}:\n{tail(log)}"
+            )
+        time.sleep(1.0)

@@ -25,17 +25,22 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mlgate.config import RETRAIN_DAG_ID
+from mlgate.config import (
+    ConfigError,
+    load_pipeline_file,
+    pipeline_names,
+    pipeline_path,
+    pipelines_dir,
+)
 from mlgate.local.airflow_api import (
     AirflowClient,
     airflow_health,
     all_healthy,
 )
+from mlgate.local.dagfiles import sync_dag_files
 from mlgate.local.embedded import embedded_env, migrate_airflow_db
 from mlgate.local.mailsink import start_background, stop_background
 from mlgate.local.processes import (
@@ -46,8 +51,8 @@ from mlgate.local.processes import (
     port_open,
     process_start_ticks,
     tagged_pids,
-    tail,
     terminate,
+    wait_until,
 )
 from mlgate.local.spark_cluster import (
     SPARK_DAEMON_MEMORY,
@@ -260,26 +265,10 @@ def _launch(name: str, argv: list[str], env: dict, state: Path) -> int:
 
 
 def _wait(what: str, ready, *, timeout: float, state: Path, name: str, pid: int | None = None):
-    """Poll `ready()` until it returns a true value; fail with the log's tail."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = ready()
-        except (OSError, ValueError, urllib.error.URLError):
-            value = None
-        if value:
-            return value
-        if pid is not None and not pid_alive(pid):
-            raise ServicesError(
-                f"{name} exited before {what}; last lines of "
-                f"{logs_dir(state) / (name + '.log')}:\n{tail(logs_dir(state) / (name + '.log'))}"
-            )
-        if time.monotonic() > deadline:
-            raise ServicesError(
-                f"{name}: no {what} within {timeout:.0f}s; last lines of "
-                f"{logs_dir(state) / (name + '.log')}:\n{tail(logs_dir(state) / (name + '.log'))}"
-            )
-        time.sleep(1.0)
+    """Poll `ready()` until it returns a true value; fail with the service log's tail."""
+    return wait_until(
+        what, ready, timeout=timeout, name=name, log=logs_dir(state) / f"{name}.log", pid=pid
+    )
 
 
 def _check_ports_free(ports: Ports, spark_cluster: bool) -> None:
@@ -347,6 +336,7 @@ def start(
     logs_dir(state).mkdir(parents=True, exist_ok=True)
     ensure_password_file(state, env)
     echo(f"migrating the Airflow metadata DB in {env['AIRFLOW_HOME']}")
+    sync_dag_files(pipelines=pipelines_dir(env))
     migrate_airflow_db(env)
     _save_record(services)  # before the first process, so `stop` finds what was started
 
@@ -414,7 +404,7 @@ def start(
             name="mlflow",
             pid=mlflow_pid,
         )
-        _wait_for_dags(services, state, timeout)
+        _wait_for_dags(services, state, timeout, pipelines_dir(env))
     except BaseException:
         report = stop(state, echo=lambda *_: None, strict=False)
         if report["survivors"]:
@@ -482,26 +472,38 @@ def _start_spark_cluster(services: Services, state: Path, launched, timeout: flo
     )
 
 
-def _wait_for_dags(services: Services, state: Path, timeout: float) -> None:
-    """The DAG processor has parsed fraud_retrain; a broken DAG file is reported here."""
+def _wait_for_dags(services: Services, state: Path, timeout: float, pipelines: Path) -> None:
+    """The DAG processor has parsed the retrain DAG of every pipeline that loads; an import
+    error of such a pipeline's DAG file is reported here. A broken pipeline file breaks
+    only its own DAGs: it is reported, and the others start."""
     client = AirflowClient(services.airflow_url, ADMIN_USER, read_password(state))
+    good, broken = [], []
+    for name in pipeline_names(pipelines):
+        try:
+            good.append(load_pipeline_file(pipeline_path(name, pipelines)).dag_id("retrain"))
+        except ConfigError as error:
+            broken.append(name)
+            print(f"pipeline {name} is broken, its DAGs show an import error:\n{error}")
 
     def parsed():
-        status, _ = client.get(f"dags/{RETRAIN_DAG_ID}")
-        if status == 200:
+        waiting = [dag_id for dag_id in good if client.get(f"dags/{dag_id}")[0] != 200]
+        if not waiting:
             return True
         status, errors = client.get("importErrors")
-        if status == 200 and errors.get("import_errors"):
+        ours = [
+            e
+            for e in (errors.get("import_errors") or [] if status == 200 else [])
+            if Path(e["filename"]).stem not in broken
+        ]
+        if ours:
             raise ServicesError(
                 "DAG import errors:\n"
-                + "\n".join(
-                    f"{e['filename']}: {e['stack_trace'][-2000:]}" for e in errors["import_errors"]
-                )
+                + "\n".join(f"{e['filename']}: {e['stack_trace'][-2000:]}" for e in ours)
             )
         return False
 
     _wait(
-        f"DAG {RETRAIN_DAG_ID} parsed",
+        f"the retrain DAGs {good} parsed",
         parsed,
         timeout=timeout,
         state=state,

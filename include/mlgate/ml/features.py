@@ -1,15 +1,20 @@
-"""Feature engineering as pure Spark transforms: DataFrames in, DataFrames out, no I/O.
+"""The feature spec compiled to Spark: pure transforms, DataFrames in, DataFrames out.
 
-Every history feature of an event is computed from rows of the same entity (e.g. the same
-card) that happened *strictly before* the event, so a feature never sees the event itself,
-events at the same second, or anything later. Time is measured in whole epoch seconds (UTC)
-and each lookback window of ``s`` seconds covers the half-open interval ``[t - s, t)``:
+``mlgate.config.features`` declares the features; this module computes them for training
+and batch scoring. Every history feature of a row is computed from the rows of the same
+entity whose time is *strictly before* the row's time, in whole seconds (UTC): a window of
+``s`` seconds covers ``[t - s, t - 1]``, i.e. ``Window.rangeBetween(-s, -1)``::
 
     epoch:      t-s-1 | t-s ..................... t-1 | t   t+1 ...
     in window:   no   | yes  (inclusive lower bound)   | no (same second or later)
 
-i.e. ``Window.rangeBetween(-s, -1)``: an event exactly 3600 s before is inside the 1h window,
-one 3601 s before is not. Rows whose entity is null have no history (each is on its own).
+Rows in the same second never see each other; among earlier rows in one second, ``last``
+takes the one with the greatest row key. A row whose entity is null has no history.
+
+The query rows (what the model scores) are either the events themselves (an event target)
+or an entity's observations (an entity target): ``compute_features`` takes both in one
+frame, marked by ``HISTORY_COLUMN`` (true for the events whose history counts), so both
+kinds go through the same window expressions.
 """
 
 from __future__ import annotations
@@ -18,29 +23,84 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import TimestampNTZType, TimestampType
 
-from mlgate.config import FeatureConfig
+from mlgate.config import DimensionTable, FeatureSpec, Join
+from mlgate.config.expr import And, Compare, In, IsNull, Literal, Not, Or
+from mlgate.config.expr import Column as ColumnRef
 from mlgate.window import duration_seconds
 
+HISTORY_COLUMN = "__mlgate_history"  # true on the rows whose values make up the history
 # Temporary columns; dropped before returning.
 _EPOCH = "__mlgate_epoch"
+_ROW = "__mlgate_row"
 _ALONE = "__mlgate_alone"
 
-_NIGHT_HOURS = (0, 5)  # inclusive, UTC
+
+# --- filters -------------------------------------------------------------------------------
+
+
+def spark_condition(node) -> Column:
+    """A parsed filter (``mlgate.config.expr``) as a Spark boolean Column.
+
+    Spark's SQL semantics are the filter language's: a comparison with null is null, and
+    ``F.when`` treats null as false, as the language's "only true passes".
+    """
+    if isinstance(node, Compare):
+        left, right = _operand(node.left), _operand(node.right)
+        return {
+            "==": left == right,
+            "!=": left != right,
+            "<": left < right,
+            "<=": left <= right,
+            ">": left > right,
+            ">=": left >= right,
+        }[node.op]
+    if isinstance(node, In):
+        found = _operand(node.operand).isin([value.value for value in node.values])
+        return ~found if node.negated else found
+    if isinstance(node, IsNull):
+        operand = _operand(node.operand)
+        return operand.isNotNull() if node.negated else operand.isNull()
+    if isinstance(node, Not):
+        return ~spark_condition(node.item)
+    if isinstance(node, And | Or):
+        items = [spark_condition(item) for item in node.items]
+        combined = items[0]
+        for item in items[1:]:
+            combined = (combined & item) if isinstance(node, And) else (combined | item)
+        return combined
+    raise TypeError(f"not a filter node: {node!r}")
+
+
+def _operand(operand) -> Column:
+    if isinstance(operand, ColumnRef):
+        return F.col(operand.name)
+    if isinstance(operand, Literal):
+        return F.lit(operand.value)
+    raise TypeError(f"not an operand: {operand!r}")
+
+
+# --- joins ---------------------------------------------------------------------------------
 
 
 def join_dimensions(
-    events: DataFrame, dimensions: dict[str, DataFrame], cfg: FeatureConfig
+    rows: DataFrame,
+    dimensions: dict[str, DataFrame],
+    joins: list[Join],
+    declared: list[DimensionTable],
+    *,
+    time_column: str,
 ) -> DataFrame:
-    """Left-join the dimension snapshots onto the events, in the order of ``cfg.joins``.
+    """Left-join the dimensions' columns onto the rows, in the order of ``joins``, each as
+    of the row's time (see ``DimensionTable``): a static snapshot by key, an SCD2 version
+    valid at the time, or the newest last-modified version at or before it.
 
-    Each join brings ``join.columns`` of ``dimensions[join.table]`` matched on ``join.key``;
-    a later join may use a column brought by an earlier one (cards brings customer_id, then
-    customers joins on customer_id). Events without a match keep their row with nulls. A
-    dimension is reduced to one row per key first (an arbitrary one if the snapshot holds
-    duplicates) so that a join never multiplies events.
+    A later join may use a column an earlier one brought (cards brings customer_id, then
+    customers joins on customer_id). Rows without a match keep their row with nulls, and a
+    join never multiplies rows (one version per key and time at most).
     """
-    joined = events
-    for join in cfg.joins:
+    by_table = {d.table: d for d in declared}
+    joined = rows
+    for join in joins:
         if join.table not in dimensions:
             raise KeyError(
                 f"features.joins needs dimension table {join.table!r}, "
@@ -48,49 +108,69 @@ def join_dimensions(
             )
         if join.key not in joined.columns:
             raise ValueError(
-                f"cannot join {join.table!r} on {join.key!r}: the events have no such column "
+                f"cannot join {join.table!r} on {join.key!r}: the rows have no such column "
                 "(joins run in order; an earlier join may bring it)"
             )
         clashes = [c for c in join.columns if c in joined.columns]
         if clashes:
             raise ValueError(
-                f"joining {join.table!r} would bring columns the events already have: {clashes}"
+                f"joining {join.table!r} would bring columns the rows already have: {clashes}"
             )
-        dimension = (
-            dimensions[join.table].select(join.key, *join.columns).dropDuplicates([join.key])
+        spec = by_table.get(join.table) or DimensionTable(
+            table=join.table, key=join.key, history="static"
         )
-        joined = joined.join(dimension, on=join.key, how="left")
+        dimension = dimensions[join.table]
+        if spec.history == "static":
+            version = dimension.select(join.key, *join.columns).dropDuplicates([join.key])
+            joined = joined.join(version, on=join.key, how="left")
+        else:
+            joined = _join_as_of(joined, dimension, join, spec, time_column)
     return joined
 
 
-def computed_feature_columns(cfg: FeatureConfig) -> list[str]:
-    """Names of the columns :func:`compute_features` adds, in a stable order."""
-    names: list[str] = []
-    for window in cfg.windows:
-        names += [f"txn_count_{window}", f"amount_sum_{window}"]
-    names += ["amount_vs_history", "seconds_since_previous"]
-    names += [f"is_new_{column}" for column in cfg.novelty_columns]
-    names += [f"{a}_ne_{b}" for a, b in cfg.mismatch_pairs]
-    names += ["hour_of_day", "is_night"]
-    return names
+def _join_as_of(
+    rows: DataFrame, dimension: DataFrame, join: Join, spec: DimensionTable, time_column: str
+) -> DataFrame:
+    """The version of each key valid at each row's time (the newest one that started)."""
+    start = spec.valid_from if spec.history == "scd2" else spec.updated_at
+    version = dimension.select(
+        F.col(join.key).alias("__dim_key"),
+        F.col(start).cast("timestamp").alias("__dim_start"),
+        (F.col(spec.valid_to).cast("timestamp") if spec.valid_to else F.lit(None))
+        .cast("timestamp")
+        .alias("__dim_end"),
+        *join.columns,
+    )
+    keyed = rows.withColumn(_ROW, F.monotonically_increasing_id())
+    moment = F.col(time_column).cast("timestamp")
+    matches = (
+        (F.col(join.key) == F.col("__dim_key"))
+        & (F.col("__dim_start") <= moment)
+        & (F.col("__dim_end").isNull() | (moment < F.col("__dim_end")))
+    )
+    candidates = keyed.join(version, matches, how="left")
+    newest = Window.partitionBy(_ROW).orderBy(F.col("__dim_start").desc_nulls_last())
+    return (
+        candidates.withColumn("__dim_rank", F.row_number().over(newest))
+        .where(F.col("__dim_rank") == 1)
+        .drop("__dim_rank", "__dim_key", "__dim_start", "__dim_end", _ROW)
+    )
 
 
-def feature_columns(cfg: FeatureConfig) -> tuple[list[str], list[str]]:
-    """(numeric, categorical) model inputs: what the VectorAssembler/StringIndexer use.
-
-    numeric = ``cfg.numeric_columns`` followed by the computed features (duplicates dropped,
-    order stable); categorical = ``cfg.categorical_columns``.
-    """
-    numeric = list(dict.fromkeys([*cfg.numeric_columns, *computed_feature_columns(cfg)]))
-    return numeric, list(cfg.categorical_columns)
+# --- features ------------------------------------------------------------------------------
 
 
-def _epoch_seconds(events: DataFrame, time_column: str) -> Column:
-    data_type = events.schema[time_column].dataType
+def feature_columns(spec: FeatureSpec) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) model inputs: what the VectorAssembler/StringIndexer use."""
+    return spec.model_inputs()
+
+
+def epoch_seconds(frame: DataFrame, time_column: str) -> Column:
+    """Whole UTC seconds of the time column (a timestamp without zone is read as UTC)."""
+    data_type = frame.schema[time_column].dataType
     if isinstance(data_type, TimestampType):
         return F.col(time_column).cast("long")
     if isinstance(data_type, TimestampNTZType):
-        # A timestamp without zone is read as UTC wall-clock time.
         return F.unix_timestamp(F.col(time_column))
     raise TypeError(
         f"time column {time_column!r} must be a timestamp, got {data_type.simpleString()}"
@@ -98,85 +178,118 @@ def _epoch_seconds(events: DataFrame, time_column: str) -> Column:
 
 
 def compute_features(
-    events: DataFrame, cfg: FeatureConfig, *, time_column: str, event_key: str
+    rows: DataFrame, spec: FeatureSpec, *, time_column: str, row_key: str
 ) -> DataFrame:
-    """Add the model features to events already joined with their dimensions.
+    """Add every computed feature of ``spec`` to the rows (joined with their dimensions).
 
-    Returns every input column (``cfg.amount_column`` cast to double) plus, per
-    ``cfg.entity_key`` and from that entity's rows strictly before the event only:
-
-    - ``txn_count_{w}`` (long) and ``amount_sum_{w}`` (double) for each ``w`` in
-      ``cfg.windows``; 0 / 0.0 when the window is empty.
-    - ``amount_vs_history``: amount / mean amount over ``cfg.amount_history``. Without
-      history (or a zero mean) it is 1.0, the neutral "as usual" value: a first purchase is
-      not evidence of an unusual amount, and a constant avoids nulls in the model input.
-    - ``seconds_since_previous``: seconds since the entity's previous event, capped at
-      ``cfg.amount_history`` (also the value when there is none), so a row whose previous
-      event lies beyond the imported history looks the same as one with no previous event.
-    - ``is_new_{c}`` (int 0/1) for each ``c`` in ``cfg.novelty_columns``: 1 when the entity
-      had no event with the same value of ``c`` within ``cfg.novelty_lookback`` before;
-      a null value gives 0 (unknown is not new).
-    - ``{a}_ne_{b}`` (int 0/1) for each pair in ``cfg.mismatch_pairs``: 1 when both are
-      non-null and differ.
-    - ``hour_of_day`` (int 0-23, UTC) and ``is_night`` (int, 1 for hours 0-5).
-
-    Rows with a null entity get no history (they are not pooled together); ``event_key``
-    tells such rows apart.
+    Without a ``HISTORY_COLUMN`` every row is both a query row and part of the history (an
+    event target); with it, only rows where it is true make up the history, and each row
+    still gets its features (observations of an entity target are unioned with the events
+    and marked false). Numeric passthrough columns are cast to double. Returns every input
+    column plus the features of ``spec.computed()``, in that order.
     """
-    amount = cfg.amount_column
-    entity = F.col(cfg.entity_key)
-    epoch = F.col(_EPOCH)
-    history_seconds = duration_seconds(cfg.amount_history)
-    novelty_seconds = duration_seconds(cfg.novelty_lookback)
-
-    frame = events.withColumn(amount, F.col(amount).cast("double")).withColumns(
-        {
-            _EPOCH: _epoch_seconds(events, time_column),
-            # Null entities would otherwise share one partition, i.e. one made-up history.
-            _ALONE: F.when(entity.isNull(), F.col(event_key)),
-        }
+    frame = rows.withColumns({name: F.col(name).cast("double") for name in spec.numeric})
+    history = F.col(HISTORY_COLUMN) if HISTORY_COLUMN in rows.columns else F.lit(True)
+    frame = frame.withColumns(
+        {_EPOCH: epoch_seconds(rows, time_column), _ROW: F.monotonically_increasing_id()}
     )
-    by_entity = Window.partitionBy(cfg.entity_key, _ALONE).orderBy(_EPOCH)
+    epoch = F.col(_EPOCH)
 
-    def before(seconds: int) -> Window:
-        return by_entity.rangeBetween(-seconds, -1)
+    def window(entity_key: str, seconds: int, *also: str) -> Window:
+        # Null entities would otherwise share one partition, i.e. one made-up history.
+        alone = F.when(F.col(entity_key).isNull(), F.col(_ROW))
+        return (
+            Window.partitionBy(F.col(entity_key), alone, *also)
+            .orderBy(_EPOCH)
+            .rangeBetween(-seconds, -1)
+        )
 
     features: dict[str, Column] = {}
-    for window, seconds in cfg.window_seconds().items():
-        features[f"txn_count_{window}"] = F.count(F.lit(1)).over(before(seconds))
-        features[f"amount_sum_{window}"] = F.coalesce(
-            F.sum(amount).over(before(seconds)), F.lit(0.0)
-        )
+    for feature in spec.computed():
+        if feature.source == "aggregation":
+            agg = feature.item
+            seconds = duration_seconds(feature.window)
+            over = window(spec.entities[agg.entity], seconds)
+            counted = history
+            if agg.filter is not None:
+                counted = counted & spark_condition(agg.parsed_filter.tree)
+            features[feature.name] = _aggregate(
+                agg, seconds, over, counted, epoch, row_key, agg.empty_value(feature.window)
+            )
+        elif feature.source == "novelty":
+            novelty, column = feature.item, feature.name
+            source = next(c for c in novelty.columns if novelty.feature_name(c) == column)
+            over = window(spec.entities[novelty.entity], duration_seconds(novelty.lookback), source)
+            seen = F.count(F.when(history, F.lit(1))).over(over)
+            features[column] = (
+                F.when(F.col(source).isNotNull() & (seen == 0), 1).otherwise(0).cast("int")
+            )
+        elif feature.source == "mismatch":
+            a, b = feature.item
+            differ = F.col(a).isNotNull() & F.col(b).isNotNull() & (F.col(a) != F.col(b))
+            features[feature.name] = F.when(differ, 1).otherwise(0).cast("int")
+    features.update(_time_parts(spec, epoch))
+    return frame.withColumns(features).drop(_EPOCH, _ROW)
 
-    mean_amount = F.avg(amount).over(before(history_seconds))
-    features["amount_vs_history"] = (
-        F.when(mean_amount.isNull() | (mean_amount == 0), F.lit(1.0))
-        .otherwise(F.col(amount) / mean_amount)
-        .cast("double")
+
+def _aggregate(
+    agg, seconds: int, over: Window, counted: Column, epoch: Column, row_key: str, empty
+) -> Column:
+    """One aggregation over one window of the entity's earlier rows (only `counted` ones)."""
+    value = F.col(agg.column) if agg.column else None
+    kept = F.when(counted, value) if value is not None else None
+    if agg.op == "count":
+        return F.count(F.when(counted, F.lit(1))).over(over)
+    if agg.op == "count_distinct":
+        return F.size(F.collect_set(kept).over(over)).cast("long")
+    if agg.op == "seconds_since_last":
+        previous = F.max(F.when(counted, epoch)).over(over)
+        return F.coalesce(epoch - previous, F.lit(int(empty))).cast("long")
+    if agg.op == "ratio_to_mean":
+        mean = F.avg(kept).over(over)
+        ratio = F.when(mean.isNull() | (mean == 0), F.lit(empty)).otherwise(value / mean)
+        return ratio.cast("double")
+    if agg.op == "last":
+        # The latest earlier row with a value; rows in the same second: the greatest key.
+        order = F.when(counted & value.isNotNull(), F.struct(epoch, F.col(row_key)))
+        result = F.max_by(value, order).over(over)
+        return result if empty is None else F.coalesce(result, F.lit(empty))
+    reducers = {
+        "sum": F.sum,
+        "mean": F.avg,
+        "min": F.min,
+        "max": F.max,
+        "stddev": F.stddev_samp,  # sample stddev: null below two rows
+    }
+    result = reducers[agg.op](kept).over(over).cast("double")
+    return result if empty is None else F.coalesce(result, F.lit(float(empty)))
+
+
+def _time_parts(spec: FeatureSpec, epoch: Column) -> dict[str, Column]:
+    """hour_of_day, day_of_week (1 = Monday .. 7 = Sunday), is_night in the spec's zone.
+
+    Computed from the row's UTC epoch seconds shifted by the zone's offset at that instant,
+    so the session time zone of Spark never changes them.
+    """
+    wanted = spec.time_of_day
+    if not (wanted.hour or wanted.day_of_week or wanted.night_hours):
+        return {}
+    local = (
+        epoch
+        if spec.time_zone == "UTC"
+        else F.from_utc_timestamp(F.timestamp_seconds(epoch), spec.time_zone).cast("long")
+        - F.timestamp_seconds(epoch).cast("long")
+        + epoch
     )
-    previous = F.max(epoch).over(before(history_seconds))
-    features["seconds_since_previous"] = F.coalesce(
-        epoch - previous, F.lit(history_seconds).cast("long")
-    )
-
-    for column in cfg.novelty_columns:
-        same_value = (
-            Window.partitionBy(cfg.entity_key, _ALONE, column)
-            .orderBy(_EPOCH)
-            .rangeBetween(-novelty_seconds, -1)
-        )
-        seen = F.count(F.lit(1)).over(same_value)
-        features[f"is_new_{column}"] = (
-            F.when(F.col(column).isNotNull() & (seen == 0), 1).otherwise(0).cast("int")
-        )
-
-    for a, b in cfg.mismatch_pairs:
-        differ = F.col(a).isNotNull() & F.col(b).isNotNull() & (F.col(a) != F.col(b))
-        features[f"{a}_ne_{b}"] = F.when(differ, 1).otherwise(0).cast("int")
-
-    hour = F.floor(F.pmod(epoch, F.lit(86400)) / 3600).cast("int")
-    features["hour_of_day"] = hour
-    first, last = _NIGHT_HOURS
-    features["is_night"] = F.when(hour.between(first, last), 1).otherwise(0).cast("int")
-
-    return frame.withColumns(features).drop(_EPOCH, _ALONE)
+    hour = F.floor(F.pmod(local, F.lit(86_400)) / 3600).cast("int")
+    parts: dict[str, Column] = {}
+    if wanted.hour:
+        parts["hour_of_day"] = hour
+    if wanted.day_of_week:
+        # 1970-01-01 was a Thursday (4)
+        parts["day_of_week"] = (F.pmod(F.floor(local / 86_400) + 3, F.lit(7)) + 1).cast("int")
+    if wanted.night_hours is not None:
+        first, last = wanted.night_hours
+        at_night = hour.between(first, last) if first <= last else (hour >= first) | (hour <= last)
+        parts["is_night"] = F.when(at_night, 1).otherwise(0).cast("int")
+    return parts

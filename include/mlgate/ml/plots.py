@@ -63,15 +63,15 @@ def precision_recall_png(
 
 
 def score_distribution_png(
-    labels: np.ndarray, scores: np.ndarray, threshold: float, path: Path
+    labels: np.ndarray, scores: np.ndarray, threshold: float, path: Path, target: str = "label"
 ) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(0, 1, 51)
-    ax.hist(scores[labels == 0], bins=bins, alpha=0.6, density=True, label="legitimate")
-    ax.hist(scores[labels == 1], bins=bins, alpha=0.6, density=True, label="fraud")
+    ax.hist(scores[labels == 0], bins=bins, alpha=0.6, density=True, label=f"{target} = 0")
+    ax.hist(scores[labels == 1], bins=bins, alpha=0.6, density=True, label=f"{target} = 1")
     ax.axvline(threshold, color="red", linestyle="--", label="operating threshold")
     ax.set(
-        xlabel="fraud score",
+        xlabel=f"score: probability of {target}",
         ylabel="density (log)",
         yscale="log",
         title="Score distribution by true class, holdout",

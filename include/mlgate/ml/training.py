@@ -12,13 +12,19 @@ import numpy as np
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
-from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
+from pyspark.ml.feature import Imputer, OneHotEncoder, StringIndexer, VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mlgate.config import MlgateConfig
+from mlgate.config import PipelineConfig
+
+FILLED_SUFFIX = "__filled"  # a numeric input with its missing values replaced (Imputer)
+# Spark 4 refuses to fit on NaN, and a numeric input can be missing for good reasons: an
+# empty window's mean, a dimension without a version yet, a passthrough null. The fitted
+# median of the training rows takes its place, in training and in every scoring engine.
+IMPUTE_STRATEGY = "median"
 
 _CLASSIFIERS = {
     "random_forest": RandomForestClassifier,
@@ -28,13 +34,17 @@ _CLASSIFIERS = {
 
 
 def build_pipeline(
-    cfg: MlgateConfig, numeric: list[str], categorical: list[str]
+    cfg: PipelineConfig, numeric: list[str], categorical: list[str]
 ) -> tuple[Pipeline, object]:
-    """Indexers and encoders for the categorical columns, an assembler, and the classifier."""
-    label = cfg.label.name
+    """An imputer for the numeric columns, indexers and encoders for the categorical ones,
+    an assembler, and the classifier."""
+    label = cfg.target.name
+    filled = [f"{c}{FILLED_SUFFIX}" for c in numeric]
     indexed = [f"{c}__index" for c in categorical]
     encoded = [f"{c}__onehot" for c in categorical]
     stages: list = []
+    if numeric:
+        stages.append(Imputer(inputCols=numeric, outputCols=filled, strategy=IMPUTE_STRATEGY))
     if categorical:
         # "keep" gives unseen categories their own bucket instead of failing at scoring time.
         stages.append(
@@ -42,7 +52,7 @@ def build_pipeline(
         )
         stages.append(OneHotEncoder(inputCols=indexed, outputCols=encoded, handleInvalid="keep"))
     stages.append(
-        VectorAssembler(inputCols=numeric + encoded, outputCol="features", handleInvalid="keep")
+        VectorAssembler(inputCols=filled + encoded, outputCol="features", handleInvalid="keep")
     )
     family = cfg.training.family
     kwargs = {"labelCol": label, "featuresCol": "features"}
@@ -53,7 +63,7 @@ def build_pipeline(
     return Pipeline(stages=stages), classifier
 
 
-def param_grid(cfg: MlgateConfig, classifier) -> list:
+def param_grid(cfg: PipelineConfig, classifier) -> list:
     """The search grid of the configured family; an unknown parameter name is a clear error."""
     builder = ParamGridBuilder()
     for name, values in cfg.training.grid[cfg.training.family].items():
@@ -67,11 +77,11 @@ def param_grid(cfg: MlgateConfig, classifier) -> list:
     return builder.build()
 
 
-def build_search(cfg: MlgateConfig, numeric: list[str], categorical: list[str]):
+def build_search(cfg: PipelineConfig, numeric: list[str], categorical: list[str]):
     pipeline, classifier = build_pipeline(cfg, numeric, categorical)
     search = cfg.training.search
     evaluator = BinaryClassificationEvaluator(
-        labelCol=cfg.label.name, rawPredictionCol="rawPrediction", metricName=search.metric
+        labelCol=cfg.target.name, rawPredictionCol="rawPrediction", metricName=search.metric
     )
     common = {
         "estimator": pipeline,
@@ -85,8 +95,18 @@ def build_search(cfg: MlgateConfig, numeric: list[str], categorical: list[str]):
     return TrainValidationSplit(trainRatio=search.train_ratio, **common)
 
 
+def never_present(rows: DataFrame, numeric: list[str]) -> list[str]:
+    """The numeric inputs with no value in any of `rows` (the imputer has nothing to learn
+    a replacement from)."""
+    if not numeric:
+        return []
+    counts = rows.select([F.count(F.nanvl(F.col(c), F.lit(None))).alias(c) for c in numeric])
+    first = counts.first().asDict()
+    return [c for c in numeric if first[c] == 0]
+
+
 def sample_negatives(train: DataFrame, label: str, rate: float, seed: int) -> DataFrame:
-    """Keep every positive and a seeded share of negatives (fraud is rare; fitting is faster)."""
+    """Keep every positive and a seeded share of negatives (positives are rare: faster fits)."""
     if rate >= 1.0:
         return train
     return train.sampleBy(label, fractions={0: rate, 1: 1.0}, seed=seed)
@@ -126,10 +146,11 @@ def training_effort(model: PipelineModel) -> TrainingEffort:
 
 
 def feature_names(scored: DataFrame) -> list[str]:
-    """Names of the assembled vector's slots (one-hot slots as column=value)."""
+    """Names of the assembled vector's slots (one-hot slots as column=value), as the
+    feature spec names them."""
     attrs = scored.schema["features"].metadata["ml_attr"]["attrs"]
     slots = sorted((a["idx"], a["name"]) for group in attrs.values() for a in group)
-    return [name for _, name in slots]
+    return [name.removesuffix(FILLED_SUFFIX) for _, name in slots]
 
 
 def feature_importances(model: PipelineModel, names: list[str]) -> dict[str, float]:
@@ -142,7 +163,20 @@ def feature_importances(model: PipelineModel, names: list[str]) -> dict[str, flo
     return dict(sorted(zip(names, map(float, values)), key=lambda kv: -kv[1]))
 
 
-def best_params(model: PipelineModel, cfg: MlgateConfig) -> dict[str, object]:
+def model_text(model: PipelineModel, names: list[str]) -> str:
+    """The fitted model as text for its MLflow run: the trees of a forest or of boosting,
+    or a logistic regression's intercept and coefficients by feature name (it has no
+    tree dump)."""
+    fitted = model.stages[-1]
+    if hasattr(fitted, "toDebugString"):
+        return fitted.toDebugString
+    coefficients = fitted.coefficients.toArray()
+    lines = [f"{type(fitted).__name__}: intercept {fitted.intercept:.12g}"]
+    lines += [f"{name}\t{value:.12g}" for name, value in zip(names, coefficients, strict=True)]
+    return "\n".join(lines) + "\n"
+
+
+def best_params(model: PipelineModel, cfg: PipelineConfig) -> dict[str, object]:
     fitted = model.stages[-1]
     return {
         name: fitted.getOrDefault(fitted.getParam(name))

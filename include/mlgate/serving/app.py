@@ -2,7 +2,7 @@
 
 Endpoints:
 
-- ``POST /score``: one transaction (a JSON object) or many (a JSON array of objects), the
+- ``POST /score``: one row (a JSON object) or many (a JSON array of objects), the
   model-input fields by name. Numbers must be JSON numbers, categories JSON strings; a
   missing, null or mistyped field is a 400 that names the field (and the row of an array).
   Unknown fields are ignored; an unseen category is scored in the model's unknown bucket,
@@ -143,15 +143,15 @@ class ServedModel:
         spec = scorer.spec
         fields = {name: float for name in spec.numeric}
         fields.update({name: str for name in spec.categorical})
-        transaction = TypedDict("Transaction", fields)  # type: ignore[misc]
+        row = TypedDict("Row", fields)  # type: ignore[misc]
         # strict: a number must be a JSON number, a category a JSON string; no NaN/inf
-        transaction.__pydantic_config__ = ConfigDict(strict=True, allow_inf_nan=False)
+        row.__pydantic_config__ = ConfigDict(strict=True, allow_inf_nan=False)
         return cls(
             version=version,
             run_id=run_id,
             scorer=scorer,
-            one=TypeAdapter(transaction),
-            many=TypeAdapter(list[transaction]),
+            one=TypeAdapter(row),
+            many=TypeAdapter(list[row]),
             loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
 
@@ -217,7 +217,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.rows = Counter("mlgate_serve_scored_transactions", "Transactions scored", registry=r)
+        self.rows = Counter("mlgate_serve_scored_rows", "Rows scored", registry=r)
         self.scores = ScoreHistogram("mlgate_serve_score", "Fraud probabilities returned by /score")
         r.register(self.scores)
         self.version = Gauge(
@@ -367,7 +367,7 @@ def create_app(
 
     @app.post(
         "/score",
-        summary="Score one transaction (object) or many (array of objects)",
+        summary="Score one row (object) or many (array of objects)",
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -386,7 +386,7 @@ def create_app(
             rows = model.many.validate_json(body) if many else [model.one.validate_json(body)]
         except ValidationError as error:
             score_400.inc()
-            return _json({"error": "invalid transaction", "problems": _problems(error, many)}, 400)
+            return _json({"error": "invalid row", "problems": _problems(error, many)}, 400)
         if not rows:
             score_400.inc()
             return _json({"error": "empty array: nothing to score"}, 400)

@@ -1,4 +1,4 @@
-"""Batch scores of one day written to a database table (DAG fraud_score, `mlgate score-day`).
+"""Batch scores of one day written to a database table (<pipeline>_score, `mlgate score-day`).
 
 The Spark job ``mlgate.jobs.score_job`` recomputes the day's features exactly as for
 training and scores them with the champion's Spark model into ``scores/ds=<day>/``

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from mlgate import gates
-from mlgate.config import MlgateConfig
+from mlgate.config import PipelineConfig
 from mlgate.ingest.lake import partition_rows
 from mlgate.paths import features_partition, table_partition
 from mlgate.runs import (
@@ -21,19 +21,19 @@ from mlgate.stages.common import RunOptions, enforce, record_gates
 from mlgate.window import days_before
 
 
-def recent_volumes(cfg: MlgateConfig, ds: date) -> list[int]:
+def recent_volumes(cfg: PipelineConfig, ds: date) -> list[int]:
     """Row counts of the days before `ds` in the lake (for the volume band), oldest first."""
     expectations = cfg.gates.data_expectations
     days = expectations.volume_history_days if expectations else 7
     counts = []
     for day in days_before(ds, days):
-        rows = partition_rows(cfg.source.events.table, day.isoformat())
+        rows = partition_rows(cfg.name, cfg.source.events.table, day.isoformat())
         if rows:  # a missing or empty earlier day is no baseline
             counts.append(rows)
     return counts
 
 
-def check_raw(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
+def check_raw(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
     """Reconciliation, record rules + quarantine (bad_record_ratio), the raw suite + volume."""
     results = []
     own_rows = None
@@ -45,7 +45,7 @@ def check_raw(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
         from mlgate.ingest.records import quarantine_day
 
         quarantine = quarantine_day(cfg, ds)
-        write_run_file(ds.isoformat(), QUARANTINE_FILE, quarantine.to_dict())
+        write_run_file(cfg.name, ds.isoformat(), QUARANTINE_FILE, quarantine.to_dict())
         own_rows = quarantine.total_rows
         if cfg.gates.bad_record_ratio is not None:
             results.append(
@@ -62,10 +62,10 @@ def check_raw(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
 
         from mlgate.checks.expectations import run_suite
 
-        frame = pd.read_parquet(table_partition(cfg.source.events.table, ds.isoformat()))
+        frame = pd.read_parquet(table_partition(cfg.name, cfg.source.events.table, ds.isoformat()))
         own_rows = len(frame)
         report = run_suite(frame, expectations.raw_suite).to_dict()
-        write_run_file(ds.isoformat(), CHECK_RAW_FILE, report)
+        write_run_file(cfg.name, ds.isoformat(), CHECK_RAW_FILE, report)
         results.append(
             gates.data_expectations(
                 expectations,
@@ -80,7 +80,7 @@ def check_raw(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
     return {"rows": own_rows, "gates": {r.name: r.verdict for r in report.results}}
 
 
-def check_features(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
+def check_features(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
     """The feature-table suite and the label rate, folded into data_expectations."""
     expectations = cfg.gates.data_expectations
     if expectations is None:
@@ -90,18 +90,18 @@ def check_features(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
     from mlgate.checks.expectations import run_suite
     from mlgate.ml.labels import MATURE_COLUMN
 
-    frame = pd.read_parquet(features_partition(ds.isoformat()))
+    frame = pd.read_parquet(features_partition(cfg.name, ds.isoformat()))
     features_report = run_suite(frame, expectations.features_suite).to_dict()
-    write_run_file(ds.isoformat(), CHECK_FEATURES_FILE, features_report)
+    write_run_file(cfg.name, ds.isoformat(), CHECK_FEATURES_FILE, features_report)
     mature = frame[frame[MATURE_COLUMN]]
-    label_rate = float(mature[cfg.label.name].mean()) if len(mature) else None
-    raw = run_file(ds.isoformat(), CHECK_RAW_FILE)
-    reports = [read_run_file(ds.isoformat(), CHECK_RAW_FILE)] if raw.exists() else []
+    label_rate = float(mature[cfg.target.name].mean()) if len(mature) else None
+    raw = run_file(cfg.name, ds.isoformat(), CHECK_RAW_FILE)
+    reports = [read_run_file(cfg.name, ds.isoformat(), CHECK_RAW_FILE)] if raw.exists() else []
     result = gates.data_expectations(
         expectations,
         [*reports, features_report],
         label_rate=label_rate if len(mature) else 0.0,
-        volume=partition_rows(cfg.source.events.table, ds.isoformat()),
+        volume=partition_rows(cfg.name, cfg.source.events.table, ds.isoformat()),
         volume_history=recent_volumes(cfg, ds),
     )
     report = record_gates(cfg, ds, opts, [result], "check_features")

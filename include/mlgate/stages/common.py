@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date
 
-from mlgate.config import GATE_NAMES, RETRAIN_DAG_ID, MlgateConfig
+from mlgate.config import GATE_NAMES, PipelineConfig
 from mlgate.gates import MIN_OVERRIDE_REASON, GateReport, GateResult
 from mlgate.runs import (
     GATES_FILE,
@@ -36,7 +36,7 @@ class RunOptions:
     """What the DAG run was asked to do (its Params) and who asked."""
 
     airflow_run_id: str = "manual"
-    dag_id: str = RETRAIN_DAG_ID
+    dag_id: str = "manual"
     triggered_by: str = "manual"
     gate_mode: str = ENFORCE
     override_gates: list[str] = field(default_factory=list)
@@ -51,7 +51,7 @@ class RunOptions:
         user = getattr(dag_run, "triggering_user_name", None) or "-"
         return cls(
             airflow_run_id=str(context.get("run_id", "manual")),
-            dag_id=getattr(dag_run, "dag_id", None) or RETRAIN_DAG_ID,
+            dag_id=getattr(dag_run, "dag_id", None) or "manual",
             triggered_by=f"{run_type}:{user}",
             gate_mode=params.get("gate_mode") or ENFORCE,
             override_gates=list(params.get("override_gates") or []),
@@ -86,9 +86,9 @@ class GateFailed(RuntimeError):
 # --- tracking: one MLflow run per DAG run -------------------------------------------------
 
 
-def tracking_run(cfg: MlgateConfig, ds: date, opts: RunOptions) -> str:
+def tracking_run(cfg: PipelineConfig, ds: date, opts: RunOptions) -> str:
     """The MLflow run of this DAG run, created by its first task and reused by the others."""
-    existing = run_file_of(ds.isoformat(), TRACKING_FILE, opts.airflow_run_id)
+    existing = run_file_of(cfg.name, ds.isoformat(), TRACKING_FILE, opts.airflow_run_id)
     if existing:
         return existing["run_id"]
     from mlgate.registry import configure_mlflow, ensure_experiment
@@ -99,11 +99,14 @@ def tracking_run(cfg: MlgateConfig, ds: date, opts: RunOptions) -> str:
         experiment_id,
         run_name=f"{cfg.model_name}-{ds.isoformat()}",
         tags={
-            **lineage_tags(ds.isoformat(), opts.dag_id, opts.airflow_run_id, opts.triggered_by),
+            **lineage_tags(
+                cfg.name, ds.isoformat(), opts.dag_id, opts.airflow_run_id, opts.triggered_by
+            ),
             TAG_GATE_MODE: opts.gate_mode,
         },
     )
     write_run_file(
+        cfg.name,
         ds.isoformat(),
         TRACKING_FILE,
         {
@@ -115,30 +118,32 @@ def tracking_run(cfg: MlgateConfig, ds: date, opts: RunOptions) -> str:
     return run.info.run_id
 
 
-def log_run_artifact(cfg: MlgateConfig, ds: date, opts: RunOptions, name: str, folder=None):
+def log_run_artifact(cfg: PipelineConfig, ds: date, opts: RunOptions, name: str, folder=None):
     """Log one file of the run folder to the DAG run's MLflow run."""
     from mlgate.registry import configure_mlflow
 
     client = configure_mlflow().MlflowClient()
     client.log_artifact(
-        tracking_run(cfg, ds, opts), str(run_file(ds.isoformat(), name)), artifact_path=folder
+        tracking_run(cfg, ds, opts),
+        str(run_file(cfg.name, ds.isoformat(), name)),
+        artifact_path=folder,
     )
 
 
 # --- gate bookkeeping ---------------------------------------------------------------------
 
 
-def load_gates(ds: date, opts: RunOptions) -> GateReport:
+def load_gates(cfg: PipelineConfig, ds: date, opts: RunOptions) -> GateReport:
     """The gate report this DAG run has written so far (empty before its first stage)."""
-    saved = run_file_of(ds.isoformat(), GATES_FILE, opts.airflow_run_id)
+    saved = run_file_of(cfg.name, ds.isoformat(), GATES_FILE, opts.airflow_run_id)
     return GateReport.from_dict(saved) if saved else GateReport(results=[])
 
 
 def record_gates(
-    cfg: MlgateConfig, ds: date, opts: RunOptions, results: list[GateResult], stage: str
+    cfg: PipelineConfig, ds: date, opts: RunOptions, results: list[GateResult], stage: str
 ) -> GateReport:
     """Merge this stage's verdicts into the run's gate report, apply overrides, log them."""
-    report = load_gates(ds, opts)
+    report = load_gates(cfg, ds, opts)
     by_name = {r.name: r for r in report.results}
     for result in results:
         by_name[result.name] = result
@@ -156,20 +161,20 @@ def record_gates(
         "override_reason": opts.override_reason if opts.override_gates else "",
         "data_window": cfg.window_spec().data_window(ds),
     }
-    write_run_file(ds.isoformat(), GATES_FILE, payload)
+    write_run_file(cfg.name, ds.isoformat(), GATES_FILE, payload)
     _log_gates_to_mlflow(cfg, ds, opts, report)
     log.info("gates after %s:\n%s", stage, report.text_table())
     return report
 
 
-def _log_gates_to_mlflow(cfg: MlgateConfig, ds: date, opts: RunOptions, report) -> None:
+def _log_gates_to_mlflow(cfg: PipelineConfig, ds: date, opts: RunOptions, report) -> None:
     from mlgate.registry import configure_mlflow
 
     client = configure_mlflow().MlflowClient()
     run_id = tracking_run(cfg, ds, opts)
     for name, value in report.metrics().items():
         client.log_metric(run_id, name, value)
-    client.log_artifact(run_id, str(run_file(ds.isoformat(), GATES_FILE)))
+    client.log_artifact(run_id, str(run_file(cfg.name, ds.isoformat(), GATES_FILE)))
     client.set_tag(run_id, TAG_GATES_PASSED, str(report.passed))
 
 

@@ -7,7 +7,7 @@ import logging
 from datetime import date
 
 from mlgate import gates, registry
-from mlgate.config import MlgateConfig
+from mlgate.config import PipelineConfig
 from mlgate.runs import (
     ASSERTION_SCORES,
     CANDIDATE_FILE,
@@ -34,17 +34,17 @@ def effort_of(metrics: dict) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if k.startswith(EFFORT_PREFIX)}
 
 
-def accepted_efforts(limit: int) -> list[dict]:
+def accepted_efforts(pipeline: str, limit: int) -> list[dict]:
     """Training-effort metrics of the most recent promoted (accepted) runs, oldest first."""
     efforts = [
         e["effort"]
-        for e in registry.read_history()
+        for e in registry.read_history(pipeline)
         if e.get("action") == "promote" and e.get("effort")
     ]
     return efforts[-limit:]
 
 
-def model_gate_results(cfg: MlgateConfig, day: str, candidate: dict, evaluation: dict) -> list:
+def model_gate_results(cfg: PipelineConfig, day: str, candidate: dict, evaluation: dict) -> list:
     """Every configured model gate, from the files the evaluate job wrote for `day`."""
     import pandas as pd
 
@@ -52,22 +52,22 @@ def model_gate_results(cfg: MlgateConfig, day: str, candidate: dict, evaluation:
     results = []
     g = cfg.gates
     if g.training_iterations is not None:
-        history = accepted_efforts(g.training_iterations.history)
+        history = accepted_efforts(cfg.name, g.training_iterations.history)
         results.append(
             gates.training_iterations(
                 g.training_iterations, effort_of(candidate["metrics"]), history
             )
         )
     if g.assertion_set is not None:
-        examples = pd.read_parquet(run_file(day, ASSERTION_SCORES))
+        examples = pd.read_parquet(run_file(cfg.name, day, ASSERTION_SCORES))
         results.append(gates.assertion_set(g.assertion_set, examples, threshold))
     has_champion = evaluation.get("champion") is not None
     if g.quality is not None:
-        holdout = pd.read_parquet(run_file(day, HOLDOUT_SCORES))
+        holdout = pd.read_parquet(run_file(cfg.name, day, HOLDOUT_SCORES))
         results.append(
             gates.quality(
                 g.quality,
-                holdout[cfg.label.name].to_numpy().astype(int),
+                holdout[cfg.target.name].to_numpy().astype(int),
                 holdout["candidate_score"].to_numpy(),
                 holdout["champion_score"].to_numpy() if has_champion else None,
                 threshold,
@@ -75,7 +75,7 @@ def model_gate_results(cfg: MlgateConfig, day: str, candidate: dict, evaluation:
             )
         )
     if g.shadow is not None:
-        shadow_rows = pd.read_parquet(run_file(day, SHADOW_SCORES))
+        shadow_rows = pd.read_parquet(run_file(cfg.name, day, SHADOW_SCORES))
         result, disagreements = gates.shadow(
             g.shadow,
             shadow_rows["candidate_score"].to_numpy(),
@@ -84,27 +84,27 @@ def model_gate_results(cfg: MlgateConfig, day: str, candidate: dict, evaluation:
             shadow_rows.drop(columns=["candidate_score", "champion_score"]),
         )
         results.append(result)
-        disagreements.to_csv(run_file(day, DISAGREEMENTS_FILE), index=False)
+        disagreements.to_csv(run_file(cfg.name, day, DISAGREEMENTS_FILE), index=False)
     if g.export_parity is not None:
-        parity = pd.read_parquet(run_file(day, PARITY_SCORES))
+        parity = pd.read_parquet(run_file(cfg.name, day, PARITY_SCORES))
         results.append(
             gates.export_parity(
                 g.export_parity,
                 parity["spark_score"].to_numpy(),
                 parity["onnx_score"].to_numpy(),
                 threshold,
-                keys=parity[cfg.source.events.key].to_numpy(),
+                keys=parity[cfg.row_key].to_numpy(),
                 export_error=evaluation.get("onnx_error"),
             )
         )
     return results
 
 
-def evaluate_gates(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
+def evaluate_gates(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
     """Model gates from the evaluate job's scores; register the candidate; record all."""
     day = ds.isoformat()
-    candidate = read_run_file(day, CANDIDATE_FILE)
-    evaluation = read_run_file(day, EVALUATION_FILE)
+    candidate = read_run_file(cfg.name, day, CANDIDATE_FILE)
+    evaluation = read_run_file(cfg.name, day, EVALUATION_FILE)
     results = model_gate_results(cfg, day, candidate, evaluation)
     report = record_gates(cfg, ds, opts, results, "gates")
     if not cfg.gates.configured():
@@ -124,11 +124,12 @@ def evaluate_gates(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
             },
         },
     )
-    disagreements = run_file(day, DISAGREEMENTS_FILE)
+    disagreements = run_file(cfg.name, day, DISAGREEMENTS_FILE)
     if disagreements.exists():
         client = registry.configure_mlflow().MlflowClient()
         client.log_artifact(candidate["run_id"], str(disagreements), artifact_path="shadow")
     write_run_file(
+        cfg.name,
         day,
         DECISION_FILE,
         {

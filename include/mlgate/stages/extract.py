@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from mlgate.config import MlgateConfig
+from mlgate.config import PipelineConfig
 from mlgate.ingest.extract import extract_for_run
+from mlgate.ingest.lake import ExtractError
+from mlgate.ingest.source_check import check_source
 from mlgate.runs import MANIFEST_FILE, write_run_file
 from mlgate.stages.common import RunOptions, log_run_artifact
 
 
-def extract(cfg: MlgateConfig, ds: date, as_of: datetime, opts: RunOptions) -> dict:
+def extract(cfg: PipelineConfig, ds: date, as_of: datetime, opts: RunOptions) -> dict:
     """Land the run's window in the lake; write and return a short data manifest."""
     opts.validate()
+    problems = check_source(cfg)
+    if problems:
+        raise ExtractError(
+            f"pipeline {cfg.name} does not fit its source database:\n  " + "\n  ".join(problems)
+        )
     manifest = extract_for_run(cfg, ds, as_of)
-    write_run_file(ds.isoformat(), MANIFEST_FILE, manifest)
+    write_run_file(cfg.name, ds.isoformat(), MANIFEST_FILE, manifest)
     log_run_artifact(cfg, ds, opts, MANIFEST_FILE, folder="data")
     return {
         "ds": manifest["ds"],
         "event_rows": manifest["event_rows"],
         "own_day_rows": manifest["events"][-1]["rows"],
         "partitions": len(manifest["events"]) + len(manifest["snapshots"]),
+        "dimensions": len(manifest["dimensions"]),
     }

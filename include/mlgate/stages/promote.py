@@ -6,7 +6,7 @@ import logging
 from datetime import date
 
 from mlgate import registry
-from mlgate.config import MlgateConfig
+from mlgate.config import PipelineConfig
 from mlgate.runs import (
     CANDIDATE_FILE,
     DECISION_FILE,
@@ -20,13 +20,13 @@ from mlgate.stages.evaluate import effort_of
 log = logging.getLogger(__name__)
 
 
-def promote(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
+def promote(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
     """Move `champion` to the candidate if every blocking gate passed (never in a dry run)."""
     day = ds.isoformat()
-    decision = read_run_file(day, DECISION_FILE)
-    report = load_gates(ds, opts)
-    candidate = read_run_file(day, CANDIDATE_FILE)
-    evaluation = read_run_file(day, EVALUATION_FILE)
+    decision = read_run_file(cfg.name, day, DECISION_FILE)
+    report = load_gates(cfg, ds, opts)
+    candidate = read_run_file(cfg.name, day, CANDIDATE_FILE)
+    evaluation = read_run_file(cfg.name, day, EVALUATION_FILE)
     if opts.gate_mode == DRY_RUN:
         decision["reasons"] = ["dry run: gates evaluated and reported, nothing promoted"]
     elif not report.passed:
@@ -34,6 +34,7 @@ def promote(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
     else:
         champion = evaluation.get("champion")
         entry = registry.promote(
+            cfg.name,
             cfg.model_name,
             decision["version"],
             expected_champion=champion["version"] if champion else None,
@@ -52,5 +53,5 @@ def promote(cfg: MlgateConfig, ds: date, opts: RunOptions) -> dict:
         )
         decision.update({"promoted": True, "promoted_at": entry["at"], "reasons": []})
         log.info("version %s is now the champion of %s", decision["version"], cfg.model_name)
-    write_run_file(day, DECISION_FILE, decision)
+    write_run_file(cfg.name, day, DECISION_FILE, decision)
     return decision

@@ -5,47 +5,46 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from mlgate.config import MlgateConfig
+from mlgate.config import PipelineConfig
 from mlgate.ingest.lake import MANIFEST_FILE
 from mlgate.paths import quarantine_partition, scores_partition, table_partition
 from mlgate.serving.batch import SCORES_META, write_day_scores
 
 
-def day_ready(cfg: MlgateConfig, ds: date) -> tuple[bool, str]:
+def day_ready(cfg: PipelineConfig, ds: date) -> tuple[bool, str]:
     """Whether the day's extract has landed and (if record rules exist) been checked.
 
     The extract writes ``_manifest.json`` last (after the atomic rename); the record check
-    of fraud_retrain's check_raw always writes the quarantine partition, even when empty.
+    of the retrain DAG's check_raw always writes the quarantine partition, even when empty.
     """
     day = ds.isoformat()
-    manifest = table_partition(cfg.source.events.table, day) / MANIFEST_FILE
+    manifest = table_partition(cfg.name, cfg.source.events.table, day) / MANIFEST_FILE
     if not manifest.exists():
         return False, f"waiting for the extract of {day}: {manifest} does not exist yet"
     if cfg.records is not None:
-        quarantine = quarantine_partition(cfg.source.events.table, day)
+        quarantine = quarantine_partition(cfg.name, cfg.source.events.table, day)
         if not quarantine.is_dir():
             return False, f"waiting for the record check of {day}: {quarantine} does not exist"
     return True, f"the extract of {day} has landed and was checked"
 
 
-def write_scores(cfg: MlgateConfig, ds: date) -> dict:
+def write_scores(cfg: PipelineConfig, ds: date) -> dict:
     """The write_scores task: the score job's output for `ds` into the configured table."""
     import pandas as pd
 
-    folder = scores_partition(ds.isoformat())
+    folder = scores_partition(cfg.name, ds.isoformat())
     meta_path = folder / SCORES_META
     if not meta_path.exists():
         raise FileNotFoundError(f"{meta_path} is missing: has the score job run for {ds}?")
     meta = json.loads(meta_path.read_text())
     rows = pd.read_parquet(folder)
-    url = cfg.scoring.resolved_url(cfg.source)
     written = write_day_scores(
-        url,
-        cfg.scoring.table,
+        cfg.scores_url(),
+        cfg.scores_table,
         ds,
         rows,
-        key=cfg.source.events.key,
-        time_column=cfg.source.events.time_column,
+        key=cfg.row_key,
+        time_column=cfg.row_time,
         model_name=meta["model_name"],
         model_version=meta["model_version"],
         threshold=meta["threshold"],
@@ -56,5 +55,5 @@ def write_scores(cfg: MlgateConfig, ds: date) -> dict:
         "rows": written,
         "flagged": flagged,
         "model_version": meta["model_version"],
-        "table": cfg.scoring.table,
+        "table": cfg.scores_table,
     }

@@ -1,0 +1,376 @@
+"""The DAGs of one pipeline, built from its YAML file: <name>_retrain, <name>_score,
+<name>_rollback.
+
+Each pipeline gets a generated two-line Airflow DAG file in dags/pipelines/ (written by
+`mlgate pipelines sync`, which `mlgate run-day`, `mlgate services start` and the tests
+call), so a broken pipeline file shows as an import error of that pipeline alone. Only
+the pipeline config (a small YAML file) is read at parse time; every task imports the
+rest of mlgate when it runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from mlgate_alerts import GateAlertNotifier
+
+from mlgate.config import GATE_NAMES, MODEL_FAMILIES, PipelineConfig, load_pipeline, pipeline_path
+from mlgate.jobs.submit import DS, JOBS_DIR, spark_conf, spark_env
+
+START_DATE = datetime(2026, 1, 1)
+DAILY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
+
+RETRAIN_DOC = """
+### {dag_id}: daily retraining of `{model_name}`, promoted only through gates
+
+Pipeline `{name}` ({description}); config `include/pipelines/{name}.yaml`. Each run covers
+one data interval (a UTC day) and is reproducible from that date alone.
+
+| task | what | gates |
+|---|---|---|
+| extract | the day (and any missing day of the window) from the source DB into the Parquet lake; label snapshot; dimensions as their history says | |
+| check_raw | record rules, bad rows to quarantine with a reason; raw Great Expectations suite; day volume | reconciliation, bad_record_ratio, data_expectations |
+| features | spark-submit: the rows the model scores ({rows}) with the features of the spec, from strictly earlier rows; matured labels | |
+| check_features | feature-table suite (invariants) and label rate | data_expectations |
+| train | spark-submit: seeded search, time-gapped holdout, all logged to MLflow with the model's ONNX twin | |
+| evaluate | spark-submit: candidate and champion score the same holdout, the assertion set and the latest day; the ONNX twin scores the holdout too | |
+| gates | verdicts, registered version tagged with them | training_iterations, assertion_set, quality, shadow, export_parity |
+| promote | `champion` alias moves (and `previous`), history appended, unless dry run | |
+
+A blocking gate failure fails the run, leaves the champion untouched and emails the gate
+table. Trigger form: gate mode (`enforce` / `dry_run`), model family, and an override of
+named failed gates that needs a written reason (recorded in the history and the email).
+"""
+
+SCORE_DOC = """
+### {dag_id}: the champion of `{model_name}` scores every row of the day, written back
+
+Pipeline `{name}`. Each run covers one data interval (a UTC day). It waits for that day's
+extract (landed by `{retrain}`'s extract task and checked by its record rules), recomputes
+the day's rows ({rows}) and features with the code training uses (`mlgate.ml.rows`),
+scores them with the Spark model behind the registry alias `champion`, and writes the
+scores with the model version to the table `{table}` (one day replaced per run).
+
+| task | what |
+|---|---|
+| wait_for_extract | sensor: the day's lake partition and its quarantine partition exist |
+| champion | the version behind `champion` now, pinned for the whole run; skipped when there is none |
+| score | spark-submit `score_job.py`: the day's features scored by the pinned champion |
+| write_scores | delete the day's rows and insert the new ones in one transaction |
+"""
+
+ROLLBACK_DOC = """
+### {dag_id}: put the previous `{model_name}` back into production
+
+Manual only. Moves the registry alias `champion` back to the version behind `previous`,
+and records who did it, when and why in the promotion history (`mlgate history --pipeline
+{name}`). The same as `mlgate rollback --pipeline {name} --reason TEXT`.
+"""
+
+
+def _doc(template: str, cfg: PipelineConfig, kind: str) -> str:
+    return template.format(
+        dag_id=cfg.dag_id(kind),
+        retrain=cfg.dag_id("retrain"),
+        name=cfg.name,
+        model_name=cfg.model_name,
+        description=cfg.description or "no description",
+        rows="events"
+        if cfg.target.kind == "event"
+        else f"observations of {cfg.target.entity.entity}",
+        table=cfg.scores_table,
+    )
+
+
+def _spark_job(cfg: PipelineConfig, task_id: str, doc: str, script: str, extra: list[str]):
+    return SparkSubmitOperator(
+        task_id=task_id,
+        doc=doc,
+        conn_id="spark_default",
+        application=str(JOBS_DIR / script),
+        application_args=["--ds", DS, "--pipeline", cfg.name, *extra],
+        conf=spark_conf(),
+        env_vars=spark_env(),
+        driver_memory="4g",
+        name=f"mlgate-{cfg.name}-{task_id}",
+    )
+
+
+def _run_stage(name: str, stage: str, context: dict):
+    """Call mlgate.stages.STAGES[stage] for this run; a failed gate fails the task, no retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlgate import stages
+
+    cfg = load_pipeline(name)
+    options = stages.RunOptions.from_context(context)
+    day = context["data_interval_start"].date()
+    try:
+        result = stages.STAGES[stage](cfg, day, options)
+    except stages.GateFailed as failure:
+        raise AirflowFailException(str(failure)) from failure
+    if stage == "evaluate_gates" and options.gate_mode == stages.DRY_RUN and not result["passed"]:
+        # A dry run does not stop on a failed gate, but a person still hears about it.
+        from mlgate_alerts import send_gate_alert
+
+        send_gate_alert(cfg.alerts.model_dump(), cfg.model_name, context, pipeline=name)
+    return result
+
+
+def retrain_dag(cfg: PipelineConfig):
+    name = cfg.name
+    alert = GateAlertNotifier(cfg.alerts.model_dump(), cfg.model_name, pipeline=name)
+
+    @dag(
+        dag_id=cfg.dag_id("retrain"),
+        schedule=DAILY,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={
+            "retries": 2,
+            "retry_delay": timedelta(minutes=2),
+            "owner": "mlgate",
+            "on_failure_callback": alert,
+        },
+        tags=["mlgate", "training", name],
+        doc_md=_doc(RETRAIN_DOC, cfg, "retrain"),
+        params={
+            "gate_mode": Param(
+                "enforce",
+                enum=["enforce", "dry_run"],
+                description="enforce: a failed blocking gate stops the run. dry_run: every gate "
+                "is evaluated and reported, nothing is promoted.",
+            ),
+            "model_family": Param(
+                None,
+                type=["null", "string"],
+                enum=[None, *MODEL_FAMILIES],
+                values_display={"null": "(training.family from the pipeline)"},
+                description="Model family for this run; empty: training.family of the pipeline.",
+            ),
+            # Optional fields must admit null: the UI form marks any non-nullable field
+            # required and will not submit it empty. `examples` makes it a multi-select.
+            "override_gates": Param(
+                [],
+                type=["array", "null"],
+                items={"type": "string", "enum": list(GATE_NAMES)},
+                examples=list(GATE_NAMES),
+                uniqueItems=True,
+                description="Failed gates to let through anyway. Needs override_reason.",
+            ),
+            "override_reason": Param(
+                "",
+                type=["string", "null"],
+                maxLength=1000,
+                description="Why the named gates may be overridden (at least 10 characters); "
+                "recorded in the promotion history and the alert email.",
+            ),
+        },
+    )
+    def retrain():
+        @task
+        def extract(**context) -> dict:
+            """Import the run's window from the source DB into the lake; a short manifest."""
+            from mlgate.stages import RunOptions
+            from mlgate.stages import extract as run_extract
+
+            return run_extract(
+                load_pipeline(name),
+                context["data_interval_start"].date(),
+                context["data_interval_end"].replace(tzinfo=None),
+                RunOptions.from_context(context),
+            )
+
+        @task(retries=0)
+        def check_raw(**context) -> dict:
+            """Record rules with quarantine (bad_record_ratio) and the raw data suite."""
+            return _run_stage(name, "check_raw", context)
+
+        @task(retries=0)
+        def check_features(**context) -> dict:
+            """Feature-table invariants and label rate (data_expectations)."""
+            return _run_stage(name, "check_features", context)
+
+        @task(retries=0)
+        def gates(**context) -> dict:
+            """Evaluate the model gates, register the candidate and tag it with every verdict."""
+            return _run_stage(name, "evaluate_gates", context)
+
+        @task(retries=0)
+        def promote(**context) -> dict:
+            """Move `champion` to the candidate when all blocking gates passed (not dry run)."""
+            return _run_stage(name, "promote", context)
+
+        features = _spark_job(
+            cfg,
+            "features",
+            "Spark job: the rows the model scores, their features and matured labels.",
+            "features_job.py",
+            [],
+        )
+        train = _spark_job(
+            cfg,
+            "train",
+            "Spark job: seeded search, time-gapped holdout, everything logged to MLflow.",
+            "train_job.py",
+            [
+                "--family",
+                "{{ params.model_family or '' }}",
+                "--dag-id",
+                "{{ dag.dag_id }}",
+                "--dag-run-id",
+                "{{ run_id }}",
+                "--triggered-by",
+                "{{ dag_run.run_type.value }}:{{ dag_run.triggering_user_name or '-' }}",
+            ],
+        )
+        evaluate = _spark_job(
+            cfg,
+            "evaluate",
+            "Spark job: candidate and champion score the holdout, assertion set and latest day.",
+            "evaluate_job.py",
+            [],
+        )
+        (
+            extract()
+            >> check_raw()
+            >> features
+            >> check_features()
+            >> train
+            >> evaluate
+            >> gates()
+            >> promote()
+        )
+
+    return retrain()
+
+
+def score_dag(cfg: PipelineConfig):
+    name = cfg.name
+
+    @dag(
+        dag_id=cfg.dag_id("score"),
+        schedule=DAILY,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "owner": "mlgate"},
+        tags=["mlgate", "scoring", name],
+        doc_md=_doc(SCORE_DOC, cfg, "score"),
+    )
+    def score_day():
+        @task.sensor(poke_interval=300, timeout=12 * 3600, mode="reschedule")
+        def wait_for_extract(**context) -> bool:
+            """Wait until the day's lake partition has landed and its record check has run."""
+            import logging
+
+            from mlgate.stages.score import day_ready
+
+            ready, why = day_ready(load_pipeline(name), context["data_interval_start"].date())
+            logging.getLogger("mlgate.score").info(why)
+            return ready
+
+        @task
+        def champion() -> str:
+            """The version behind `champion` now: every later task of the run uses this one."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from mlgate.registry import champion_version
+
+            current = champion_version(load_pipeline(name).model_name)
+            if current is None:
+                raise AirflowSkipException("no champion yet: nothing to score with")
+            return current["version"]
+
+        @task
+        def write_scores(**context) -> dict:
+            """Replace the day's rows in the scores table (delete + insert, one transaction)."""
+            from mlgate.stages.score import write_scores as run_write_scores
+
+            return run_write_scores(load_pipeline(name), context["data_interval_start"].date())
+
+        score = _spark_job(
+            cfg,
+            "score",
+            "Spark job: the day's rows and features (mlgate.ml.rows) scored by the champion.",
+            "score_job.py",
+            ["--model-version", "{{ ti.xcom_pull(task_ids='champion') }}"],
+        )
+        wait_for_extract() >> champion() >> score >> write_scores()
+
+    return score_day()
+
+
+def rollback_dag(cfg: PipelineConfig):
+    name = cfg.name
+
+    @dag(
+        dag_id=cfg.dag_id("rollback"),
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={
+            "retries": 2,
+            "retry_delay": timedelta(minutes=1),
+            "owner": "mlgate",
+            "on_failure_callback": GateAlertNotifier(
+                cfg.alerts.model_dump(), cfg.model_name, pipeline=name
+            ),
+        },
+        tags=["mlgate", "rollback", name],
+        doc_md=_doc(ROLLBACK_DOC, cfg, "rollback"),
+        params={
+            "reason": Param(
+                type="string",
+                minLength=10,
+                maxLength=1000,
+                description="Why the current champion is being rolled back (recorded).",
+            ),
+        },
+    )
+    def rollback_champion():
+        @task(retries=0)
+        def rollback(**context) -> dict:
+            """Move `champion` back to `previous` and append the rollback to the history."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from mlgate.registry import PromotionError
+            from mlgate.registry import rollback as run_rollback
+
+            dag_run = context["dag_run"]
+            who = dag_run.triggering_user_name or dag_run.run_type.value
+            try:
+                return run_rollback(
+                    name,
+                    load_pipeline(name).model_name,
+                    reason=context["params"]["reason"],
+                    by=f"{context['run_id']} ({who})",
+                )
+            except PromotionError as error:
+                raise AirflowFailException(str(error)) from error
+
+        rollback()
+
+    return rollback_champion()
+
+
+def pipeline_dags(name: str) -> dict:
+    """The pipeline's three DAGs by variable name, for the generated DAG file's globals().
+
+    A pipeline file that does not load raises here: the import error of that DAG file.
+    A DAG file whose pipeline is not in this deployment's pipelines folder makes no DAGs:
+    the dags/ folder of a checkout is shared by every process started from it, and one
+    with another pipelines folder (a test, a second deployment) may have synced it.
+    """
+    if not pipeline_path(name).exists():
+        return {}
+    cfg = load_pipeline(name)
+    return {
+        f"{name}_retrain": retrain_dag(cfg),
+        f"{name}_score": score_dag(cfg),
+        f"{name}_rollback": rollback_dag(cfg),
+    }
