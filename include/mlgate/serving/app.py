@@ -218,7 +218,7 @@ class Metrics:
             registry=r,
         )
         self.rows = Counter("mlgate_serve_scored_rows", "Rows scored", registry=r)
-        self.scores = ScoreHistogram("mlgate_serve_score", "Fraud probabilities returned by /score")
+        self.scores = ScoreHistogram("mlgate_serve_score", "Probabilities returned by /score")
         r.register(self.scores)
         self.version = Gauge(
             "mlgate_serve_model_version",
