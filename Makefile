@@ -28,7 +28,7 @@ BAD_KIND ?= null_values
 .PHONY: help install lock run generate demo-bad-day test test-e2e lint lint-imports mlflow-ui airflow-ui clean airflow stop status test-ui
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mlgate needs Python 3.11+"' \
