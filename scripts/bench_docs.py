@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: write one section of docs/benchmarks.md."""
+"""Shared by the benchmark scripts: print and write one section of docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -15,3 +15,12 @@ def write_section(path: Path, heading: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def publish(section: str, heading: str, path: Path | None) -> None:
+    """Print the section; with `path` (the script's --write), also write it there."""
+    print()
+    print(section)
+    if path:
+        write_section(path, heading, section)
+        print(f"written to {path}")

@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_docs import write_section  # scripts/ is on sys.path when run
+from bench_docs import publish  # scripts/ is on sys.path when run
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
@@ -356,11 +356,7 @@ def main() -> int:
     finally:
         server.stop()
     section = render(summary, info)
-    print()
-    print(section)
-    if args.write:
-        write_section(args.write, "Extraction", section)
-        print(f"written to {args.write}")
+    publish(section, "Extraction", args.write)
     return 0
 
 

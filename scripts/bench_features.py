@@ -23,7 +23,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from bench_docs import write_section
+from bench_docs import publish
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = "2026-10-31"
@@ -162,9 +162,7 @@ def main() -> int:
         ratio = statistics.median(times["current"]) / statistics.median(times["baseline"])
         lines += ["", f"current / baseline (medians): {ratio:.2f}"]
     section = "\n".join(lines) + "\n"
-    print(section)
-    if args.write:
-        write_section(args.write, "Feature job", section)
+    publish(section, "Feature job", args.write)
     return 0
 
 

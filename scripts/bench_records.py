@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from bench_docs import write_section  # scripts/ is on sys.path when run
+from bench_docs import publish  # scripts/ is on sys.path when run
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
@@ -178,11 +178,7 @@ def main() -> int:
         )
         print(f"{rows} rows: best {min(walls):.3f} s, median {statistics.median(walls):.3f} s")
     section = render(results, info)
-    print()
-    print(section)
-    if args.write:
-        write_section(args.write, "Record rules", section)
-        print(f"written to {args.write}")
+    publish(section, "Record rules", args.write)
     return 0
 
 

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from bench_docs import write_section  # scripts/ is on sys.path when run
+from bench_docs import publish  # scripts/ is on sys.path when run
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
@@ -546,10 +546,7 @@ def main() -> int:
         },
     }
     section = render(result)
-    print(section)
-    if args.write:
-        write_section(args.write, "Scoring", section)
-        print(f"written to {args.write}")
+    publish(section, "Scoring", args.write)
     return 0
 
 
