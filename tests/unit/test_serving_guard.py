@@ -10,11 +10,15 @@ the service stops reading).
 from __future__ import annotations
 
 import json
+import os
 import select
 import socket
 import stat
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -22,7 +26,15 @@ import uvicorn
 from mlgate.credentials import SecretError
 from mlgate.serving.app import create_app
 from mlgate.serving.guard import TOKEN_ENV, serve_token
-from support.scoring_service import ROW, SIGMOID_1, TOKEN, SwitchableSource, authorized
+from support.scoring_service import (
+    ROW,
+    SIGMOID_1,
+    SPEC,
+    TOKEN,
+    SwitchableSource,
+    authorized,
+    logistic_model,
+)
 
 PROTECTED = [("POST", "/score"), ("POST", "/reload"), ("GET", "/model")]
 SMALL_BODY_LIMIT = 64 * 1024
@@ -268,3 +280,47 @@ def test_the_limit_lets_a_body_just_under_it_through(server):
         sock.sendall(head(server, "Transfer-Encoding: chunked\r\n"))
         sock.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
         assert status_of(read_answer(sock)) == 200
+
+
+def test_mlgate_serve_says_where_its_generated_token_is_but_never_the_token(tmp_path):
+    """The command as an operator starts it: a fresh state folder, no token configured."""
+    import httpx
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.onnx").write_bytes(logistic_model([1.0, -1.0]))
+    (model / "spec.json").write_text(json.dumps(SPEC.to_dict()))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("MLGATE_SERVE_TOKEN", "MLGATE_PIPELINE")
+    }
+    env["MLGATE_STATE"] = str(tmp_path / "state")
+    command = [str(Path(sys.executable).parent / "mlgate"), "serve", "--model-dir", str(model)]
+    command += ["--port", str(port), "--poll-seconds", "0", "--log-level", "warning"]
+    output = tmp_path / "serve.log"
+    with open(output, "w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, output.read_text()
+            assert time.monotonic() < deadline, "mlgate serve did not start: " + output.read_text()
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        token_file = tmp_path / "state" / "secrets" / "serve-token"
+        token = token_file.read_text().strip()
+        said = output.read_text()
+        assert f"the file {token_file} (generated now)" in said and token not in said
+        assert httpx.post(f"{base}/score", json=ROW).status_code == 401
+        answer = httpx.post(f"{base}/score", json=ROW, headers={"authorization": f"Bearer {token}"})
+        assert answer.json()["probability"] == pytest.approx(SIGMOID_1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
