@@ -324,3 +324,27 @@ def test_mlgate_serve_says_where_its_generated_token_is_but_never_the_token(tmp_
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_token_file_others_can_read_stops_mlgate_serve_before_it_listens(
+    tmp_path, monkeypatch, capsys
+):
+    from mlgate.cli import main
+
+    monkeypatch.delenv("MLGATE_PIPELINE", raising=False)
+    shared = tmp_path / "token"
+    shared.write_text("a-long-enough-token-0123456789\n")
+    shared.chmod(0o644)
+    assert main(["serve", "--model-dir", str(tmp_path), "--token-file", str(shared)]) == 2
+    said = capsys.readouterr().err
+    assert "no bearer token" in said and "readable by others" in said
+    assert "a-long-enough-token" not in said
+
+
+@pytest.mark.parametrize("option", ["--max-rows", "--max-body-bytes"])
+def test_a_limit_below_one_is_refused_at_the_command_line(option, capsys):
+    from mlgate.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", option, "0"])
+    assert f"argument {option}: 0 is below 1" in capsys.readouterr().err

@@ -54,6 +54,17 @@ champion is picked up without dropping requests. --model-dir serves an exported 
 """
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a limit of 0 would refuse everything)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
 def cmd_serve(args) -> int:
     from mlgate.credentials import SecretError
     from mlgate.serving.app import DirectorySource, RegistrySource, serve
@@ -173,13 +184,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-rows",
-        type=int,
+        type=positive_int,
         default=DEFAULT_MAX_ROWS,
         help="most rows in one POST /score, else 413 (default: %(default)s)",
     )
     parser.add_argument(
         "--max-body-bytes",
-        type=int,
+        type=positive_int,
         default=DEFAULT_MAX_BODY_BYTES,
         help="largest request body, else 413 before it is read whole (default: %(default)s)",
     )
