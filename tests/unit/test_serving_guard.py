@@ -71,7 +71,10 @@ def test_scoring_model_and_reload_need_the_bearer_token(app, method, path, autho
     with TestClient(app) as anonymous:
         answer = anonymous.request(method, path, json=ROW, headers=headers)
     assert answer.status_code == 401
-    assert answer.headers["www-authenticate"].startswith("Bearer")
+    challenge = answer.headers["www-authenticate"]
+    assert challenge.startswith("Bearer")
+    sent_a_bearer_token = (authorization or "").startswith("Bearer ")
+    assert ('error="invalid_token"' in challenge) == sent_a_bearer_token
     assert "Authorization: Bearer" in answer.json()["error"] or "wrong" in answer.json()["error"]
 
 

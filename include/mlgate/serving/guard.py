@@ -116,7 +116,9 @@ class RequestGuard:
             given = _bearer(_header(scope, b"authorization"))
             # compare_digest: the time taken does not tell how much of the token matched
             if given is None or not hmac.compare_digest(given, self.expected):
-                return await self._refuse(send, path, 401, self._unauthorized(given))
+                return await self._refuse(
+                    send, path, 401, self._unauthorized(given), wrong_token=given is not None
+                )
         length = _header(scope, b"content-length")
         has_body = _header(scope, b"transfer-encoding") is not None or length not in (None, b"0")
         if has_body and _media_type(_header(scope, b"content-type")) != JSON_TYPE:
@@ -127,7 +129,7 @@ class RequestGuard:
                 {"error": "send the body as JSON with the header Content-Type: application/json"},
             )
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            return await self._refuse(send, path, 413, self._too_large(f"{int(length):,} bytes"))
+            return await self._refuse(send, path, 413, self._too_large(f"of {int(length):,} bytes"))
         if not has_body:
             return await self.app(scope, receive, send)
         return await self._counted(scope, receive, send, path)
@@ -155,7 +157,7 @@ class RequestGuard:
         except BodyTooLarge:
             if started:  # cannot happen with our endpoints (they read before answering)
                 raise
-            await self._refuse(send, path, 413, self._too_large("more than that"))
+            await self._refuse(send, path, 413, self._too_large("over the limit"))
 
     def _unauthorized(self, given: bytes | None) -> dict:
         if given is None:
@@ -167,16 +169,20 @@ class RequestGuard:
 
     def _too_large(self, size: str) -> dict:
         return {
-            "error": f"request body of {size}; at most {self.max_body_bytes:,} bytes "
+            "error": f"request body {size}; at most {self.max_body_bytes:,} bytes "
             "(mlgate serve --max-body-bytes): send fewer rows per request",
             "max_body_bytes": self.max_body_bytes,
         }
 
-    async def _refuse(self, send, path: str, status: int, payload: dict) -> None:
+    async def _refuse(
+        self, send, path: str, status: int, payload: dict, wrong_token: bool = False
+    ) -> None:
         self.rejected(path, status)
+        # close: a refused body may still be arriving; it must not be parsed as a request
         headers = [(b"content-type", JSON_TYPE), (b"connection", b"close")]
-        if status == 401:
-            headers.append((b"www-authenticate", b'Bearer realm="mlgate"'))
+        if status == 401:  # RFC 6750: the scheme, and "invalid_token" when one was sent
+            challenge = b'Bearer realm="mlgate"' + (b', error="invalid_token"' * wrong_token)
+            headers.append((b"www-authenticate", challenge))
         body = orjson.dumps(payload)
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
