@@ -48,6 +48,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.responses import Response
 from typing_extensions import TypedDict
 
+from mlgate.config.features import ValueRange
 from mlgate.export.portable import PortableModelError, PortableScorer
 from mlgate.serving.guard import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ROWS, RequestGuard
 
@@ -73,8 +74,7 @@ LATENCY_BUCKETS = (
 SCORE_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 BIG_BATCH = 512  # rows from which scoring leaves the event loop for a worker thread
 ENDPOINTS = frozenset({"/score", "/health", "/model", "/reload", "/metrics"})
-# (lowest, highest) allowed for a numeric field, None: unbounded (FeatureSpec.input_ranges)
-InputRanges = dict[str, tuple[float | None, float | None]]
+InputRanges = dict[str, ValueRange]  # field -> (lowest, highest): FeatureSpec.input_ranges
 
 
 class ModelSource(Protocol):
@@ -182,7 +182,7 @@ class ServedModel:
         )
 
 
-def _bounded_number(bounds: tuple[float | None, float | None] | None):
+def _bounded_number(bounds: ValueRange | None):
     """A float field, with the feature's range as a constraint when it has one."""
     if bounds is None:
         return float
