@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -244,11 +245,11 @@ def _timed(fn) -> float:
 # --- 3. HTTP -------------------------------------------------------------------------------
 
 
-def request_bytes(bodies: list[bytes], port: int) -> list[bytes]:
+def request_bytes(bodies: list[bytes], port: int, token: str) -> list[bytes]:
     return [
         (
             f"POST /score HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json"
-            f"\r\ncontent-length: {len(body)}\r\n\r\n"
+            f"\r\nauthorization: Bearer {token}\r\ncontent-length: {len(body)}\r\n\r\n"
         ).encode()
         + body
         for body in bodies
@@ -312,6 +313,7 @@ def bench_http(folder: Path, rows, seconds: float) -> dict:
     import httpx
 
     port = free_port()
+    token = secrets.token_urlsafe(32)  # this run's own: the benchmark leaves no secret behind
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     server = subprocess.Popen(
         [
@@ -328,6 +330,7 @@ def bench_http(folder: Path, rows, seconds: float) -> dict:
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, "MLGATE_SERVE_TOKEN": token},
     )
     try:
         deadline = time.monotonic() + 120
@@ -344,11 +347,14 @@ def bench_http(folder: Path, rows, seconds: float) -> dict:
             time.sleep(0.3)
         records = rows.iloc[:500].to_dict("records")
         bodies = [json.dumps(r).encode() for r in records]
+        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         answers = [
-            httpx.post(f"http://127.0.0.1:{port}/score", content=b).json()["probability"]
+            httpx.post(f"http://127.0.0.1:{port}/score", content=b, headers=headers).json()[
+                "probability"
+            ]
             for b in bodies[:50]
         ]
-        requests = request_bytes(bodies, port)
+        requests = request_bytes(bodies, port, token)
         results = {}
         for clients in (1, 8):
             before = server_buckets(port)

@@ -220,7 +220,8 @@ def request_rows(sample, spec: dict) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def service(embedded):
-    """`mlgate serve` as its own process on a free port, polling the registry every second."""
+    """`mlgate serve` as its own process on a free port, polling the registry every second;
+    its bearer token generated on this first start under the state folder."""
     import time
 
     import httpx
@@ -230,7 +231,7 @@ def service(embedded):
     log = open(state / "serve.log", "w")  # closed after the process ends
     process = subprocess.Popen(
         [MLGATE, "serve", "--port", str(port), "--poll-seconds", "1", "--log-level", "warning"],
-        env=env,
+        env={k: v for k, v in env.items() if k != "MLGATE_SERVE_TOKEN"},  # generate it
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -247,7 +248,14 @@ def service(embedded):
     else:
         process.kill()
         pytest.fail("mlgate serve did not become healthy: " + (state / "serve.log").read_text())
-    with httpx.Client(base_url=base, timeout=10) as client:
+    token_file = state / "secrets" / "serve-token"
+    token = token_file.read_text().strip()
+    said = (state / "serve.log").read_text()
+    assert f"the file {token_file} (generated now)" in said and token not in said
+    assert httpx.post(f"{base}/score", json={}, timeout=10).status_code == 401
+    with httpx.Client(
+        base_url=base, timeout=10, headers={"authorization": f"Bearer {token}"}
+    ) as client:
         yield client, process
     process.terminate()
     # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught
@@ -287,23 +295,29 @@ def test_service_scores_holdout_rows_like_spark_over_http(embedded, service):
     assert [r["decision"] for r in results] == list(spark >= 0.5)
 
 
-def test_service_rejects_bad_input_with_a_400_naming_the_field(embedded, service):
+def test_service_rejects_bad_input_with_a_422_naming_the_field(embedded, service):
     state, _ = embedded
     client, _ = service
     spec = client.get("/model").json()
     row = request_rows(holdout_sample(state, 2), spec)[0]
     missing = {k: v for k, v in row.items() if k != "amount"}
     answer = client.post("/score", json=missing)
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     assert answer.json()["problems"] == [
         {"field": "amount", "problem": "Field required", "type": "missing"}
     ]
     answer = client.post("/score", json=[row, {**row, "channel": 3}])
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     (problem,) = answer.json()["problems"]
     assert problem["field"] == "channel" and problem["row"] == 1
-    for body in (b"{not json", b"null", b"[]", b'"amount"'):
-        assert client.post("/score", content=body).status_code == 400, body
+    # a count below 0 is outside the feature spec's range of the field
+    answer = client.post("/score", json={**row, "card_count_1h": -1.0})
+    assert answer.status_code == 422
+    assert [p["field"] for p in answer.json()["problems"]] == ["card_count_1h"]
+    json_type = {"content-type": "application/json"}
+    assert client.post("/score", content=b"{not json", headers=json_type).status_code == 400
+    for body in (b"null", b"[]", b'"amount"'):
+        assert client.post("/score", content=body, headers=json_type).status_code == 422, body
 
 
 def test_service_switches_to_a_new_champion_without_dropping_requests(embedded, service):
@@ -327,7 +341,7 @@ def test_service_switches_to_a_new_champion_without_dropping_requests(embedded, 
     def hammer():
         import httpx
 
-        with httpx.Client(base_url=str(client.base_url), timeout=10) as own:
+        with httpx.Client(base_url=str(client.base_url), timeout=10, headers=client.headers) as own:
             while not stop.is_set():
                 answer = own.post("/score", json=rows[len(seen) % len(rows)])
                 seen.append((answer.status_code, answer.json().get("model_version")))

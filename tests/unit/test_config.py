@@ -298,6 +298,33 @@ def test_the_time_of_day_features_come_in_a_fixed_order():
     ]
 
 
+def test_input_ranges_come_from_each_feature_definition_with_its_empty_value():
+    spec = FeatureSpec(
+        entities={"card": "card_id"},
+        numeric=["amount"],
+        aggregations=[
+            {"entity": "card", "op": "count", "windows": ["1h"]},
+            {"entity": "card", "op": "seconds_since_last", "windows": ["1d"]},
+            {"entity": "card", "op": "seconds_since_last", "windows": ["2d"], "default": -1},
+            {"entity": "card", "op": "sum", "column": "amount", "windows": ["1h"]},
+        ],
+        novelty=[{"entity": "card", "columns": ["country"], "lookback": "14d"}],
+        mismatches=[("country", "home_country")],
+        time_of_day={"hour": True, "day_of_week": True, "night_hours": (22, 5)},
+    )
+    # amount (passthrough) and the sum depend on the data: no range for them
+    assert spec.input_ranges() == {
+        "card_count_1h": (0.0, None),
+        "card_seconds_since_last_1d": (0.0, 86400.0),
+        "card_seconds_since_last_2d": (-1.0, 172800.0),  # -1: "never", the spec's default
+        "card_country_is_new_14d": (0.0, 1.0),
+        "country_ne_home_country": (0.0, 1.0),
+        "hour_of_day": (0.0, 23.0),
+        "day_of_week": (1.0, 7.0),
+        "is_night": (0.0, 1.0),
+    }
+
+
 def test_a_last_of_a_categorical_column_is_a_categorical_feature():
     # only `last` keeps a category; a count of distinct categories is a number, and the
     # last of a numeric column is a number

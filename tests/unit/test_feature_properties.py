@@ -165,3 +165,23 @@ def test_the_reference_is_not_trivially_equal(spark):
     assert last["user_value_last_30s"] == 5.0  # k001 and k002 share a second: k002 wins
     assert last["user_seconds_since_last_3m"] == 4
     assert last["user_cart_count_1m"] == 3
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(drawn=rows_strategy)
+def test_every_computed_value_lies_in_the_range_the_service_enforces(drawn):
+    """The scoring service refuses values outside FeatureSpec.input_ranges: no value the
+    features can take (the reference, equal to Spark's above) may fall outside them."""
+    rows = as_rows(drawn)
+    ranges = SPEC.input_ranges()
+    assert {"user_count_10s", "user_seconds_since_last_3m", "hour_of_day"} <= set(ranges)
+    computed = reference_features(
+        rows, SPEC, time_column="at", row_key="key", history=HISTORY_COLUMN
+    )
+    for values in computed.values():
+        for name, (low, high) in ranges.items():
+            value = values[name]
+            if value is None:
+                continue
+            assert low is None or value >= low, (name, value)
+            assert high is None or value <= high, (name, value)

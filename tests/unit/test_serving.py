@@ -1,7 +1,9 @@
 """The scoring service (mlgate.serving.app) in-process, on hand-made ONNX models (no Spark).
 
-The models are sigmoid(w . numeric) graphs with the twin's signature, so every expected
-probability is a hand-computed logistic value. The real process over real HTTP with the
+The models are sigmoid(w . numeric) graphs with the twin's signature
+(tests/support/scoring_service.py), so every expected probability is a hand-computed
+logistic value. What the service refuses (token, content type, size, ranges):
+test_serving_guard.py. The real process over real HTTP with the
 real champion is in tests/e2e (offline/online agreement).
 """
 
@@ -9,68 +11,20 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from mlgate.export.portable import ModelSpec, PortableScorer
+from mlgate.export.portable import PortableScorer
 from mlgate.serving.app import DirectorySource, ServedModel, create_app
-
-SIGMOID_1 = 0.7310585786300049  # 1 / (1 + e^-1)
-SIGMOID_0 = 0.5
-
-
-def logistic_model(weights: list[float]) -> bytes:
-    """probability = sigmoid(numeric @ weights); the categorical input is accepted."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.array(weights, dtype=np.float64).reshape(-1, 1), "w")
-    shape = numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat")
-    nodes = [
-        helper.make_node("MatMul", ["numeric", "w"], ["margin"]),
-        helper.make_node("Sigmoid", ["margin"], ["p2d"]),
-        helper.make_node("Reshape", ["p2d", "flat"], ["probability"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "test",
-        [
-            helper.make_tensor_value_info("numeric", TensorProto.DOUBLE, ["N", len(weights)]),
-            helper.make_tensor_value_info("categorical", TensorProto.STRING, ["N", 1]),
-        ],
-        [helper.make_tensor_value_info("probability", TensorProto.DOUBLE, ["N"])],
-        initializer=[w, shape],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
-
-
-SPEC = ModelSpec(
-    numeric=["amount", "txn_count_1h"],
-    categorical=["channel"],
-    vocabularies={"channel": ["ecom", "pos"]},
-    operating_threshold=0.6,
-    family="logistic_regression",
+from support.scoring_service import (
+    ROW,
+    SIGMOID_0,
+    SIGMOID_1,
+    SPEC,
+    TOKEN,
+    SwitchableSource,
+    authorized,
+    logistic_model,
 )
-ROW = {"amount": 2.0, "txn_count_1h": 1, "channel": "ecom"}  # margin 2 - 1 = 1
-
-
-class SwitchableSource:
-    """A registry stand-in: whichever version `wanted` names is the champion."""
-
-    description = "test registry"
-
-    def __init__(self):
-        self.wanted = "1"
-        self.models = {"1": [1.0, -1.0], "2": [0.0, 0.0]}  # version 2 always says 0.5
-
-    def current(self):
-        return (self.wanted, f"run-{self.wanted}") if self.wanted else None
-
-    def load(self, version, run_id, threads):
-        return PortableScorer(logistic_model(self.models[version]), SPEC, threads)
 
 
 @pytest.fixture
@@ -80,7 +34,7 @@ def source():
 
 @pytest.fixture
 def client(source):
-    with TestClient(create_app(source, poll_seconds=0)) as test_client:
+    with authorized(create_app(source, token=TOKEN, poll_seconds=0)) as test_client:
         yield test_client
 
 
@@ -112,15 +66,15 @@ def test_many_transactions_keep_their_order(client):
         ({**ROW, "channel": 7}, "channel", "string_type"),
     ],
 )
-def test_a_missing_or_mistyped_field_is_a_400_naming_it(client, body, field, kind):
+def test_a_missing_or_mistyped_field_is_a_422_naming_it(client, body, field, kind):
     answer = client.post("/score", json=body)
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     assert [(p["field"], p["type"]) for p in answer.json()["problems"]] == [(field, kind)]
 
 
 def test_array_errors_name_the_row_and_nothing_is_a_500(client):
     answer = client.post("/score", json=[ROW, {**ROW, "txn_count_1h": "x"}])
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     assert answer.json()["problems"] == [
         {
             "field": "txn_count_1h",
@@ -129,8 +83,11 @@ def test_array_errors_name_the_row_and_nothing_is_a_500(client):
             "row": 1,
         }
     ]
-    for body in (b"", b"{", b"[]", b"42", b'"x"', b"[1]", b'{"amount": NaN}', b"[[]]"):
-        assert client.post("/score", content=body).status_code == 400, body
+    json_type = {"content-type": "application/json"}
+    for body in (b"", b"{", b'{"amount": 1,'):  # not JSON at all
+        assert client.post("/score", content=body, headers=json_type).status_code == 400, body
+    for body in (b"[]", b"42", b'"x"', b"[1]", b'{"amount": NaN}', b"[[]]"):  # JSON, not rows
+        assert client.post("/score", content=body, headers=json_type).status_code == 422, body
 
 
 def test_unknown_fields_are_ignored_and_unseen_categories_are_scored(client):
@@ -139,9 +96,11 @@ def test_unknown_fields_are_ignored_and_unseen_categories_are_scored(client):
     assert answer.json()["probability"] == pytest.approx(SIGMOID_1)
 
 
-def test_too_many_rows_is_a_413(source):
-    with TestClient(create_app(source, poll_seconds=0, max_rows=2)) as small:
-        assert small.post("/score", json=[ROW] * 3).status_code == 413
+def test_too_many_rows_is_a_413_naming_the_limit(source):
+    with authorized(create_app(source, token=TOKEN, poll_seconds=0, max_rows=2)) as small:
+        answer = small.post("/score", json=[ROW] * 3)
+        assert answer.status_code == 413
+        assert answer.json()["max_rows"] == 2 and "--max-rows" in answer.json()["error"]
         assert small.post("/score", json=[ROW] * 2).status_code == 200
 
 
@@ -171,7 +130,7 @@ def test_a_version_that_cannot_be_loaded_leaves_the_old_one_serving(client, sour
 
 def test_without_any_model_health_and_score_are_503(source):
     source.wanted = None
-    with TestClient(create_app(source, poll_seconds=0)) as empty:
+    with authorized(create_app(source, token=TOKEN, poll_seconds=0)) as empty:
         assert empty.get("/health").status_code == 503
         assert empty.post("/score", json=ROW).status_code == 503
         source.wanted = "1"
@@ -185,7 +144,7 @@ def test_metrics_count_requests_scores_and_version(client):
     client.post("/score", json={"amount": "x"})
     text = client.get("/metrics").text
     assert 'mlgate_serve_requests_total{endpoint="/score",status="200"} 2.0' in text
-    assert 'mlgate_serve_requests_total{endpoint="/score",status="400"} 1.0' in text
+    assert 'mlgate_serve_requests_total{endpoint="/score",status="422"} 1.0' in text
     assert "mlgate_serve_scored_rows_total 3.0" in text
     assert 'mlgate_serve_score_bucket{le="0.5"} 1.0' in text  # 0.5 <= 0.5
     assert 'mlgate_serve_score_bucket{le="0.7"} 1.0' in text
@@ -199,7 +158,7 @@ def test_metrics_count_requests_scores_and_version(client):
 def test_a_directory_model_is_served_as_is(tmp_path):
     (tmp_path / "model.onnx").write_bytes(logistic_model([1.0, -1.0]))
     (tmp_path / "spec.json").write_text(json.dumps(SPEC.to_dict()))
-    with TestClient(create_app(DirectorySource(tmp_path), poll_seconds=0)) as local:
+    with authorized(create_app(DirectorySource(tmp_path), token=TOKEN, poll_seconds=0)) as local:
         answer = local.post("/score", json=ROW).json()
     assert answer["model_version"] == f"local:{tmp_path.name}"
     assert answer["probability"] == pytest.approx(SIGMOID_1)

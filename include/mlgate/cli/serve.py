@@ -17,22 +17,28 @@ from pathlib import Path
 from mlgate.cli.common import add_pipeline_option, add_verbose_option, load_pipeline_or_exit
 
 EPILOG = """\
-endpoints:
-  POST /score    one row (JSON object) or many (JSON array); the model-input
-                 fields by name: numbers as JSON numbers, categories as JSON strings.
-                 A missing or mistyped field is a 400 naming the field (and row).
-                 Answer: probability, decision (probability >= threshold), threshold,
-                 model_version.
+endpoints (* needs the header Authorization: Bearer <token>):
+  POST /score *  one row (JSON object) or many (JSON array, at most --max-rows); the
+                 model-input fields by name: numbers as JSON numbers, categories as
+                 JSON strings; Content-Type: application/json, at most --max-body-bytes.
+                 A missing, mistyped or out-of-range field is a 422 naming the field
+                 (and row). Answer: probability, decision (probability >= threshold),
+                 threshold, model_version.
+  GET  /model *  the fields, categorical vocabularies and threshold of the served model
+  POST /reload * look for a new champion now (also done every --poll-seconds)
   GET  /health   200 {"status": "ok", "model_version": ...} or 503 without a model
-  GET  /model    the fields, categorical vocabularies and threshold of the served model
-  POST /reload   look for a new champion now (also done every --poll-seconds)
   GET  /metrics  Prometheus: requests, latency and score histograms, model version
   GET  /docs     OpenAPI UI
 
+token: --token-file PATH, else $MLGATE_SERVE_TOKEN, else $MLGATE_STATE/secrets/serve-token
+(generated on the first start, mode 0600). The service prints where it took it from.
+
 example (the fraud demo pipeline):
   mlgate serve --pipeline fraud --port 8000 &
-  curl -s localhost:8000/model | python -m json.tool     # which fields, which version
-  curl -s -X POST localhost:8000/score -H 'content-type: application/json' -d '{
+  TOKEN=$(cat state/secrets/serve-token)
+  curl -s localhost:8000/model -H "authorization: Bearer $TOKEN" | python -m json.tool
+  curl -s localhost:8000/score -H "authorization: Bearer $TOKEN" \\
+    -H 'content-type: application/json' -d '{
     "amount": 912.5, "card_count_1h": 4, "card_count_24h": 6, "card_count_7d": 9,
     "card_amount_sum_1h": 2100.0, "card_amount_sum_24h": 2400.0,
     "card_amount_sum_7d": 2800.0, "card_amount_ratio_to_mean_14d": 7.9,
@@ -48,16 +54,48 @@ champion is picked up without dropping requests. --model-dir serves an exported 
 """
 
 
-def cmd_serve(args) -> int:
-    from mlgate.serving.app import DirectorySource, RegistrySource, serve
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a limit of 0 would refuse everything)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
 
+
+def cmd_serve(args) -> int:
+    from mlgate.credentials import SecretError
+    from mlgate.serving.app import DirectorySource, RegistrySource, serve
+    from mlgate.serving.guard import serve_token
+
+    input_ranges = None
     if args.model_dir:
         source = DirectorySource(Path(args.model_dir).resolve())
+        if args.pipeline:  # the folder's model was trained by this pipeline: its ranges
+            input_ranges = load_pipeline_or_exit(args).features.input_ranges()
     else:
         cfg = load_pipeline_or_exit(args)
         source = RegistrySource(cfg.model_name, alias=args.alias)
+        input_ranges = cfg.features.input_ranges()
+    try:
+        token, kept = serve_token(Path(args.token_file) if args.token_file else None)
+    except SecretError as error:
+        print(f"mlgate serve: no bearer token: {error}", file=sys.stderr)
+        return 2
+    # where the token is, never the token: this line ends up in logs
+    print(
+        f"bearer token (POST /score, GET /model, POST /reload): {kept}; send it as the "
+        "header Authorization: Bearer <token>",
+        file=sys.stderr,
+        flush=True,
+    )
     serve(
         source,
+        token=token,
+        input_ranges=input_ranges,
+        max_body_bytes=args.max_body_bytes,
         host=args.host,
         port=args.port,
         poll_seconds=args.poll_seconds,
@@ -109,6 +147,8 @@ def cmd_score_day(args) -> int:
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
+    from mlgate.serving.guard import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ROWS
+
     parser = sub.add_parser(
         "serve",
         help="the champion's ONNX twin behind an HTTP JSON API (POST /score)",
@@ -144,9 +184,21 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-rows",
-        type=int,
-        default=100_000,
-        help="largest array accepted by POST /score, else 413 (default: %(default)s)",
+        type=positive_int,
+        default=DEFAULT_MAX_ROWS,
+        help="most rows in one POST /score, else 413 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="largest request body, else 413 before it is read whole (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="read the bearer token from this file (mode 0600, at least 16 characters) "
+        "instead of $MLGATE_SERVE_TOKEN or $MLGATE_STATE/secrets/serve-token",
     )
     parser.add_argument(
         "--log-level",

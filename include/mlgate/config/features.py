@@ -55,6 +55,10 @@ EMPTY_WINDOW = {
     "count_distinct": 0.0,
     "ratio_to_mean": 1.0,
 }
+# Ops whose value can never be negative, whatever the column: a count of rows, a spread.
+NON_NEGATIVE_OPS = ("count", "count_distinct", "stddev")
+# The range of a feature: (lowest, highest), None where its definition sets no bound.
+ValueRange = tuple[float | None, float | None]
 
 
 def _check_aggregation(aggregation: Aggregation) -> None:
@@ -101,6 +105,20 @@ class Aggregation(Strict):
         if self.op == "seconds_since_last":
             return float(duration_seconds(window))
         return EMPTY_WINDOW.get(self.op)
+
+    def value_range(self, window: str) -> ValueRange | None:
+        """The values the feature can take by its definition (its empty value included),
+        or None when they depend on the column's data (sums, means, ratios, `last`)."""
+        if self.op == "seconds_since_last":  # a row seen within the window: 1 s .. window
+            bounds: ValueRange = (0.0, float(duration_seconds(window)))
+        elif self.op in NON_NEGATIVE_OPS:
+            bounds = (0.0, None)
+        else:
+            return None
+        if self.default is None:
+            return bounds
+        low, high = bounds
+        return (min(low, self.default), None if high is None else max(high, self.default))
 
 
 class Novelty(Strict):
@@ -158,6 +176,14 @@ class FeatureDef:
     source: str  # "aggregation", "novelty", "mismatch", "time", "passthrough"
     window: str | None = None
     item: object = None
+
+
+FLAG_SOURCES = ("novelty", "mismatch")  # features that are 1 or 0
+TIME_PART_RANGES: dict[str, ValueRange] = {
+    "hour_of_day": (0.0, 23.0),
+    "day_of_week": (1.0, 7.0),  # 1 = Monday
+    "is_night": (0.0, 1.0),
+}
 
 
 def _check_spec(spec: FeatureSpec) -> None:
@@ -250,6 +276,25 @@ class FeatureSpec(Strict):
         categorical = [f.name for f in features if f.kind == "categorical"]
         return list(dict.fromkeys(numeric)), list(dict.fromkeys(categorical))
 
+    def input_ranges(self) -> dict[str, ValueRange]:
+        """The range of every numeric model input whose definition bounds it (counts,
+        flags, hours...); the one place they are written: the scoring service refuses a
+        value outside them. Passthrough columns and column-dependent aggregates are absent."""
+        ranges: dict[str, ValueRange] = {}
+        for feature in self.features():
+            if feature.kind != "numeric":
+                continue
+            bounds = None
+            if feature.source == "aggregation":
+                bounds = feature.item.value_range(feature.window)
+            elif feature.source in FLAG_SOURCES:
+                bounds = (0.0, 1.0)
+            elif feature.source == "time":
+                bounds = TIME_PART_RANGES[feature.name]
+            if bounds is not None:
+                ranges[feature.name] = bounds
+        return ranges
+
     def lookback_seconds(self) -> tuple[int, ...]:
         """Every lookback of the spec, in seconds (aggregation windows and novelty)."""
         return (
@@ -289,4 +334,5 @@ __all__ = [
     "Join",
     "Novelty",
     "TimeOfDay",
+    "ValueRange",
 ]

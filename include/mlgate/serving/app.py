@@ -1,13 +1,16 @@
 """`mlgate serve`: the champion's portable (ONNX) twin behind an HTTP JSON API.
 
-Endpoints:
+Endpoints (all but /health, /metrics and /docs need ``Authorization: Bearer <token>``;
+a request body must be JSON and at most ``max_body_bytes``: ``mlgate.serving.guard``):
 
-- ``POST /score``: one row (a JSON object) or many (a JSON array of objects), the
-  model-input fields by name. Numbers must be JSON numbers, categories JSON strings; a
-  missing, null or mistyped field is a 400 that names the field (and the row of an array).
-  Unknown fields are ignored; an unseen category is scored in the model's unknown bucket,
-  as Spark does. The answer carries the probability, the decision at the operating
-  threshold (``probability >= threshold``) and the model version that computed it.
+- ``POST /score``: one row (a JSON object) or many (a JSON array of at most ``max_rows``
+  objects), the model-input fields by name. Numbers must be finite JSON numbers within the
+  feature spec's range of the field, categories JSON strings; a missing, null, mistyped
+  or out-of-range field is a 422 that names the field (and the row of an array); a body
+  that is not JSON at all is a 400. Unknown fields are ignored; an unseen category is
+  scored in the model's unknown bucket, as Spark does. The answer carries the
+  probability, the decision at the operating threshold (``probability >= threshold``)
+  and the model version that computed it.
 - ``GET /health``: 200 with the model version when a model is loaded, else 503.
 - ``GET /model``: the loaded model's spec: fields, vocabularies, threshold, run.
 - ``POST /reload``: look for a new champion now (also done every ``poll_seconds``).
@@ -33,7 +36,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import numpy as np
 import orjson
@@ -41,11 +44,13 @@ from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.responses import Response
 from typing_extensions import TypedDict
 
+from mlgate.config.features import ValueRange
 from mlgate.export.portable import PortableModelError, PortableScorer
+from mlgate.serving.guard import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ROWS, RequestGuard
 
 log = logging.getLogger("mlgate.serve")
 
@@ -68,6 +73,8 @@ LATENCY_BUCKETS = (
 )
 SCORE_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 BIG_BATCH = 512  # rows from which scoring leaves the event loop for a worker thread
+ENDPOINTS = frozenset({"/score", "/health", "/model", "/reload", "/metrics"})
+InputRanges = dict[str, ValueRange]  # field -> (lowest, highest): FeatureSpec.input_ranges
 
 
 class ModelSource(Protocol):
@@ -139,9 +146,12 @@ class ServedModel:
     loaded_at: str
 
     @classmethod
-    def build(cls, version: str, run_id: str, scorer: PortableScorer) -> ServedModel:
+    def build(
+        cls, version: str, run_id: str, scorer: PortableScorer, ranges: InputRanges | None = None
+    ) -> ServedModel:
         spec = scorer.spec
-        fields = {name: float for name in spec.numeric}
+        ranges = ranges or {}
+        fields = {name: _bounded_number(ranges.get(name)) for name in spec.numeric}
         fields.update({name: str for name in spec.categorical})
         row = TypedDict("Row", fields)  # type: ignore[misc]
         # strict: a number must be a JSON number, a category a JSON string; no NaN/inf
@@ -170,6 +180,14 @@ class ServedModel:
         return numeric.reshape(len(rows), len(spec.numeric)), categorical.reshape(
             len(rows), len(spec.categorical)
         )
+
+
+def _bounded_number(bounds: ValueRange | None):
+    """A float field, with the feature's range as a constraint when it has one."""
+    if bounds is None:
+        return float
+    low, high = bounds
+    return Annotated[float, Field(ge=low, le=high)]
 
 
 class ScoreHistogram:
@@ -237,10 +255,17 @@ class Metrics:
 class ModelHolder:
     """The currently served model; checks the source and swaps in a new version."""
 
-    def __init__(self, source: ModelSource, metrics: Metrics, threads: int = 1):
+    def __init__(
+        self,
+        source: ModelSource,
+        metrics: Metrics,
+        threads: int = 1,
+        input_ranges: InputRanges | None = None,
+    ):
         self.source = source
         self.metrics = metrics
         self.threads = threads
+        self.input_ranges = input_ranges
         self.current: ServedModel | None = None
         self.last_error: str | None = None
         self.last_check: str | None = None
@@ -257,7 +282,7 @@ class ModelHolder:
             return {"changed": False, "version": version}
         try:
             scorer = self.source.load(version, run_id, self.threads)
-            served = ServedModel.build(version, run_id, scorer)
+            served = ServedModel.build(version, run_id, scorer, self.input_ranges)
         except PortableModelError as error:
             self.last_error = f"version {version} cannot be served: {error}"
             self.metrics.reloads.labels("failed").inc()
@@ -311,17 +336,25 @@ def _json(payload, status: int = 200) -> Response:
 def create_app(
     source: ModelSource,
     *,
+    token: str,
     poll_seconds: float = 30.0,
     threads: int = 1,
-    max_rows: int = 100_000,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    input_ranges: InputRanges | None = None,
 ):
-    """The ASGI app. Loads the model at startup and polls the source in the background."""
+    """The ASGI app. Loads the model at startup and polls the source in the background.
+
+    ``token``: the bearer token every request but the open probes must carry;
+    ``input_ranges``: the allowed range of numeric fields (``FeatureSpec.input_ranges``).
+    """
     metrics = Metrics()
-    holder = ModelHolder(source, metrics, threads)
+    holder = ModelHolder(source, metrics, threads, input_ranges)
     # label children bound once: no label lookup on the hot path
     score_200 = metrics.requests.labels("/score", "200")
     score_400 = metrics.requests.labels("/score", "400")
     score_413 = metrics.requests.labels("/score", "413")
+    score_422 = metrics.requests.labels("/score", "422")
     score_seconds = metrics.latency.labels("/score")
 
     async def poll():
@@ -358,6 +391,12 @@ def create_app(
     app.state.holder = holder
     app.state.metrics = metrics
 
+    def rejected(path: str, status: int) -> None:
+        # unknown paths share one label: a scanner must not grow the metrics without bound
+        metrics.requests.labels(path if path in ENDPOINTS else "other", str(status)).inc()
+
+    app.add_middleware(RequestGuard, token=token, max_body_bytes=max_body_bytes, rejected=rejected)
+
     def unavailable(endpoint: str):
         metrics.requests.labels(endpoint, "503").inc()
         return _json(
@@ -385,14 +424,25 @@ def create_app(
         try:
             rows = model.many.validate_json(body) if many else [model.one.validate_json(body)]
         except ValidationError as error:
-            score_400.inc()
-            return _json({"error": "invalid row", "problems": _problems(error, many)}, 400)
+            problems = _problems(error, many)
+            if all(p["type"] == "json_invalid" for p in problems):
+                score_400.inc()
+                return _json({"error": "the body is not valid JSON", "problems": problems}, 400)
+            score_422.inc()
+            return _json({"error": "invalid row", "problems": problems}, 422)
         if not rows:
-            score_400.inc()
-            return _json({"error": "empty array: nothing to score"}, 400)
+            score_422.inc()
+            return _json({"error": "empty array: nothing to score"}, 422)
         if len(rows) > max_rows:
             score_413.inc()
-            return _json({"error": f"{len(rows)} rows; at most {max_rows} per request"}, 413)
+            return _json(
+                {
+                    "error": f"{len(rows):,} rows; at most {max_rows:,} per request "
+                    "(mlgate serve --max-rows): split the batch",
+                    "max_rows": max_rows,
+                },
+                413,
+            )
         if len(rows) >= BIG_BATCH:  # keep the event loop free for the small requests
             probabilities = await asyncio.to_thread(model.score_rows, rows)
         else:
@@ -471,11 +521,14 @@ def create_app(
 def serve(
     source: ModelSource,
     *,
+    token: str,
     host: str = "127.0.0.1",
     port: int = 8000,
     poll_seconds: float = 30.0,
     threads: int = 1,
-    max_rows: int = 100_000,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    input_ranges: InputRanges | None = None,
     log_level: str = "info",
     access_log: bool = False,
 ) -> None:
@@ -485,7 +538,15 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = create_app(source, poll_seconds=poll_seconds, threads=threads, max_rows=max_rows)
+    app = create_app(
+        source,
+        token=token,
+        poll_seconds=poll_seconds,
+        threads=threads,
+        max_rows=max_rows,
+        max_body_bytes=max_body_bytes,
+        input_ranges=input_ranges,
+    )
     config = uvicorn.Config(
         app,
         host=host,
