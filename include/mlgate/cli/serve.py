@@ -54,8 +54,14 @@ def cmd_serve(args) -> int:
     if args.model_dir:
         source = DirectorySource(Path(args.model_dir).resolve())
     else:
+        from mlgate.registry import check_aliases
+
         cfg = load_pipeline_or_exit(args)
-        source = RegistrySource(cfg.model_name, alias=args.alias)
+        aliases = check_aliases(cfg.name, cfg.model_name)
+        if aliases.moved:
+            print(f"mlgate serve: not starting: {aliases.describe()}", file=sys.stderr)
+            return 2
+        source = RegistrySource(cfg.model_name, alias=args.alias, pipeline=cfg.name)
     serve(
         source,
         host=args.host,
