@@ -98,7 +98,8 @@ def register_candidate(model_name: str, model_uri: str, run_id: str, tags: dict)
     """
     mlflow = configure_mlflow()
     client = mlflow.MlflowClient()
-    earlier = client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'")
+    # the tag, not the version's run_id: MLflow 3 registers a logged model without one
+    earlier = client.search_model_versions(f"name = '{model_name}' and tags.run_id = '{run_id}'")
     if earlier:
         version = min(str(v.version) for v in earlier)
     else:
