@@ -12,7 +12,8 @@ The history is the entries of committed intents; lines written before the ledger
 (a bare history entry with an ``action``) count as committed. The aliases the registry
 should show are those after the last committed transaction. This module is pure file
 logic and the decisions made from it (what a promotion, rollback or resolution moves, or
-why it is refused); moving the aliases in MLflow is `mlgate.registry`'s job.
+why it is refused); moving the aliases in MLflow is `mlgate.registry`'s job. It imports
+the core's `paths` and the gates' reason length only: no MLflow.
 """
 
 from __future__ import annotations
