@@ -61,12 +61,17 @@ class AliasesMovedError(PromotionError):
     """The registry's aliases are not those the ledger recorded: moved outside mlgate."""
 
 
+def crash_step() -> str | None:
+    """The step the fault hook is set to end the process after, if any (checked)."""
+    wanted = os.environ.get(CRASH_ENV) or None
+    if wanted is not None and wanted not in STEPS:
+        raise LedgerError(f"{CRASH_ENV}={wanted!r} is not a step; the steps are {STEPS}")
+    return wanted
+
+
 def crash_point(step: str) -> None:
     """The fault hook: end the process abruptly after `step` when the env var names it."""
-    wanted = os.environ.get(CRASH_ENV)
-    if wanted and wanted not in STEPS:
-        raise LedgerError(f"{CRASH_ENV}={wanted!r} is not a step; the steps are {STEPS}")
-    if wanted == step:
+    if crash_step() == step:
         os._exit(CRASH_EXIT_CODE)  # no cleanup, no finally: what a kill -9 leaves behind
 
 
@@ -122,6 +127,7 @@ def append(pipeline: str, record: dict) -> None:
     """Append one line and make it durable (fsync) before returning."""
     path = _path(pipeline)
     path.parent.mkdir(parents=True, exist_ok=True)
+    drop_torn_tail(pipeline)  # a new line must not be glued to a torn one
     new = not path.exists()
     line = json.dumps(record, default=str, sort_keys=True) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -172,13 +178,14 @@ def read_records(pipeline: str) -> list[dict]:
 def drop_torn_tail(pipeline: str) -> bool:
     """Cut a torn last line off the file (nothing acted on it); True if there was one."""
     path = _path(pipeline)
-    if not path.exists():
-        return False
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
+    if not path.exists() or path.stat().st_size == 0:
         return False
     with open(path, "r+b") as handle:
-        handle.truncate(data.rfind(b"\n") + 1)
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return False
+        handle.seek(0)
+        handle.truncate(handle.read().rfind(b"\n") + 1)
         handle.flush()
         os.fsync(handle.fileno())
     return True

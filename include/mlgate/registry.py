@@ -110,12 +110,15 @@ def register_candidate(model_name: str, model_uri: str, run_id: str, tags: dict)
 
 
 @contextmanager
-def promotion_lock(pipeline: str) -> Iterator[None]:
-    """One promotion or rollback of a pipeline at a time (an exclusive file lock)."""
+def promotion_lock(pipeline: str, *, shared: bool = False) -> Iterator[None]:
+    """One promotion or rollback of a pipeline at a time (an exclusive file lock).
+
+    `shared`: for readers that must not see a transaction half-way (any number at once).
+    """
     path = promotion_lock_path(pipeline)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -155,12 +158,16 @@ def _now() -> str:
 
 
 def check_aliases(pipeline: str, model_name: str) -> AliasCheck:
-    """Compare the registry's aliases with the ledger's (read-only: no lock, no repair)."""
+    """Compare the registry's aliases with the ledger's (read-only: nothing is repaired).
+
+    Under the shared lock: a promotion that moves an alias between reading the ledger and
+    reading the registry would otherwise look like a move outside mlgate.
+    """
     client = configure_mlflow().MlflowClient()
-    state = ledger.state(pipeline)
-    return AliasCheck(
-        pipeline, model_name, _registry_aliases(client, model_name), state.expected, state.pending
-    )
+    with promotion_lock(pipeline, shared=True):
+        state = ledger.state(pipeline)
+        found = _registry_aliases(client, model_name)
+    return AliasCheck(pipeline, model_name, found, state.expected, state.pending)
 
 
 def _move_alias(client, model_name: str, alias: str, version: str | None) -> None:
@@ -184,6 +191,7 @@ def _apply(client, model_name: str, txn: Transaction) -> None:
 
 def _transact(client, pipeline: str, model_name: str, txn: Transaction) -> dict:
     """Intent (durable) first, then the moves, then the commit; return the history entry."""
+    ledger.crash_step()  # a misspelt fault step fails here, before anything is written
     ledger.append(pipeline, txn.intent_record())
     crash_point(INTENT_WRITTEN)
     _apply(client, model_name, txn)
@@ -289,13 +297,19 @@ def resolve_aliases(pipeline: str, model_name: str, *, how: str, reason: str, by
     require_reason(reason, "resolving moved aliases")
     client = configure_mlflow().MlflowClient()
     with promotion_lock(pipeline):
-        pending = ledger.state(pipeline).pending
-        if how == ACCEPT and pending is not None:  # the operator's state replaces its intent
-            ledger.revert(pipeline, pending, f"superseded by an accept by {by}")
-        state = _recover(client, pipeline, model_name, overwrite_moved=True)
-        check = AliasCheck(
-            pipeline, model_name, _registry_aliases(client, model_name), state.expected, None
-        )
+        ledger.drop_torn_tail(pipeline)
+        state = ledger.state(pipeline)
+        found = _registry_aliases(client, model_name)
+        if state.pending is not None:
+            if not AliasCheck(pipeline, model_name, found, state.expected, state.pending).moved:
+                state = _recover(client, pipeline, model_name)  # an ordinary crash: finish it
+                found = _registry_aliases(client, model_name)
+            elif how == ACCEPT:  # moved mid-transaction: the accepted state replaces the intent
+                ledger.revert(pipeline, state.pending, f"superseded by an accept by {by}")
+                state = ledger.state(pipeline)
+            else:  # restore: the intent is the ledger's word, finish it over the foreign move
+                state = _recover(client, pipeline, model_name, overwrite_moved=True)
+        check = AliasCheck(pipeline, model_name, found, state.expected, None)
         txn = plan_resolution(check, how, reason=reason, by=by, at=_now())
         return _transact(client, pipeline, model_name, txn)
 

@@ -173,10 +173,51 @@ def test_a_rollback_killed_after_any_step_is_finished_by_the_next_promotion(vers
     assert_every_intent_committed_once(state)
 
 
-def test_the_fault_hook_refuses_a_step_that_does_not_exist(monkeypatch):
+def test_a_misspelt_fault_step_fails_before_anything_is_written(versions, monkeypatch):
+    v1, _, _, _ = versions
     monkeypatch.setenv(ledger.CRASH_ENV, "between_the_moves")
     with pytest.raises(ledger.LedgerError, match="is not a step; the steps are"):
-        ledger.crash_point(ledger.INTENT_WRITTEN)
+        promote(v1, None)
+    monkeypatch.delenv(ledger.CRASH_ENV)
+    assert (registry.check_aliases(PIPELINE, MODEL).pending, aliases()) == (None, {})
+
+
+def test_an_alias_moved_during_an_interrupted_promotion_stops_the_recovery(versions, state):
+    v1, v2, v3, v4 = versions
+    promote(v1, None)
+    promote(v2, v1)
+    crash_in_subprocess(state, ledger.PREVIOUS_MOVED, lambda: promote(v3, v2))
+    move_champion_anonymously(v4)
+    with pytest.raises(registry.AliasesMovedError, match="interrupted promote of fraud_detector"):
+        promote(v3, v2)
+    assert aliases() == {"champion": v4, "previous": v2}
+    # restore finishes the ledger's intent over the foreign move, and says what it found
+    registry.resolve_aliases(
+        PIPELINE, MODEL, how="restore", reason="v4 was set by hand over HTTP", by="oncall"
+    )
+    assert aliases() == {"champion": v3, "previous": v2}
+    assert history_moves()[-2:] == [("promote", v3, v2), ("restore", v3, v2)]
+    assert registry.read_history(PIPELINE)[-1]["registry_had"] == {
+        "champion": v4,
+        "previous": v2,
+    }
+    assert_every_intent_committed_once(state)
+
+
+def test_accept_during_an_interrupted_promotion_replaces_its_intent(versions, state):
+    v1, v2, v3, v4 = versions
+    promote(v1, None)
+    promote(v2, v1)
+    crash_in_subprocess(state, ledger.INTENT_WRITTEN, lambda: promote(v3, v2))
+    move_champion_anonymously(v4)
+    registry.resolve_aliases(
+        PIPELINE, MODEL, how="accept", reason="v4 is the on-call's hot fix", by="oncall"
+    )
+    assert aliases() == {"champion": v4, "previous": v1}
+    assert history_moves() == [("promote", v1, None), ("promote", v2, v1), ("accept", v4, v1)]
+    assert "promoted_at" not in version_tags(v3)
+    check = registry.check_aliases(PIPELINE, MODEL)
+    assert (check.moved, check.pending) == ([], None)
 
 
 def test_a_torn_intent_line_is_dropped_and_the_history_kept(versions, state):

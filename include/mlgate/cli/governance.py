@@ -127,8 +127,10 @@ def cmd_aliases(args) -> int:
             print(json.dumps(check.to_dict(), indent=2))
         else:
             for alias in ("champion", "previous"):
+                found, recorded = check.registry[alias], check.ledger[alias]
                 print(
-                    f"{alias:<9} registry v{check.registry[alias]}, ledger v{check.ledger[alias]}"
+                    f"{alias:<9} registry {f'v{found}' if found else '-'}, "
+                    f"ledger {f'v{recorded}' if recorded else '-'}"
                 )
             if check.pending:
                 print(f"unfinished {check.pending.action}: the next promotion finishes it")
