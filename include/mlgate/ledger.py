@@ -387,9 +387,9 @@ def plan_resolution(check: AliasCheck, how: str, *, reason: str, by: str, at: st
     """`restore`: the ledger's versions back on the aliases; `accept`: keep the registry's."""
     if not check.moved:
         raise PromotionError(
-            f"the aliases of {check.model_name} agree with the promotion ledger (champion "
-            f"{check.registry[CHAMPION]}, previous {check.registry[PREVIOUS]}): nothing to "
-            "resolve"
+            f"the aliases of {check.model_name} agree with the promotion ledger (champion: "
+            f"{_version_label(check.registry[CHAMPION])}, previous: "
+            f"{_version_label(check.registry[PREVIOUS])}): nothing to resolve"
         )
     found, recorded = dict(check.registry), dict(check.ledger)
     before, after = (found, recorded) if how == RESTORE else (recorded, found)
