@@ -11,7 +11,7 @@ writes is built here, so the layout is written down once::
         runs/ds=<day>/                the hand-over files of a run (mlgate.runs)
         scores/ds=<day>/              batch scores of a day
         imports/<target>.json         incremental-import watermarks
-        promotions.jsonl              the promotion and rollback history
+        promotions.jsonl              the promotion ledger (history of promotions, rollbacks)
       mlflow/  airflow/  mail/  services/   shared by every pipeline
       logs/                         the full Airflow and Spark output of each run-day, score-day
 """
@@ -71,7 +71,7 @@ def imports_dir(pipeline: str) -> Path:
 
 
 def promotion_history_path(pipeline: str) -> Path:
-    """The append-only promotion and rollback history (JSON lines)."""
+    """The promotion ledger: append-only JSON lines (mlgate.ledger), the history."""
     return pipeline_dir(pipeline) / "promotions.jsonl"
 
 

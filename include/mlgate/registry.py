@@ -2,20 +2,44 @@
 
 Everything a governance question needs ("which model is in production, why, trained how,
 on what data, how good?") is written here as run metrics, artefacts and version tags, and
-read back by `champion_info`.
+read back by `champion_info`. Promotions, rollbacks and operator resolutions go through
+the pipeline's ledger (`mlgate.ledger`): the intended alias moves are written first, then
+made, then committed, so a crash at any step is finished by the next promotion, rollback
+or `mlgate aliases`; and aliases moved outside mlgate are told from the ledger's.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from mlgate.gates import MIN_OVERRIDE_REASON
-from mlgate.paths import artifact_root, promotion_history_path, promotion_lock_path, tracking_uri
+from mlgate import ledger
+from mlgate.ledger import (  # the errors and names callers know from here
+    ACCEPT,
+    ALIASES,
+    CHAMPION,
+    CHAMPION_MOVED,
+    COMMITTED,
+    INTENT_WRITTEN,
+    PREVIOUS,
+    PREVIOUS_MOVED,
+    RESTORE,
+    TAGS_WRITTEN,
+    AliasCheck,
+    AliasesMovedError,
+    PromotionError,
+    Transaction,
+    crash_point,
+    plan_promotion,
+    plan_resolution,
+    plan_rollback,
+    require_reason,
+)
+from mlgate.paths import artifact_root, promotion_lock_path, tracking_uri
 from mlgate.runs import (
     GATES_FILE,
     TAG_AIRFLOW_RUN_ID,
@@ -27,9 +51,8 @@ from mlgate.runs import (
     WINDOW_TAG_PREFIX,
 )
 
-CHAMPION = "champion"
-PREVIOUS = "previous"
-MIN_REASON_CHARS = MIN_OVERRIDE_REASON  # a rollback's reason, like an override's
+log = logging.getLogger(__name__)
+
 THRESHOLD_PARAM = "operating_threshold"  # logged by the train job with every candidate
 
 
@@ -69,26 +92,33 @@ def operating_threshold(run_id: str) -> float:
 
 
 def register_candidate(model_name: str, model_uri: str, run_id: str, tags: dict) -> str:
-    """Register the run's model as a new version of `model_name`; return the version."""
+    """Register the run's model as a version of `model_name`; return the version.
+
+    A rerun of the task finds the version it registered before (one version per run).
+    """
     mlflow = configure_mlflow()
-    version = mlflow.register_model(model_uri, model_name, tags={"run_id": run_id}).version
     client = mlflow.MlflowClient()
+    # the tag, not the version's run_id: MLflow 3 registers a logged model without one
+    earlier = client.search_model_versions(f"name = '{model_name}' and tags.run_id = '{run_id}'")
+    if earlier:
+        version = min(str(v.version) for v in earlier)
+    else:
+        version = mlflow.register_model(model_uri, model_name, tags={"run_id": run_id}).version
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, f"{TAG_PREFIX}{key}", str(value))
     return str(version)
 
 
-class PromotionError(RuntimeError):
-    """Promotion or rollback refused; the message says why and what to do."""
-
-
 @contextmanager
-def promotion_lock(pipeline: str) -> Iterator[None]:
-    """One promotion or rollback of a pipeline at a time (an exclusive file lock)."""
+def promotion_lock(pipeline: str, *, shared: bool = False) -> Iterator[None]:
+    """One promotion or rollback of a pipeline at a time (an exclusive file lock).
+
+    `shared`: for readers that must not see a transaction half-way (any number at once).
+    """
     path = promotion_lock_path(pipeline)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -104,6 +134,10 @@ def _alias_version(client, model_name: str, alias: str) -> str | None:
         return None
 
 
+def _registry_aliases(client, model_name: str) -> dict[str, str | None]:
+    return {alias: _alias_version(client, model_name, alias) for alias in ALIASES}
+
+
 def champion_version(model_name: str) -> dict | None:
     """{"version", "run_id"} of the current champion, or None before the first promotion."""
     mlflow = configure_mlflow()
@@ -114,24 +148,98 @@ def champion_version(model_name: str) -> dict | None:
     return {"version": version, "run_id": client.get_model_version(model_name, version).run_id}
 
 
-def append_history(pipeline: str, entry: dict) -> None:
-    """Add one line to the pipeline's append-only promotion history."""
-    path = promotion_history_path(pipeline)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        handle.write(json.dumps(entry, default=str, sort_keys=True) + "\n")
-
-
 def read_history(pipeline: str) -> list[dict]:
-    """Every promotion and rollback of the pipeline, oldest first."""
-    path = promotion_history_path(pipeline)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """Every committed promotion, rollback and alias resolution of the pipeline, oldest first."""
+    return ledger.history(pipeline)
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def check_aliases(pipeline: str, model_name: str) -> AliasCheck:
+    """Compare the registry's aliases with the ledger's (read-only: nothing is repaired).
+
+    Under the shared lock: a promotion that moves an alias between reading the ledger and
+    reading the registry would otherwise look like a move outside mlgate.
+    """
+    client = configure_mlflow().MlflowClient()
+    with promotion_lock(pipeline, shared=True):
+        state = ledger.state(pipeline)
+        found = _registry_aliases(client, model_name)
+    return AliasCheck(pipeline, model_name, found, state.expected, state.pending)
+
+
+def _move_alias(client, model_name: str, alias: str, version: str | None) -> None:
+    if version is not None:
+        client.set_registered_model_alias(model_name, alias, version)
+    elif _alias_version(client, model_name, alias) is not None:
+        client.delete_registered_model_alias(model_name, alias)
+
+
+def _apply(client, model_name: str, txn: Transaction) -> None:
+    """The moves of an intent, in order; every step sets a value, so it can be repeated."""
+    _move_alias(client, model_name, PREVIOUS, txn.after[PREVIOUS])
+    crash_point(PREVIOUS_MOVED)
+    for version, tags in txn.tags.items():
+        for key, value in tags.items():
+            client.set_model_version_tag(model_name, version, f"{TAG_PREFIX}{key}", value)
+    crash_point(TAGS_WRITTEN)
+    _move_alias(client, model_name, CHAMPION, txn.after[CHAMPION])  # last: serving follows it
+    crash_point(CHAMPION_MOVED)
+
+
+def _transact(client, pipeline: str, model_name: str, txn: Transaction) -> dict:
+    """Intent (durable) first, then the moves, then the commit; return the history entry."""
+    ledger.crash_step()  # a misspelt fault step fails here, before anything is written
+    ledger.append(pipeline, txn.intent_record())
+    crash_point(INTENT_WRITTEN)
+    _apply(client, model_name, txn)
+    ledger.commit(pipeline, txn)
+    crash_point(COMMITTED)
+    return txn.entry
+
+
+def _recover(client, pipeline: str, model_name: str, *, overwrite_moved: bool = False):
+    """Finish the intent an interrupted transaction left (call under the lock).
+
+    A torn last line (a crash while writing the intent) is cut off: nothing acted on it.
+    A whole intent is rolled forward, never back: it was fsync'd only after every check of
+    its promotion or rollback had passed under this lock, so it is a decision already taken
+    and recorded; each step sets a value and is safe to repeat; undoing it would drop a
+    promotion the gates accepted and make the DAG run again for nothing.
+    """
+    if ledger.drop_torn_tail(pipeline):
+        log.warning("%s: cut off a torn ledger line (a crash while writing it)", pipeline)
+    state = ledger.state(pipeline)
+    txn = state.pending
+    if txn is None:
+        return state
+    check = AliasCheck(
+        pipeline, model_name, _registry_aliases(client, model_name), state.expected, txn
+    )
+    if check.moved and not overwrite_moved:
+        raise AliasesMovedError(
+            f"an interrupted {txn.action} of {model_name} cannot be finished: " + check.describe()
+        )
+    _apply(client, model_name, txn)
+    ledger.commit(pipeline, txn)
+    log.warning(
+        "%s: finished an interrupted %s of %s (champion %s)",
+        pipeline,
+        txn.action,
+        model_name,
+        txn.after[CHAMPION],
+    )
+    return ledger.state(pipeline)
+
+
+def _refuse_moved(client, pipeline: str, model_name: str, state) -> None:
+    check = AliasCheck(
+        pipeline, model_name, _registry_aliases(client, model_name), state.expected, None
+    )
+    if check.moved:
+        raise AliasesMovedError(check.describe())
 
 
 def promote(
@@ -142,90 +250,79 @@ def promote(
     expected_champion: str | None,
     record: dict,
 ) -> dict:
-    """Move `champion` to `version` and `previous` to the old champion, atomically.
+    """Move `champion` to `version` and `previous` to the old champion, crash-safe.
 
     `expected_champion` is the version the gates compared against; if another run moved
-    the alias meanwhile, promotion is refused (the comparison would be stale).
+    the alias meanwhile, promotion is refused (the comparison would be stale). A rerun of
+    a promotion that already happened (or that a crash interrupted and this call finished)
+    returns its history entry and changes nothing.
     """
-    mlflow = configure_mlflow()
-    client = mlflow.MlflowClient()
+    client = configure_mlflow().MlflowClient()
     with promotion_lock(pipeline):
-        current = _alias_version(client, model_name, CHAMPION)
-        if current != expected_champion:
-            raise PromotionError(
-                f"the champion of {model_name} moved from version {expected_champion} to "
-                f"{current} while version {version} was being evaluated; rerun the DAG so the "
-                "gates compare against the new champion"
-            )
-        promoted_at = _now()
-        if current is not None:
-            client.set_registered_model_alias(model_name, PREVIOUS, current)
-        client.set_model_version_tag(model_name, version, f"{TAG_PREFIX}promoted_at", promoted_at)
-        client.set_model_version_tag(
-            model_name, version, f"{TAG_PREFIX}promoted_by", record.get("by", "")
+        state = _recover(client, pipeline, model_name)
+        _refuse_moved(client, pipeline, model_name, state)
+        plan = plan_promotion(
+            state,
+            model_name,
+            version,
+            expected_champion=expected_champion,
+            record=record,
+            at=_now(),
         )
-        client.set_registered_model_alias(model_name, CHAMPION, version)
-        entry = {
-            "action": "promote",
-            "at": promoted_at,
-            "model_name": model_name,
-            "version": version,
-            "previous": current,
-            **record,
-        }
-        append_history(pipeline, entry)
-    return entry
+        if isinstance(plan, dict):
+            log.info("version %s of %s is already champion: nothing to do", version, model_name)
+            return plan
+        return _transact(client, pipeline, model_name, plan)
 
 
 def rollback(pipeline: str, model_name: str, *, reason: str, by: str) -> dict:
     """Move `champion` back to `previous`, record why; `previous` steps one further back."""
-    if len(reason.strip()) < MIN_REASON_CHARS:
-        raise PromotionError(
-            f"a rollback needs a written reason of at least {MIN_REASON_CHARS} characters"
-        )
-    mlflow = configure_mlflow()
-    client = mlflow.MlflowClient()
+    require_reason(reason, "a rollback")
+    client = configure_mlflow().MlflowClient()
     with promotion_lock(pipeline):
-        current = _alias_version(client, model_name, CHAMPION)
-        target = _alias_version(client, model_name, PREVIOUS)
-        if current is None or target is None:
-            raise PromotionError(
-                f"{model_name} has no {'champion' if current is None else 'previous'} version, "
-                "so there is nothing to roll back to"
-            )
-        # The version that was champion before `target` becomes the new `previous`.
-        before_target = None
-        for entry in reversed(read_history(pipeline)):
-            if entry.get("action") == "promote" and entry.get("version") == target:
-                before_target = entry.get("previous")
-                break
-        client.set_registered_model_alias(model_name, CHAMPION, target)
-        if before_target and before_target != target:
-            client.set_registered_model_alias(model_name, PREVIOUS, before_target)
-        else:
-            client.delete_registered_model_alias(model_name, PREVIOUS)
-        at = _now()
-        client.set_model_version_tag(model_name, current, f"{TAG_PREFIX}rolled_back_at", at)
-        client.set_model_version_tag(model_name, current, f"{TAG_PREFIX}rollback_reason", reason)
-        entry = {
-            "action": "rollback",
-            "at": at,
-            "model_name": model_name,
-            "version": target,
-            "previous": current,
-            "by": by,
-            "reason": reason,
-        }
-        append_history(pipeline, entry)
-    return entry
+        state = _recover(client, pipeline, model_name)
+        _refuse_moved(client, pipeline, model_name, state)
+        txn = plan_rollback(state, model_name, reason=reason, by=by, at=_now())
+        return _transact(client, pipeline, model_name, txn)
+
+
+def resolve_aliases(pipeline: str, model_name: str, *, how: str, reason: str, by: str) -> dict:
+    """An operator's answer to aliases moved outside mlgate, recorded in the ledger.
+
+    `restore` moves the aliases back to the ledger's versions; `accept` records the
+    registry's versions as the operator's decision (nothing moves).
+    """
+    if how not in (RESTORE, ACCEPT):
+        raise ValueError(f"how must be {RESTORE!r} or {ACCEPT!r}, not {how!r}")
+    require_reason(reason, "resolving moved aliases")
+    client = configure_mlflow().MlflowClient()
+    with promotion_lock(pipeline):
+        ledger.drop_torn_tail(pipeline)
+        state = ledger.state(pipeline)
+        found = _registry_aliases(client, model_name)
+        if state.pending is not None:
+            if not AliasCheck(pipeline, model_name, found, state.expected, state.pending).moved:
+                state = _recover(client, pipeline, model_name)  # an ordinary crash: finish it
+                found = _registry_aliases(client, model_name)
+            elif how == ACCEPT:  # moved mid-transaction: the accepted state replaces the intent
+                ledger.revert(pipeline, state.pending, f"superseded by an accept by {by}")
+                state = ledger.state(pipeline)
+            else:  # restore: the intent is the ledger's word, finish it over the foreign move
+                state = _recover(client, pipeline, model_name, overwrite_moved=True)
+        check = AliasCheck(pipeline, model_name, found, state.expected, None)
+        txn = plan_resolution(check, how, reason=reason, by=by, at=_now())
+        return _transact(client, pipeline, model_name, txn)
 
 
 class NoChampionError(LookupError):
     pass
 
 
-def champion_info(model_name: str) -> dict:
-    """Everything recorded about the production model, as one JSON-ready dict."""
+def champion_info(model_name: str, pipeline: str | None = None) -> dict:
+    """Everything recorded about the production model, as one JSON-ready dict.
+
+    With `pipeline`, also the registry's aliases next to the ledger's (`aliases`).
+    """
     mlflow = configure_mlflow()
     from mlflow.exceptions import MlflowException
 
@@ -247,8 +344,10 @@ def champion_info(model_name: str) -> dict:
         gates = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/{GATES_FILE}")
     except Exception:  # runs from before the gates existed have none
         gates = None
+    aliases = check_aliases(pipeline, model_name).to_dict() if pipeline else None
     return {
         "model_name": model_name,
+        "aliases": aliases,
         "version": str(version.version),
         "run_id": version.run_id,
         "metrics": dict(sorted(run.data.metrics.items())),

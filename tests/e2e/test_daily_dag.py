@@ -350,8 +350,13 @@ def test_service_switches_to_a_new_champion_without_dropping_requests(embedded, 
     worker.start()
     try:
         time.sleep(0.5)
-        # another model becomes champion (version 1, also with its twin); the poller sees it
+        # another model becomes champion (version 1, also with its twin): moved by hand in
+        # the registry, the service keeps version 2 until an operator accepts the move
         registry.set_registered_model_alias(info["model_name"], "champion", "1")
+        time.sleep(1.5)  # more than one poll
+        assert client.get("/health").json()["model_version"] == "2"
+        accept = mlgate(env, "aliases", "--accept", "--reason", "e2e: switch the service to v1")
+        assert accept.returncode == 0, accept.stderr
         deadline = time.monotonic() + 60
         while client.get("/health").json()["model_version"] != "1":
             assert time.monotonic() < deadline, "the service never switched to version 1"
@@ -371,6 +376,8 @@ def test_service_switches_to_a_new_champion_without_dropping_requests(embedded, 
     assert np.max(np.abs(online - sample["champion_score"].to_numpy())) <= 1e-5
 
     registry.set_registered_model_alias(info["model_name"], "champion", "2")
+    accept = mlgate(env, "aliases", "--accept", "--reason", "e2e: switch the service back to v2")
+    assert accept.returncode == 0, accept.stderr
     reload = client.post("/reload").json()
     assert reload["version"] == "2"
     assert client.get("/health").json()["model_version"] == "2"

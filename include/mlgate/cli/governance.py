@@ -1,4 +1,4 @@
-"""`mlgate champion`, `history` and `rollback`: which model is in production, and why."""
+"""`mlgate champion`, `history`, `rollback` and `aliases`: which model is in production, and why."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ def cmd_champion(args) -> int:
 
     cfg = load_pipeline_or_exit(args)
     try:
-        info = champion_info(cfg.model_name)
+        info = champion_info(cfg.model_name, pipeline=cfg.name)
     except NoChampionError as error:
         print(error, file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
+    if info["aliases"]["problem"]:
+        print(f"WARNING: {info['aliases']['problem']}\n")
     m = info["metrics"]
     lines = [
         f"model        {info['model_name']} version {info['version']} (alias champion)",
@@ -72,9 +74,15 @@ def cmd_history(args) -> int:
                 f"{entry['at']}  promote   v{entry['version']} ({was}) ds {entry.get('ds')} "
                 f"by {entry.get('by')} [{entry.get('triggered_by')}] {quality}{extra}"
             )
-        else:
+        elif entry["action"] == "rollback":
             print(
                 f"{entry['at']}  rollback  v{entry.get('previous')} -> v{entry['version']} "
+                f"by {entry.get('by')}: {entry.get('reason')}"
+            )
+        else:  # an operator's answer to aliases moved outside mlgate (`mlgate aliases`)
+            print(
+                f"{entry['at']}  {entry['action']:<8}  champion v{entry['version']}, previous "
+                f"v{entry.get('previous')} (registry had {entry.get('registry_had')}) "
                 f"by {entry.get('by')}: {entry.get('reason')}"
             )
     return 0
@@ -96,6 +104,51 @@ def cmd_rollback(args) -> int:
     print(
         f"{cfg.model_name}: champion is now version {entry['version']} "
         f"(was {entry['previous']}); recorded in the promotion history"
+    )
+    return 0
+
+
+def cmd_aliases(args) -> int:
+    import getpass
+
+    from mlgate.registry import (
+        ACCEPT,
+        RESTORE,
+        PromotionError,
+        check_aliases,
+        resolve_aliases,
+    )
+
+    cfg = load_pipeline_or_exit(args)
+    how = RESTORE if args.restore else ACCEPT if args.accept else None
+    if how is None:
+        check = check_aliases(cfg.name, cfg.model_name)
+        if args.json:
+            print(json.dumps(check.to_dict(), indent=2))
+        else:
+            for alias in ("champion", "previous"):
+                found, recorded = check.registry[alias], check.ledger[alias]
+                print(
+                    f"{alias:<9} registry {f'v{found}' if found else '-'}, "
+                    f"ledger {f'v{recorded}' if recorded else '-'}"
+                )
+            if check.pending:
+                print(f"unfinished {check.pending.action}: the next promotion finishes it")
+            print(check.describe() if check.moved else "the registry agrees with the ledger")
+        return 1 if check.moved else 0
+    if not args.reason:
+        print(f"mlgate aliases: --{how} needs --reason (why; it is recorded)", file=sys.stderr)
+        return 2
+    try:
+        entry = resolve_aliases(
+            cfg.name, cfg.model_name, how=how, reason=args.reason, by=f"cli:{getpass.getuser()}"
+        )
+    except PromotionError as error:
+        print(f"mlgate aliases: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{cfg.model_name}: champion v{entry['version']}, previous v{entry['previous']} "
+        f"({how}d; recorded in the promotion ledger)"
     )
     return 0
 
@@ -131,3 +184,24 @@ def add_parsers(sub) -> None:
     add_pipeline_option(rollback)
     rollback.add_argument("--reason", required=True, help="why (at least 10 characters)")
     rollback.set_defaults(func=cmd_rollback)
+
+    aliases = sub.add_parser(
+        "aliases",
+        help="compare the registry's aliases with the promotion ledger; resolve a moved alias",
+        description="Without options: show `champion` and `previous` in the registry and in "
+        "the promotion ledger (exit 1 when they disagree: an alias was moved outside mlgate, "
+        "and promotion and serving refuse until it is resolved). --restore moves the aliases "
+        "back to the ledger's versions; --accept records the registry's versions as your "
+        "decision. Both need --reason and are recorded in the ledger (`mlgate history`).",
+    )
+    add_pipeline_option(aliases)
+    resolution = aliases.add_mutually_exclusive_group()
+    resolution.add_argument(
+        "--restore", action="store_true", help="move the aliases back to the ledger's versions"
+    )
+    resolution.add_argument(
+        "--accept", action="store_true", help="keep the registry's versions, record them"
+    )
+    aliases.add_argument("--reason", help="why (at least 10 characters; recorded)")
+    aliases.add_argument("--json", action="store_true", help="the comparison as JSON")
+    aliases.set_defaults(func=cmd_aliases)

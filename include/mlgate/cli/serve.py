@@ -76,8 +76,14 @@ def cmd_serve(args) -> int:
         if args.pipeline:  # the folder's model was trained by this pipeline: its ranges
             input_ranges = load_pipeline_or_exit(args).features.input_ranges()
     else:
+        from mlgate.registry import check_aliases
+
         cfg = load_pipeline_or_exit(args)
-        source = RegistrySource(cfg.model_name, alias=args.alias)
+        aliases = check_aliases(cfg.name, cfg.model_name)
+        if aliases.moved:
+            print(f"mlgate serve: not starting: {aliases.describe()}", file=sys.stderr)
+            return 2
+        source = RegistrySource(cfg.model_name, alias=args.alias, pipeline=cfg.name)
         input_ranges = cfg.features.input_ranges()
     try:
         token, kept = serve_token(Path(args.token_file) if args.token_file else None)

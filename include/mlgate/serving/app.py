@@ -94,6 +94,7 @@ class RegistrySource:
 
     model_name: str
     alias: str = "champion"
+    pipeline: str | None = None  # its promotion ledger must agree with the registry
 
     @property
     def description(self) -> str:
@@ -102,8 +103,12 @@ class RegistrySource:
     def current(self) -> tuple[str, str] | None:
         from mlflow.exceptions import MlflowException
 
-        from mlgate.registry import configure_mlflow
+        from mlgate.registry import AliasesMovedError, check_aliases, configure_mlflow
 
+        if self.pipeline is not None:  # never load a version moved in outside mlgate
+            check = check_aliases(self.pipeline, self.model_name)
+            if check.moved:
+                raise AliasesMovedError(check.describe())
         client = configure_mlflow().MlflowClient()
         try:
             version = client.get_model_version_by_alias(self.model_name, self.alias)
