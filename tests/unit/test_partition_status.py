@@ -24,7 +24,10 @@ from mlgate.runs import MANIFEST_FILE, read_run_file
 from mlgate.stages import GateFailed, RunOptions, check_raw, extract
 from mlgate.window import as_of
 
-JUNK_DAY = date(2026, 10, 29)  # every amount negative: the bad-record gate rejects it
+# 3 of its 10 amounts negative: 30% bad rows, over the 1% bound, so the bad-record gate
+# rejects the day; its 7 other rows break no record rule, so only the day's status keeps
+# them out of training (the quarantine holds the 3 bad ones)
+JUNK_DAY = date(2026, 10, 29)
 GOOD_DAY = date(2026, 10, 30)
 LATER_DAY = date(2026, 10, 31)
 
@@ -48,8 +51,15 @@ def _day_rows(day: date, first_key: int, amount: Decimal, count: int = 10) -> li
     return [_transaction(first_key + i, start + timedelta(hours=i), amount) for i in range(count)]
 
 
+def _junk_day_rows() -> list[dict]:
+    rows = _day_rows(JUNK_DAY, 100, Decimal("9.99"))
+    for row in rows[:3]:
+        row["amount"] = Decimal(-5)
+    return rows
+
+
 def junk_keys() -> set[int]:
-    return {row["transaction_id"] for row in _day_rows(JUNK_DAY, 100, Decimal(-5))}
+    return {row["transaction_id"] for row in _junk_day_rows()}
 
 
 @pytest.fixture
@@ -65,7 +75,7 @@ def source(tmp_path, monkeypatch):
     engine = sa.create_engine(url)
     source_schema.metadata.create_all(engine)
     rows = [
-        *_day_rows(JUNK_DAY, 100, Decimal(-5)),
+        *_junk_day_rows(),
         *_day_rows(GOOD_DAY, 200, Decimal("12.50")),
         *_day_rows(LATER_DAY, 300, Decimal("7.25")),
     ]
@@ -109,7 +119,7 @@ def test_a_rejected_day_never_reaches_a_later_runs_feature_table(source, cfg, sp
     recorded = status.read_statuses("fraud", "transactions")[JUNK_DAY.isoformat()]
     assert recorded["status"] == status.REJECTED
     assert recorded["airflow_run_id"] == "run-junk" and recorded["run_ds"] == "2026-10-29"
-    assert recorded["reason"].startswith("bad_record_ratio: 10 of 10 rows")
+    assert recorded["reason"].startswith("bad_record_ratio: 3 of 10 rows")
 
     second = run_data_stages(cfg, LATER_DAY, "run-later")
     assert second["status"] == status.ACCEPTED
@@ -144,7 +154,7 @@ def test_the_manifest_lists_the_days_left_out_and_why(source, cfg):
     manifest = read_run_file("fraud", LATER_DAY.isoformat(), MANIFEST_FILE)
     skipped = {d["ds"]: d for d in manifest["lake_days"]["skipped"]}
     assert skipped["2026-10-29"]["status"] == status.REJECTED
-    assert skipped["2026-10-29"]["reason"].startswith("bad_record_ratio: 10 of 10 rows")
+    assert skipped["2026-10-29"]["reason"].startswith("bad_record_ratio: 3 of 10 rows")
     assert skipped["2026-10-29"]["airflow_run_id"] == "run-later"
     assert "2026-10-30" not in skipped and "2026-10-31" not in skipped
     empty = skipped["2026-10-01"]  # no rows in the source that day
