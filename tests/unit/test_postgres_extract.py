@@ -107,8 +107,11 @@ def test_windowed_import_takes_the_day_and_replaces_it(pg):
         MANIFEST_FILE,
         *(f"part-0000{i}.parquet" for i in range(4)),
     ]
-    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no leftovers
+    status_files = {"_status.json", "_status.lock"}  # the partitions' statuses
+    leftovers = [p.name for p in folder.parent.iterdir() if p.name not in status_files]
+    assert leftovers == [folder.name]  # no leftovers
     assert gate.verdict == "pass"
+    assert "10 rows of the previous import were deleted at the source since" in gate.reason
 
 
 @pytest.fixture
