@@ -30,9 +30,9 @@ one data interval (a UTC day) and is reproducible from that date alone.
 
 | task | what | gates |
 |---|---|---|
-| extract | the day (and any missing day of the window) from the source DB into the Parquet lake; label snapshot; dimensions as their history says | |
-| check_raw | record rules, bad rows to quarantine with a reason; raw Great Expectations suite; day volume | reconciliation, bad_record_ratio, data_expectations |
-| features | spark-submit: the rows the model scores ({rows}) with the features of the spec, from strictly earlier rows; matured labels | |
+| extract | the day (and any missing or rejected day of the window) from the source DB into the Parquet lake, marked pending; label snapshot; dimensions as their history says; refuses a day that has not ended | |
+| check_raw | record rules, bad rows to quarantine with a reason; raw Great Expectations suite; day volume; each judged day accepted or rejected | reconciliation, bad_record_ratio, data_expectations |
+| features | spark-submit: the rows the model scores ({rows}) with the features of the spec, from strictly earlier rows of accepted days; matured labels | |
 | check_features | feature-table suite (invariants) and label rate | data_expectations |
 | train | spark-submit: seeded search, time-gapped holdout, all logged to MLflow with the model's ONNX twin | |
 | evaluate | spark-submit: candidate and champion score the same holdout, the assertion set and the latest day; the ONNX twin scores the holdout too | |

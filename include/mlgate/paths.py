@@ -7,6 +7,7 @@ writes is built here, so the layout is written down once::
       source/                       demo source databases
       pipelines/<pipeline>/         everything of one pipeline:
         lake/<table>/ds=<day>/        imported partitions (lake/quarantine/...: bad rows)
+        lake/<table>/_status.json     each partition's status: pending, accepted, rejected
         features/ds=<day>/            the feature table of a run
         runs/ds=<day>/                the hand-over files of a run (mlgate.runs)
         scores/ds=<day>/              batch scores of a day
@@ -44,6 +45,16 @@ def lake_dir(pipeline: str) -> Path:
 def table_partition(pipeline: str, table: str, ds: str) -> Path:
     """The lake partition of one table for one day: lake/<table>/ds=<YYYY-MM-DD>."""
     return lake_dir(pipeline) / table / f"ds={ds}"
+
+
+def partition_status_path(pipeline: str, table: str) -> Path:
+    """The status (pending / accepted / rejected) of each partition of a table
+    (mlgate.ingest.status); "_" so Spark and pyarrow skip it."""
+    return lake_dir(pipeline) / table / "_status.json"
+
+
+def partition_status_lock(pipeline: str, table: str) -> Path:
+    return lake_dir(pipeline) / table / "_status.lock"
 
 
 def quarantine_partition(pipeline: str, table: str, ds: str) -> Path:

@@ -24,6 +24,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 DAY = timedelta(days=1)
 DAY_SECONDS = 86_400
@@ -49,6 +50,32 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 def as_of(ds: date) -> datetime:
     """End of the data interval of the run for ``ds``: what it may use is known before it."""
     return day_bounds(ds)[1]
+
+
+class DayNotEnded(ValueError):
+    """A run was asked for a day whose data interval has not ended: its data is not whole."""
+
+
+def refuse_unended_day(ds: date, now: datetime | None = None, *, time_zone: str = "UTC") -> None:
+    """Raise ``DayNotEnded`` unless the data interval of ``ds`` has ended at ``now``.
+
+    A run for a day that is still going (today, a future day) would import a partial or
+    empty day and judge it as if it were whole. The interval is a UTC day, so "ended" is
+    one instant, ``as_of(ds)``; the message also gives it in the pipeline's ``time_zone``.
+    ``now`` defaults to the clock (naive means UTC).
+    """
+    end = utc_instant(as_of(ds))
+    moment = utc_instant(now) if now is not None else datetime.now(UTC)
+    if moment >= end:
+        return
+    local = end.astimezone(ZoneInfo(time_zone))
+    when = f"{end:%Y-%m-%d %H:%M} UTC"
+    if time_zone != "UTC":
+        when += f" ({local:%Y-%m-%d %H:%M} {time_zone})"
+    raise DayNotEnded(
+        f"the day {ds} has not ended yet: its data interval ends at {when}, so its data is "
+        f"not complete. Run it after {when}, or give an earlier day (yesterday or before)."
+    )
 
 
 def days_ending(ds: date, count: int) -> list[date]:

@@ -225,3 +225,17 @@ def test_quarantine_of_an_extracted_day(source):
     result = quarantine_day(cfg, DAY)
     assert (result.total_rows, result.bad_rows) == (6, 3)
     assert result.reasons == {"unparsable:amount": 2, "unparsable:created_at": 2}
+
+
+def test_the_extract_task_refuses_a_day_that_has_not_ended_and_writes_no_partition(source):
+    from datetime import UTC, timedelta
+
+    from mlgate.paths import lake_dir
+    from mlgate.stages import RunOptions, extract
+    from mlgate.window import DayNotEnded, as_of
+
+    cfg = load_pipeline("fraud")
+    for day in (datetime.now(UTC).date(), datetime.now(UTC).date() + timedelta(days=3)):
+        with pytest.raises(DayNotEnded, match=f"the day {day} has not ended yet"):
+            extract(cfg, day, as_of(day), RunOptions())
+    assert not lake_dir("fraud").exists()

@@ -1879,6 +1879,30 @@ def test_reconciliation_same_count_other_keys_fail_and_checksum_can_be_off():
     assert "2 rows too many in the lake" in too_many.reason
 
 
+def test_reconciliation_names_rows_deleted_at_the_source_since_the_previous_import():
+    from mlgate.config import ReconciliationGate
+
+    # the previous import had keys 1..8; the source now holds 1..6 and 9: 7 rows, sum 30
+    since = {"previous_rows": 8, "deleted": 2, "added": 1, "deleted_keys": [7, 8]}
+    result = gates.reconciliation(
+        ReconciliationGate(), 7, 7, source_key_sum=30, lake_key_sum=30, since_previous_import=since
+    )
+    assert result.verdict == "pass"  # the lake holds what the source holds now
+    assert result.reason.endswith(
+        "; 2 rows of the previous import were deleted at the source since (keys 7, 8) and "
+        "left the lake"
+    )
+    assert result.details["since_previous_import"] == since
+    many = {"previous_rows": 9, "deleted": 7, "added": 0, "deleted_keys": list(range(7))}
+    failed = gates.reconciliation(ReconciliationGate(), 3, 2, since_previous_import=many)
+    assert failed.verdict == "fail"
+    assert "7 rows of the previous import were deleted" in failed.reason
+    assert "(keys 0, 1, 2, 3, 4, ...)" in failed.reason
+    nothing_gone = {"previous_rows": 3, "deleted": 0, "added": 0, "deleted_keys": []}
+    same = gates.reconciliation(ReconciliationGate(), 3, 3, since_previous_import=nothing_gone)
+    assert "deleted" not in same.reason
+
+
 def test_reconciliation_empty_window_and_unmeasured_source():
     from mlgate.config import ReconciliationGate
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from mlgate.config import load_pipeline, parse_pipeline
 from mlgate.demo import schema as source_schema
+from mlgate.ingest import status
 from mlgate.ingest.extract import extract_events_day
 from mlgate.ingest.lake import MANIFEST_FILE, UNPARSABLE_COLUMN, ExtractError
 from mlgate.ingest.reconcile import import_window, reconcile_day
@@ -97,7 +98,10 @@ def test_windowed_import_takes_the_day_and_replaces_it(pg):
     assert manifest["source"] == {"rows": 100, "key_sum": 5050, "key": "transaction_id"}
     assert gate.verdict == "pass" and "100 rows" in gate.reason
 
-    # The source changes; a rerun of the day replaces the partition whole.
+    # A run accepted the day. The source changes; a rerun of the day replaces the partition.
+    status.set_status(
+        "fraud", "transactions", [DAY], status.ACCEPTED, status.Decider("fraud", "2026-10-30")
+    )
     with pg.begin() as conn:
         conn.execute(sa.text("DELETE FROM transactions WHERE transaction_id > 90"))
     info, gate = import_window(load_pipeline("fraud"), DAY, splits=4)
@@ -107,8 +111,14 @@ def test_windowed_import_takes_the_day_and_replaces_it(pg):
         MANIFEST_FILE,
         *(f"part-0000{i}.parquet" for i in range(4)),
     ]
-    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no leftovers
+    status_files = {"_status.json", "_status.lock"}  # the partitions' statuses
+    leftovers = [p.name for p in folder.parent.iterdir() if p.name not in status_files]
+    assert leftovers == [folder.name]  # no leftovers
     assert gate.verdict == "pass"
+    assert "10 rows of the previous import were deleted at the source since" in gate.reason
+    # re-imported outside a run: pending until a run's check_raw judges it again, so the
+    # new rows are not read under the verdict on the old ones
+    assert status.status_of("fraud", "transactions", DAY) == status.PENDING
 
 
 @pytest.fixture

@@ -98,3 +98,27 @@ def test_durations(text, seconds):
 def test_bad_durations_are_refused(text):
     with pytest.raises(ValueError, match="is not a duration"):
         duration_seconds(text)
+
+
+def test_a_day_is_refused_until_its_data_interval_has_ended():
+    from mlgate.window import DayNotEnded, refuse_unended_day
+
+    last_second = datetime(2026, 10, 31, 23, 59, 59)
+    with pytest.raises(DayNotEnded) as refused:
+        refuse_unended_day(DS, last_second)
+    assert "the day 2026-10-31 has not ended yet" in str(refused.value)
+    assert "Run it after 2026-11-01 00:00 UTC" in str(refused.value)
+    with pytest.raises(DayNotEnded):
+        refuse_unended_day(DS + timedelta(days=30), last_second)  # a future day
+    refuse_unended_day(DS, datetime(2026, 11, 1))  # the first instant after the day: runs
+    refuse_unended_day(DS, utc(2026, 11, 1, 0, 30))
+
+
+def test_the_refusal_gives_the_end_of_the_day_in_the_pipelines_time_zone_too():
+    from mlgate.window import DayNotEnded, refuse_unended_day
+
+    # 23:30 in Paris on 10-31 is 22:30 UTC: the UTC day has not ended
+    paris_evening = datetime(2026, 10, 31, 22, 30, tzinfo=UTC)
+    with pytest.raises(DayNotEnded) as refused:
+        refuse_unended_day(DS, paris_evening, time_zone="Europe/Paris")
+    assert "2026-11-01 00:00 UTC (2026-11-01 01:00 Europe/Paris)" in str(refused.value)

@@ -8,6 +8,7 @@ from datetime import date
 
 from mlgate.cli.common import add_pipeline_option, add_verbose_option, load_pipeline_or_exit
 from mlgate.paths import mail_dir, state_dir
+from mlgate.window import DayNotEnded, refuse_unended_day
 
 
 def cmd_run_day(args) -> int:
@@ -16,6 +17,11 @@ def cmd_run_day(args) -> int:
     from mlgate.local.embedded import EnvironmentError_, embedded_env
 
     cfg = load_pipeline_or_exit(args)
+    try:  # the extract task refuses it too; here it fails before Airflow starts
+        refuse_unended_day(args.date, time_zone=cfg.features.time_zone)
+    except DayNotEnded as error:
+        print(f"mlgate run-day: {error}", file=sys.stderr)
+        return 2
     try:
         env = embedded_env()
     except EnvironmentError_ as error:

@@ -20,6 +20,7 @@ def reconciliation(
     source_key_sum: int | None = None,
     lake_key_sum: int | None = None,
     window: str = "",
+    since_previous_import: dict | None = None,
 ) -> GateResult:
     """Rows (and the sum of the keys) in the source's window vs in the lake partition.
 
@@ -29,6 +30,10 @@ def reconciliation(
     checksum that also catches one range read twice and another missed, which a count
     alone does not. value = lake rows minus source rows. An empty source window fails
     unless ``cfg.allow_empty`` (never vacuously). Skipped when the source was not measured.
+
+    ``since_previous_import`` (a re-import: ``mlgate.ingest.lake.key_changes``) adds how
+    many rows of the partition it replaced are gone from the source: rows deleted after
+    import leave the lake with the re-import, and the reason says so.
     """
     name = "reconciliation"
     threshold = "lake rows == source rows" + (" and key sums equal" if cfg.checksum else "")
@@ -49,6 +54,16 @@ def reconciliation(
         "lake": {"rows": lake_rows, "key_sum": lake_key_sum},
         "checksum_compared": compare_sums,
     }
+    deleted_note = ""
+    if since_previous_import:
+        details["since_previous_import"] = since_previous_import
+        deleted = int(since_previous_import.get("deleted") or 0)
+        if deleted:
+            sample = ", ".join(str(k) for k in since_previous_import.get("deleted_keys", [])[:5])
+            deleted_note = (
+                f"; {deleted} rows of the previous import were deleted at the source since "
+                f"(keys {sample}{', ...' if deleted > 5 else ''}) and left the lake"
+            )
     difference = lake_rows - source_rows
 
     def both(rows_lake: int, rows_source: int) -> str:
@@ -61,6 +76,7 @@ def reconciliation(
         reason = f"{both(lake_rows, source_rows)}: {abs(difference)} rows " + (
             "missing from the lake" if difference < 0 else "too many in the lake"
         )
+        reason += deleted_note
         return GateResult(
             name, cfg.mode, "fail", difference, threshold, reason=reason, details=details
         )
@@ -68,19 +84,20 @@ def reconciliation(
         reason = (
             f"{both(lake_rows, source_rows)}: same count, different keys (rows read twice "
             "and others missed, or keys changed in between)"
-        )
+        ) + deleted_note
         return GateResult(name, cfg.mode, "fail", 0, threshold, reason=reason, details=details)
     if source_rows == 0 and not cfg.allow_empty:
         reason = (
             f"empty window: the source has no rows{where}; is the feed late or the date "
             "wrong? (gates.reconciliation.allow_empty accepts it)"
-        )
+        ) + deleted_note
         return GateResult(name, cfg.mode, "fail", 0, threshold, reason=reason, details=details)
     reason = f"{lake_rows} rows in the source window{where} and in the lake"
     if compare_sums:
         reason += f", key sum {lake_key_sum} on both sides"
     elif cfg.checksum:
         reason += " (key sum not compared: the key is not an integer column)"
+    reason += deleted_note
     return GateResult(name, cfg.mode, "pass", 0, threshold, reason=reason, details=details)
 
 

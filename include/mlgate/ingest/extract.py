@@ -31,6 +31,9 @@ from mlgate.ingest.lake import (
     UNPARSABLE_COLUMN,
     PartitionInfo,
     check_source_schema,
+    key_changes,
+    key_values,
+    partition_keys,
     partition_rows,
 )
 from mlgate.ingest.sqlread import (
@@ -41,6 +44,7 @@ from mlgate.ingest.sqlread import (
     read_to_folder,
     reflect_table,
 )
+from mlgate.ingest.status import PENDING, REJECTED, Decider, read_statuses, set_status
 from mlgate.paths import swap_into_place, table_partition, temporary_sibling
 from mlgate.window import day_bounds
 
@@ -60,12 +64,15 @@ def write_partition(
     splits: int = 1,
     boundary_query: str | None = None,
     measure_key: str | None = None,
+    previous_keys: set | None = None,
 ) -> PartitionInfo:
     """Read `source` (an `mlgate.ingest.sqlread.Source`); atomically replace lake/<name>/ds=<ds>.
 
     The ranges are written as part-<i>.parquet into a hidden folder that is renamed into
     place when every range is complete, with a `_manifest.json` that records the rows, the
     ranges and, with `measure_key`, the source's count and key sum in the same snapshot.
+    With `previous_keys` (the keys of the partition it replaces), the manifest also records
+    `since_previous_import`: how many of them are gone from the source (see `key_changes`).
     """
     check_source_schema(pipeline, name, ds, source.schema)
     target = table_partition(pipeline, name, ds)
@@ -106,6 +113,9 @@ def write_partition(
         }
         if measured is not None:
             manifest["source"] = {**measured, "key": measure_key}
+        if previous_keys is not None and measure_key is not None:
+            current = key_values([Path(f) for f in result.files], measure_key)
+            manifest["since_previous_import"] = key_changes(previous_keys, current)
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
         swap_into_place(tmp, target)
     finally:
@@ -168,8 +178,10 @@ def extract_events_day(
     engine: sa.Engine, cfg: PipelineConfig, day: date, *, splits: int | None = None
 ) -> PartitionInfo:
     """Import one day of the events table into lake/<table>/ds=<day> (atomic replace),
-    split into `source.events.splits` parallel ranges, measured for reconciliation."""
+    split into `source.events.splits` parallel ranges, measured for reconciliation; a
+    re-import records the rows deleted at the source since the partition it replaces."""
     spec = cfg.source.events
+    previous = partition_keys(cfg.name, spec.table, day.isoformat(), spec.key)
     source = events_source(engine, cfg, day)
     splits = splits or getattr(spec, "splits", 1)
     split_by = getattr(spec, "split_by", None) or (spec.key if splits > 1 else None)
@@ -184,6 +196,7 @@ def extract_events_day(
         splits=splits,
         boundary_query=getattr(spec, "boundary_query", None),
         measure_key=spec.key,
+        previous_keys=previous,
     )
 
 
@@ -250,15 +263,36 @@ def extract_dimension(
 
 
 def extract_for_run(
-    cfg: PipelineConfig, ds: date, as_of: datetime, *, refresh_history: bool = False
+    cfg: PipelineConfig,
+    ds: date,
+    as_of: datetime,
+    *,
+    refresh_history: bool = False,
+    decider: Decider | None = None,
 ) -> dict:
     """Land everything a run on `ds` needs and return its data manifest.
 
     The run's own day is always re-imported (a rerun overwrites it); older days of the
-    window are imported only when missing, unless `refresh_history`. Labels are a snapshot
-    as of the end of the data interval; each dimension lands as its history says
-    (`extract_dimension`), and the manifest records which join it gets.
+    window are imported only when missing or rejected by their data gates (then they are
+    judged again), unless `refresh_history`. Every day imported is marked pending first
+    (`mlgate.ingest.status`), so its new rows are read only once check_raw accepts them.
+    Labels are a snapshot as of the end of the data interval; each dimension lands as its
+    history says (`extract_dimension`), and the manifest records which join it gets.
     """
+    name = cfg.source.events.table
+    decider = decider or Decider(cfg.name, ds.isoformat())
+    statuses = read_statuses(cfg.name, name)
+    reimported = []
+    to_import = []
+    for day in cfg.window_spec().extract_days(ds):
+        key = day.isoformat()
+        earlier = statuses.get(key, {})
+        rejected = earlier.get("status") == REJECTED
+        if day == ds or refresh_history or rejected or partition_rows(cfg.name, name, key) is None:
+            to_import.append(day)
+        if rejected and day != ds:
+            reimported.append({"ds": key, "rejected_because": earlier.get("reason", "")})
+    set_status(cfg.name, name, to_import, PENDING, decider, reason="imported, not judged yet")
     engine = create_source_engine(cfg.source_url(), splits=getattr(cfg.source.events, "splits", 1))
 
     events: list[dict] = []
@@ -275,15 +309,15 @@ def extract_for_run(
                 cfg.source.events.time_column,
             )
         for day in cfg.window_spec().extract_days(ds):
-            name, key = cfg.source.events.table, day.isoformat()
-            existing = partition_rows(cfg.name, name, key)
-            if day == ds or refresh_history or existing is None:
+            key = day.isoformat()
+            if day in to_import:
                 info = extract_events_day(engine, cfg, day)
                 log.info("extracted %s ds=%s: %d rows", name, key, info.rows)
                 events.append(info.to_dict())
             else:
                 path = table_partition(cfg.name, name, key)
-                events.append(PartitionInfo(name, key, existing, str(path)).to_dict())
+                rows = partition_rows(cfg.name, name, key)
+                events.append(PartitionInfo(name, key, rows, str(path)).to_dict())
         target = cfg.target
         snapshots = [
             extract_snapshot(
@@ -315,4 +349,6 @@ def extract_for_run(
         "snapshots": snapshots,
         "dimensions": dimensions,
         "event_rows": sum(p["rows"] for p in events),
+        # earlier rejected days of the window imported again, to be judged again
+        "reimported_rejected": reimported,
     }

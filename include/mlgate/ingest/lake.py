@@ -375,6 +375,37 @@ def measure_files(paths: list[Path], key: str | None) -> Measure:
     return Measure(rows, total if integer_key else None)
 
 
+def key_values(paths: list[Path], key: str) -> set:
+    """Every value of the key column in these Parquet files."""
+    values: set = set()
+    for path in paths:
+        parquet = pq.ParquetFile(path)
+        if key in parquet.schema_arrow.names:
+            values.update(parquet.read(columns=[key]).column(key).to_pylist())
+    return values
+
+
+def partition_keys(pipeline: str, name: str, ds: str, key: str) -> set | None:
+    """The keys of a complete partition (None when there is none), read before a re-import
+    replaces it, so the rows deleted at the source since then can be named."""
+    folder = table_partition(pipeline, name, ds)
+    if not (folder / MANIFEST_FILE).exists():
+        return None
+    return key_values(sorted(folder.glob("*.parquet")), key)
+
+
+def key_changes(previous: set, current: set, *, sample: int = 20) -> dict:
+    """What a re-import changed: rows of the previous import whose key is gone from the
+    source now (deleted after import) and rows it did not have."""
+    deleted = sorted((k for k in previous - current if k is not None), key=str)
+    return {
+        "previous_rows": len(previous),
+        "deleted": len(deleted),
+        "added": len(current - previous),
+        "deleted_keys": deleted[:sample],
+    }
+
+
 def measure_partition(pipeline: str, name: str, ds: str, key: str | None):
     """Rows and sum of the key column actually in the partition's Parquet files."""
     folder = table_partition(pipeline, name, ds)

@@ -14,6 +14,7 @@ from mlgate.config import PipelineConfig, ReconciliationGate
 from mlgate.ingest.extract import extract_events_day
 from mlgate.ingest.lake import PartitionInfo, measure_partition, partition_manifest
 from mlgate.ingest.sqlread import create_source_engine
+from mlgate.ingest.status import PENDING, Decider, set_status
 
 
 def reconcile_day(gate: ReconciliationGate, cfg: PipelineConfig, ds: date) -> gates.GateResult:
@@ -29,6 +30,7 @@ def reconcile_day(gate: ReconciliationGate, cfg: PipelineConfig, ds: date) -> ga
         source_key_sum=measured.get("key_sum"),
         lake_key_sum=lake.key_sum,
         window=f"{spec.table} ds={day}",
+        since_previous_import=manifest.get("since_previous_import"),
     )
 
 
@@ -40,6 +42,15 @@ def import_window(
     An empty window is imported (an empty partition) and reported by the gate, not
     silently accepted. Without a configured reconciliation gate, its defaults apply.
     """
+    # the new rows are read by training only once a run's check_raw has judged them
+    set_status(
+        cfg.name,
+        cfg.source.events.table,
+        [day],
+        PENDING,
+        Decider(cfg.name, day.isoformat(), "mlgate import"),
+        reason="imported by mlgate import, not judged yet",
+    )
     engine = create_source_engine(cfg.source_url(), splits=splits or cfg.source.events.splits)
     try:
         info = extract_events_day(engine, cfg, day, splits=splits)

@@ -10,6 +10,7 @@ from datetime import date
 from mlgate.config import PipelineConfig, load_pipeline
 from mlgate.ingest.extract import versions_folder
 from mlgate.ingest.records import quarantined_keys
+from mlgate.ingest.status import select_days
 from mlgate.paths import lake_dir, table_partition
 
 log = logging.getLogger(__name__)
@@ -52,15 +53,15 @@ def spark_session(app_name: str):
     return spark
 
 
-def read_events(spark, cfg: PipelineConfig, days: list[date], *, required: list[date]):
-    """The events of `days` from the lake, time column as a timestamp, without the rows
-    that failed the record rules (their quarantine partitions are anti-joined on the key).
+def readable_days(
+    cfg: PipelineConfig, days: list[date], *, required: list[date], any_status: list[date] = ()
+) -> list[date]:
+    """The days of `days` a job reads: present in the lake and accepted by their data gates
+    (`mlgate.ingest.status`); the days of `any_status` are read whatever their status.
 
     A missing day of `required` stops the job (run the extract first); other missing
-    days are left out with a warning.
+    days and days not accepted are left out with a warning that says why.
     """
-    from pyspark.sql import functions as F
-
     spec = cfg.source.events
     present, missing = [], []
     for day in days:
@@ -73,6 +74,34 @@ def read_events(spark, cfg: PipelineConfig, days: list[date], *, required: list[
         )
     if missing:
         log.warning("history days missing from the lake: %s", [d.isoformat() for d in missing])
+    selection = select_days(cfg.name, spec.table, [d for d in present if d not in any_status])
+    for skipped in selection.skipped:
+        log.warning(
+            "lake day %s left out: %s (%s)", skipped["ds"], skipped["status"], skipped["reason"]
+        )
+    return sorted([*selection.read, *(d for d in present if d in any_status)])
+
+
+def read_events(
+    spark,
+    cfg: PipelineConfig,
+    days: list[date],
+    *,
+    required: list[date],
+    any_status: list[date] = (),
+):
+    """The events of the `readable_days` among `days` from the lake, time column as a
+    timestamp, without the rows that failed the record rules (their quarantine partitions
+    are anti-joined on the key). A rejected or never judged day is not read."""
+    from pyspark.sql import functions as F
+
+    spec = cfg.source.events
+    present = readable_days(cfg, days, required=required, any_status=any_status)
+    if not present:
+        raise SystemExit(
+            f"no lake day of {spec.table} from {days[0]} to {days[-1]} is accepted by its "
+            "data gates: run the retrain DAG's extract and check_raw for this window first"
+        )
     paths = [str(table_partition(cfg.name, spec.table, day.isoformat())) for day in present]
     # Parquet timestamps without zone read as TIMESTAMP_NTZ; the session zone is UTC.
     events = spark.read.parquet(*paths).withColumn(

@@ -1,9 +1,10 @@
 """spark-submit job: the feature table of one run, from its lake partitions.
 
-Reads the events of the run's window plus feature history, its dimensions and the label
-snapshot of the run's day, computes the rows it scores (events, or an entity's
-observations) with the features of the pipeline's spec (strictly past data only) and
-their labels as of the end of the data interval, and atomically replaces
+Reads the events of the run's window plus feature history (only the lake days their data
+gates accepted: mlgate.ingest.status; the run's manifest lists the others), its
+dimensions and the label snapshot of the run's day, computes the rows it scores (events,
+or an entity's observations) with the features of the pipeline's spec (strictly past
+data only) and their labels as of the end of the data interval, and atomically replaces
 features/ds=<ds>.
 """
 

@@ -1,12 +1,12 @@
 """spark-submit job: score every row of one day with a registered model version.
 
 Reads the events of the day and of the days its features look back into (quarantined
-rows left out, as for training) and the pipeline's dimensions, computes the day's rows
-(events, or an entity's observations) with their features exactly as training did
-(mlgate.ml.rows), scores them with the given version's Spark model and atomically replaces
-scores/ds=<ds> with (row key, time, probability) plus _scores.json (model name, version,
-run, threshold). The <pipeline>_score DAG then writes them to the target database
-(mlgate.serving.batch).
+rows and lookback days not accepted by their data gates left out, as for training) and
+the pipeline's dimensions, computes the day's rows (events, or an entity's observations)
+with their features exactly as training did (mlgate.ml.rows), scores them with the given
+version's Spark model and atomically replaces scores/ds=<ds> with (row key, time,
+probability) plus _scores.json (model name, version, run, threshold). The
+<pipeline>_score DAG then writes them to the target database (mlgate.serving.batch).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ log = logging.getLogger("mlgate.score_job")
 def day_features(spark, cfg, ds):
     """The day's rows (events, or observations) with their features, computed as the
     features job computes them."""
-    events = read_events(spark, cfg, cfg.window_spec().scoring_days(ds), required=[ds])
+    # the day itself is scored whatever its data gates said; its lookback reads accepted days
+    days = cfg.window_spec().scoring_days(ds)
+    events = read_events(spark, cfg, days, required=[ds], any_status=[ds])
     start, end = day_bounds(ds)
     return feature_rows(cfg, events, read_dimensions(spark, cfg, ds), start=start, end=end)
 

@@ -10,10 +10,15 @@ from mlgate.ingest.lake import ExtractError
 from mlgate.ingest.source_check import check_source
 from mlgate.runs import MANIFEST_FILE, write_run_file
 from mlgate.stages.common import RunOptions, log_run_artifact
+from mlgate.window import refuse_unended_day
 
 
 def extract(cfg: PipelineConfig, ds: date, as_of: datetime, opts: RunOptions) -> dict:
-    """Land the run's window in the lake; write and return a short data manifest."""
+    """Land the run's window in the lake; write and return a short data manifest.
+
+    A day that has not ended is refused before anything is written (DayNotEnded).
+    """
+    refuse_unended_day(ds, time_zone=cfg.features.time_zone)
     opts.validate()
     problems = check_source(cfg)
     if problems:
