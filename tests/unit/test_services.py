@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.local import processes, services
+from mlgate.local import processes, services, spark_cluster
 from mlgate.local.processes import ServicesError
 from mlgate.local.services import Ports, Services
 
@@ -60,7 +60,7 @@ def test_spark_cluster_points_spark_default_at_the_master(tmp_path, ports):
 
 
 def test_spark_class_comes_from_the_pyspark_package():
-    launcher = services.spark_class()
+    launcher = spark_cluster.spark_class()
     assert launcher.name == "spark-class" and os.access(launcher, os.X_OK)
     assert "pyspark" in launcher.parts
 
