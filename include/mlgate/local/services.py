@@ -245,6 +245,14 @@ def ensure_password_file(state: Path, env: dict | None = None) -> Path:
     return path
 
 
+def prepare_state(state: Path, env: dict) -> None:
+    """The state folder owner-only (0700: its databases, logs and secrets are reachable by
+    nobody else, whatever the modes inside), its log folder and Airflow's password file."""
+    owner_only_dir(state)
+    logs_dir(state).mkdir(parents=True, exist_ok=True)
+    ensure_password_file(state, env)
+
+
 def read_password(state: Path) -> str:
     try:
         return json.loads(password_file(state).read_text())[ADMIN_USER]
@@ -343,7 +351,6 @@ def start(
 ) -> Services:
     """Start every service and wait until each answers; on any failure stop them all."""
     state = Path(state) if state else state_dir()
-    owner_only_dir(state)  # databases, logs, secrets: nobody else may read or write them
     ports = ports or Ports()
     previous = load_record(state)
     if previous and any(
@@ -364,8 +371,7 @@ def start(
         started_at=time.time(),
     )
     env = services_env(state, ports, spark_cluster=spark_cluster, tag=services.tag, base=base_env)
-    logs_dir(state).mkdir(parents=True, exist_ok=True)
-    ensure_password_file(state, env)
+    prepare_state(state, env)
     echo(f"migrating the Airflow metadata DB in {env['AIRFLOW_HOME']}")
     sync_dag_files(pipelines=pipelines_dir(env))
     migrate_airflow_db(env)
