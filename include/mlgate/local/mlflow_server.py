@@ -150,6 +150,7 @@ def main(argv: list[str]) -> None:
         from mlgate.paths import state_dir
 
         port = int(argv[1]) if len(argv) > 1 else 5000
+        owner_only_dir(state_dir())  # the tracking DB inside: its owner's only
         os.environ.update(server_env(state_dir(), dict(os.environ)))
         argv = server_argv(state_dir(), "127.0.0.1", port)[3:]  # without `python -m module`
         print(
