@@ -42,6 +42,13 @@ def test_services_env_is_loopback_with_authentication(tmp_path, ports):
     assert "SPARK_CONF_DIR" not in env
     assert env[processes.TAG_ENV] == "t1"
     assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow")  # embedded_env's layout
+    # MLflow's login for every client the services start (tasks, spark-submit, CLI)
+    assert env["MLFLOW_TRACKING_USERNAME"] == "admin"
+    secret = tmp_path / "secrets" / mlflow_server.PASSWORD_SECRET
+    assert env["MLFLOW_TRACKING_PASSWORD"] == secret.read_text().strip()
+    chosen = {mlflow_server.MLFLOW_PASSWORD_ENV: "an operator's own password"}
+    env = services.services_env(tmp_path, ports, spark_cluster=False, tag="t1", base=chosen)
+    assert env["MLFLOW_TRACKING_PASSWORD"] == "an operator's own password"
 
 
 def test_spark_cluster_points_spark_default_at_the_master(tmp_path, ports):
@@ -194,6 +201,7 @@ def test_describe_names_urls_and_where_the_password_is(tmp_path, ports):
     text = describe(record)
     assert "http://127.0.0.1:18180" in text and "http://127.0.0.1:15100" in text
     assert "simple_auth_manager_passwords.json.generated" in text
+    assert "secrets/mlflow-admin-password" in text
     assert "spark://127.0.0.1:17177" in text
     assert "make stop" in text
 
