@@ -23,9 +23,9 @@ ENV JAVA_HOME=/usr/lib/jvm/java-17
 RUN python -m venv /opt/mlgate/venv && chown -R airflow:0 /opt/mlgate
 # Mount points of compose's named volumes: a new volume takes the owner of the image's
 # folder, so these must exist and belong to `airflow` here.
-RUN mkdir -p /opt/airflow/auth /mlflow/artifacts \
- && chown airflow:0 /opt/airflow/auth /mlflow/artifacts \
- && chmod 700 /opt/airflow/auth
+RUN mkdir -p /opt/airflow/auth /mlflow/artifacts /mlflow/auth \
+ && chown airflow:0 /opt/airflow/auth /mlflow/artifacts /mlflow/auth \
+ && chmod 700 /opt/airflow/auth /mlflow/auth
 
 USER airflow
 ENV VIRTUAL_ENV=/opt/mlgate/venv \

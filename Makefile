@@ -134,9 +134,8 @@ lint: install
 	$(BIN)/ruff check include dags plugins tests
 	$(BIN)/ruff check --select AIR dags plugins
 
-mlflow-ui: install  ## MLflow UI on the embedded state: http://127.0.0.1:5000
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STATE)/mlflow/mlflow.db \
-	  --default-artifact-root $(STATE)/mlflow/artifacts --host 127.0.0.1 --port 5000
+mlflow-ui: install  ## MLflow UI on the embedded state: http://127.0.0.1:5000 (login: admin)
+	$(BIN)/python -m mlgate.local.mlflow_server --embedded 5000
 
 airflow-ui: install  ## Airflow (standalone) on the embedded state: http://127.0.0.1:8080
 	@eval "$$($(BIN)/python -c 'from mlgate.local.embedded import embedded_env; from mlgate.local.dagfiles import sync_dag_files; sync_dag_files(); import shlex; \

@@ -25,9 +25,9 @@ class SecretError(RuntimeError):
     """A secret could not be read or is unsafe; the message says what to do."""
 
 
-def secrets_dir() -> Path:
-    """`$MLGATE_STATE/secrets`, created readable by its owner only."""
-    return owner_only_dir(state_dir() / "secrets")
+def secrets_dir(state: Path | None = None) -> Path:
+    """`<state>/secrets` (default `$MLGATE_STATE/secrets`), created readable by its owner only."""
+    return owner_only_dir(Path(state or state_dir()) / "secrets")
 
 
 def owner_only_dir(path: Path) -> Path:
@@ -49,10 +49,13 @@ def write_owner_only(path: Path, text: str) -> Path:
     return path
 
 
-def ensure_secret(name: str, *, env_var: str | None = None, environ=None) -> str:
+def ensure_secret(
+    name: str, *, env_var: str | None = None, environ=None, state: Path | None = None
+) -> str:
     """The secret `name`: from `env_var` when set, else from its file, generated when absent.
 
-    The file is `secrets_dir()/name`. A file others can read is refused (not silently
+    The file is `secrets_dir(state)/name` (`state`: a state folder other than $MLGATE_STATE,
+    as `mlgate services start` may be given one). A file others can read is refused (not silently
     fixed): someone may already have copied it, so it must be rotated.
     """
     environ = os.environ if environ is None else environ
@@ -61,7 +64,7 @@ def ensure_secret(name: str, *, env_var: str | None = None, environ=None) -> str
         if len(chosen) < MIN_SECRET_CHARS:
             raise SecretError(f"{env_var} must have at least {MIN_SECRET_CHARS} characters")
         return chosen
-    path = secret_path(name)
+    path = secret_path(name, state)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -71,9 +74,9 @@ def ensure_secret(name: str, *, env_var: str | None = None, environ=None) -> str
     return read_secret_file(path)
 
 
-def secret_path(name: str) -> Path:
+def secret_path(name: str, state: Path | None = None) -> Path:
     """Where the generated secret `name` is kept."""
-    return secrets_dir() / name
+    return secrets_dir(state) / name
 
 
 def read_secret_file(path: Path) -> str:

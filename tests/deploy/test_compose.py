@@ -38,6 +38,9 @@ SECRET_KEYS = (
     "AIRFLOW_FERNET_KEY",
     "AIRFLOW_JWT_SECRET",
     "AIRFLOW_API_SECRET_KEY",
+    "MLFLOW_ADMIN_PASSWORD",
+    "MLFLOW_FLASK_SECRET_KEY",
+    "SPARK_AUTH_SECRET",
 )
 
 
@@ -193,3 +196,52 @@ def test_dockerfile_matches_the_lock():
     assert "uv pip sync" in dockerfile and "requirements.txt" in dockerfile
     init_sql = (REPO / "deploy" / "postgres" / "init-databases.sh").read_text()
     assert "for db in mlflow source" in init_sql
+
+
+def test_mlflow_runs_its_basic_auth_app_with_the_password_from_env(secrets_env, rendered):
+    """Anonymous calls get 401: the server runs the basic-auth app, its admin's password
+    comes from .env (none in a committed file), and the clients log in with it."""
+    _, values = secrets_env
+    services = rendered["services"]
+    mlflow = services["mlflow"]
+    command = mlflow["command"]
+    assert command[:3] == ["python", "-m", "mlgate.local.mlflow_server"]  # syncs the password
+    assert command[command.index("--app-name") + 1] == "basic-auth"
+    env = mlflow["environment"]
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == values["MLFLOW_ADMIN_PASSWORD"]
+    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == values["MLFLOW_FLASK_SECRET_KEY"]
+    config_path = env["MLFLOW_AUTH_CONFIG_PATH"]
+    assert config_path.startswith("/opt/mlgate/")
+    ini = (REPO / config_path.removeprefix("/opt/mlgate/")).read_text()
+    assert re.search(r"^default_permission = NO_PERMISSIONS$", ini, re.M)
+    assert not re.search(r"^\s*admin_password", ini, re.M)
+    auth_db = re.search(r"^database_uri = sqlite:///(/\S+)$", ini, re.M).group(1)
+    mounted = {str(v).split(":")[1] for v in mlflow["volumes"] if isinstance(v, str)} | {
+        v["target"] for v in mlflow["volumes"] if isinstance(v, dict)
+    }
+    assert str(Path(auth_db).parent) in mounted  # the users survive a new container
+    for name in ("airflow-scheduler", "airflow-apiserver", "airflow-init"):
+        client = services[name]["environment"]
+        assert client["MLFLOW_TRACKING_USERNAME"] == "admin", name
+        assert client["MLFLOW_TRACKING_PASSWORD"] == values["MLFLOW_ADMIN_PASSWORD"], name
+
+
+def test_spark_master_workers_and_drivers_share_the_authentication_secret(secrets_env, rendered):
+    _, values = secrets_env
+    services = rendered["services"]
+    conf_dir = services["airflow-scheduler"]["environment"]["SPARK_CONF_DIR"]
+    for name in ("spark-master", "spark-worker-1", "spark-worker-2", "airflow-init"):
+        assert services[name]["environment"]["SPARK_CONF_DIR"] == conf_dir, name
+    assert conf_dir.startswith("/opt/mlgate/state/")  # on the shared volume
+    assert _depends(services["spark-master"])["airflow-init"] == "service_completed_successfully"
+    assert (
+        services["airflow-init"]["environment"]["SPARK_AUTH_SECRET"] == values["SPARK_AUTH_SECRET"]
+    )
+    init = (REPO / "deploy" / "airflow" / "init.sh").read_text()
+    assert "spark.authenticate             true" in init
+    assert "spark.authenticate.secret      $SPARK_AUTH_SECRET" in init
+    # Written while the umask is 077: the file holding the secret is 0600.
+    assert init.index("umask 077") < init.index("spark.authenticate") < init.index("umask 022")
+    for name in services:
+        if name != "airflow-init":
+            assert "SPARK_AUTH_SECRET" not in (services[name].get("environment") or {}), name

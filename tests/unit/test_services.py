@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.local import processes, services
+from mlgate.local import mlflow_server, processes, services, spark_cluster
 from mlgate.local.processes import ServicesError
 from mlgate.local.services import Ports, Services
 
@@ -42,6 +42,13 @@ def test_services_env_is_loopback_with_authentication(tmp_path, ports):
     assert "SPARK_CONF_DIR" not in env
     assert env[processes.TAG_ENV] == "t1"
     assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow")  # embedded_env's layout
+    # MLflow's login for every client the services start (tasks, spark-submit, CLI)
+    assert env["MLFLOW_TRACKING_USERNAME"] == "admin"
+    secret = tmp_path / "secrets" / mlflow_server.PASSWORD_SECRET
+    assert env["MLFLOW_TRACKING_PASSWORD"] == secret.read_text().strip()
+    chosen = {mlflow_server.MLFLOW_PASSWORD_ENV: "an operator's own password"}
+    env = services.services_env(tmp_path, ports, spark_cluster=False, tag="t1", base=chosen)
+    assert env["MLFLOW_TRACKING_PASSWORD"] == "an operator's own password"
 
 
 def test_spark_cluster_points_spark_default_at_the_master(tmp_path, ports):
@@ -57,10 +64,47 @@ def test_spark_cluster_points_spark_default_at_the_master(tmp_path, ports):
     assert settings["spark.executor.memory"] == "1g"
     assert settings["spark.cores.max"] == "2"  # one core on each of the two workers
     assert settings["spark.master.rest.enabled"] == "false"
+    # Master, workers and apps share one secret: a connection without it is refused.
+    assert settings["spark.authenticate"] == "true"
+    secret = (tmp_path / "secrets" / spark_cluster.SPARK_SECRET).read_text().strip()
+    assert settings["spark.authenticate.secret"] == secret
+    assert settings["spark.ui.killEnabled"] == "false"
+
+
+def test_state_folder_and_every_secret_are_readable_by_their_owner_only(tmp_path, ports):
+    """What `start` writes before any service runs: a state folder others cannot enter,
+    0700 folders and 0600 files for every password, key and secret-holding config."""
+    previous = os.umask(0o022)  # a usual umask: without care, files would be 0644
+    try:
+        state = tmp_path / "state"
+        state.mkdir(mode=0o755)
+        env = services.services_env(state, ports, spark_cluster=True, tag="m", base={})
+        services.prepare_state(state, env)
+        spark_defaults = spark_cluster.write_spark_defaults(state, env)
+        mlflow_server.server_env(state, env)
+    finally:
+        os.umask(previous)
+
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    for folder in (state, state / "secrets", state / "airflow", state / "mlflow"):
+        assert mode(folder) == 0o700, folder
+    assert mode(spark_defaults.parent) == 0o700
+    secrets = sorted((state / "secrets").iterdir())
+    assert {p.name for p in secrets} >= {"mlflow-admin-password", "spark-auth-secret"}
+    private_files = [
+        *secrets,
+        services.password_file(state),
+        spark_defaults,
+        mlflow_server.auth_config_path(state),
+    ]
+    for path in private_files:
+        assert mode(path) == 0o600, path
 
 
 def test_spark_class_comes_from_the_pyspark_package():
-    launcher = services.spark_class()
+    launcher = spark_cluster.spark_class()
     assert launcher.name == "spark-class" and os.access(launcher, os.X_OK)
     assert "pyspark" in launcher.parts
 
@@ -157,6 +201,7 @@ def test_describe_names_urls_and_where_the_password_is(tmp_path, ports):
     text = describe(record)
     assert "http://127.0.0.1:18180" in text and "http://127.0.0.1:15100" in text
     assert "simple_auth_manager_passwords.json.generated" in text
+    assert "secrets/mlflow-admin-password" in text
     assert "spark://127.0.0.1:17177" in text
     assert "make stop" in text
 

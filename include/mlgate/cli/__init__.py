@@ -18,6 +18,7 @@ The top layer: each command module may import any package, ``local`` and ``demo`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mlgate.cli import demo, governance, imports, pipelines, run, serve, services
@@ -45,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if os.environ.get("MLFLOW_TRACKING_URI", "").startswith("http"):
+        from mlgate.local.services import log_in_to_local_mlflow
+
+        log_in_to_local_mlflow(os.environ)  # the services' MLflow needs a login
     try:
         return args.func(args)
     except BrokenPipeError:  # `mlgate champion | head`: the reader has what it wanted

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from mlgate.local import services as services_module
 from mlgate.local.airflow_api import AIRFLOW_COMPONENTS
+from mlgate.local.mlflow_server import MLFLOW_ADMIN_USER
 from mlgate.local.services import (
     ADMIN_USER,
     HOST,
-    SPARK_WORKER_CORES,
     SPARK_WORKERS,
     Ports,
     Services,
@@ -24,6 +24,7 @@ from mlgate.local.services import (
     status,
     stop,
 )
+from mlgate.local.spark_cluster import SPARK_WORKER_CORES
 from mlgate.paths import mail_dir, state_dir
 
 
@@ -36,14 +37,16 @@ def describe(services: Services) -> str:
         f"  Airflow UI     {services.airflow_url}   login: user '{ADMIN_USER}', password in {rel}",
         f"  Airflow REST   {services.airflow_url}/api/v2   "
         f"(JWT: POST {services.airflow_url}/auth/token)",
-        f"  MLflow UI      {services.mlflow_url}",
+        f"  MLflow UI      {services.mlflow_url}   login: user '{MLFLOW_ADMIN_USER}', "
+        f"password in {_relative(services.mlflow_password_file)} (or $MLGATE_MLFLOW_PASSWORD)",
         f"  mail sink      smtp://{HOST}:{services.ports.smtp}, messages in "
         f"{_relative(state_mail_dir(state))}/",
     ]
     if services.spark_cluster:
         workers = ", ".join(services.spark_worker_ui_urls())
         lines += [
-            f"  Spark master   {services.spark_master_url}, UI {services.spark_master_ui_url}",
+            f"  Spark master   {services.spark_master_url}, UI {services.spark_master_ui_url}"
+            " (shared secret in secrets/spark-auth-secret)",
             f"  Spark workers  {SPARK_WORKERS} x {SPARK_WORKER_CORES} core, UIs {workers}",
             "                 spark_default points at the master (jobs leave local[*])",
         ]

@@ -121,8 +121,10 @@ def start_dag_test(
     go there, after a first line naming the command; without it they go to the terminal.
     """
     from mlgate.config import pipelines_dir
+    from mlgate.credentials import owner_only_dir
     from mlgate.local.dagfiles import sync_dag_files
 
+    owner_only_dir(Path(env["MLGATE_STATE"]))  # the run's databases: its owner's only
     sync_dag_files(pipelines=pipelines_dir(env))
     migrate_airflow_db(env)
     command = [str(Path(sys.executable).parent / "airflow"), *dag_test_args(dag_id, day, conf)]

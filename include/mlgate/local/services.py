@@ -35,6 +35,7 @@ from mlgate.config import (
     pipeline_path,
     pipelines_dir,
 )
+from mlgate.credentials import owner_only_dir, write_owner_only
 from mlgate.local.airflow_api import (
     AirflowClient,
     airflow_health,
@@ -43,6 +44,13 @@ from mlgate.local.airflow_api import (
 from mlgate.local.dagfiles import sync_dag_files
 from mlgate.local.embedded import embedded_env, migrate_airflow_db
 from mlgate.local.mailsink import start_background, stop_background
+from mlgate.local.mlflow_server import (
+    PASSWORD_SECRET,
+    client_env,
+    is_local_server,
+    server_argv,
+    server_env,
+)
 from mlgate.local.processes import (
     TAG_ENV,
     ServicesError,
@@ -56,12 +64,11 @@ from mlgate.local.processes import (
 )
 from mlgate.local.spark_cluster import (
     SPARK_DAEMON_MEMORY,
-    SPARK_WORKER_CORES,
-    SPARK_WORKER_MEMORY,
     SPARK_WORKERS,
-    spark_class,
+    master_argv,
     spark_conf_dir,
     spark_master_state,
+    worker_argv,
     write_spark_defaults,
 )
 from mlgate.paths import REPO_ROOT, mail_dir, state_dir
@@ -121,6 +128,11 @@ class Services:
     @property
     def password_file(self) -> Path:
         return password_file(Path(self.state))
+
+    @property
+    def mlflow_password_file(self) -> Path:
+        """Where the MLflow admin's generated password is (unless $MLGATE_MLFLOW_PASSWORD)."""
+        return Path(self.state) / "secrets" / PASSWORD_SECRET
 
     def to_json(self) -> dict:
         return {**asdict(self), "airflow_url": self.airflow_url, "mlflow_url": self.mlflow_url}
@@ -189,6 +201,8 @@ def services_env(
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",
             "AIRFLOW__API__EXPOSE_CONFIG": "False",
+            # The MLflow server's login, for every client started here that talks to it.
+            **client_env(state, base),
         }
     )
     if spark_cluster:
@@ -214,7 +228,7 @@ def ensure_password_file(state: Path, env: dict | None = None) -> Path:
     """
     env = os.environ if env is None else env
     path = password_file(state)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    owner_only_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     os.close(fd)
     os.chmod(path, 0o600)
@@ -227,8 +241,16 @@ def ensure_password_file(state: Path, env: dict | None = None) -> Path:
         except json.JSONDecodeError:
             passwords = {}
         passwords[ADMIN_USER] = chosen
-        path.write_text(json.dumps(passwords) + "\n")
+        write_owner_only(path, json.dumps(passwords) + "\n")
     return path
+
+
+def prepare_state(state: Path, env: dict) -> None:
+    """The state folder owner-only (0700: its databases, logs and secrets are reachable by
+    nobody else, whatever the modes inside), its log folder and Airflow's password file."""
+    owner_only_dir(state)
+    logs_dir(state).mkdir(parents=True, exist_ok=True)
+    ensure_password_file(state, env)
 
 
 def read_password(state: Path) -> str:
@@ -239,6 +261,22 @@ def read_password(state: Path) -> str:
             f"no password for {ADMIN_USER!r} in {password_file(state)} "
             "(the api-server writes it on its first start)"
         ) from None
+
+
+def log_in_to_local_mlflow(environ: dict, state: Path | None = None) -> bool:
+    """Give a command pointed at these services' MLflow (MLFLOW_TRACKING_URI) their login.
+
+    Only the recorded server on loopback gets it: the password is never sent elsewhere.
+    A login already in the environment is left as it is.
+    """
+    record = load_record(Path(state) if state else state_dir())
+    uri = environ.get("MLFLOW_TRACKING_URI", "")
+    if record is None or environ.get("MLFLOW_TRACKING_USERNAME"):
+        return False
+    if not is_local_server(uri, record.ports.mlflow):
+        return False
+    environ.update(client_env(Path(record.state), environ))
+    return True
 
 
 # --- processes -------------------------------------------------------------------------
@@ -333,15 +371,14 @@ def start(
         started_at=time.time(),
     )
     env = services_env(state, ports, spark_cluster=spark_cluster, tag=services.tag, base=base_env)
-    logs_dir(state).mkdir(parents=True, exist_ok=True)
-    ensure_password_file(state, env)
+    prepare_state(state, env)
     echo(f"migrating the Airflow metadata DB in {env['AIRFLOW_HOME']}")
     sync_dag_files(pipelines=pipelines_dir(env))
     migrate_airflow_db(env)
     _save_record(services)  # before the first process, so `stop` finds what was started
 
-    def launched(name: str, argv: list[str]) -> int:
-        pid = _launch(name, argv, env, state)
+    def launched(name: str, argv: list[str], process_env: dict | None = None) -> int:
+        pid = _launch(name, argv, process_env or env, state)
         services.pids[name] = pid
         services.start_ticks[name] = process_start_ticks(pid) or 0
         _save_record(services)
@@ -357,25 +394,11 @@ def start(
         _save_record(services)
 
         if spark_cluster:
-            _start_spark_cluster(services, state, launched, timeout)
+            _start_spark_cluster(services, state, launched, timeout, env)
 
-        (state / "mlflow").mkdir(parents=True, exist_ok=True)
+        # MLflow's basic-auth app; only this process gets the admin password to set up.
         mlflow_pid = launched(
-            "mlflow",
-            [
-                str(bin_dir / "mlflow"),
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
-                "--default-artifact-root",
-                (state / "mlflow" / "artifacts").as_uri(),
-                "--host",
-                HOST,
-                "--port",
-                str(ports.mlflow),
-                "--workers",
-                "1",
-            ],
+            "mlflow", server_argv(state, HOST, ports.mlflow), server_env(state, env)
         )
 
         airflow = str(bin_dir / "airflow")
@@ -413,23 +436,12 @@ def start(
     return services
 
 
-def _start_spark_cluster(services: Services, state: Path, launched, timeout: float) -> None:
+def _start_spark_cluster(
+    services: Services, state: Path, launched, timeout: float, env: dict
+) -> None:
     ports = services.ports
-    write_spark_defaults(state)
-    launcher = str(spark_class())
-    master = launched(
-        "spark-master",
-        [
-            launcher,
-            "org.apache.spark.deploy.master.Master",
-            "--host",
-            HOST,
-            "--port",
-            str(ports.spark_master),
-            "--webui-port",
-            str(ports.spark_master_ui),
-        ],
-    )
+    write_spark_defaults(state, env)
+    master = launched("spark-master", master_argv(HOST, ports.spark_master, ports.spark_master_ui))
     _wait(
         "master status page",
         lambda: spark_master_state(services.spark_master_ui_url),
@@ -443,21 +455,7 @@ def _start_spark_cluster(services: Services, state: Path, launched, timeout: flo
         work_dir.mkdir(parents=True, exist_ok=True)
         launched(
             f"spark-worker-{i + 1}",
-            [
-                launcher,
-                "org.apache.spark.deploy.worker.Worker",
-                "--host",
-                HOST,
-                "--cores",
-                str(SPARK_WORKER_CORES),
-                "--memory",
-                SPARK_WORKER_MEMORY,
-                "--webui-port",
-                str(ports.spark_worker_ui + i),
-                "--work-dir",
-                str(work_dir),
-                services.spark_master_url,
-            ],
+            worker_argv(HOST, ports.spark_worker_ui + i, work_dir, services.spark_master_url),
         )
     _wait(
         f"{SPARK_WORKERS} alive workers registered",
