@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from mlgate.errors import PermanentError
 from mlgate.gates import MIN_OVERRIDE_REASON
 from mlgate.paths import artifact_root, promotion_history_path, promotion_lock_path, tracking_uri
 from mlgate.runs import (
@@ -78,7 +79,7 @@ def register_candidate(model_name: str, model_uri: str, run_id: str, tags: dict)
     return str(version)
 
 
-class PromotionError(RuntimeError):
+class PromotionError(RuntimeError, PermanentError):
     """Promotion or rollback refused; the message says why and what to do."""
 
 

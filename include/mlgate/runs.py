@@ -17,6 +17,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from mlgate.errors import is_permanent
 from mlgate.paths import REPO_ROOT, run_dir, write_json
 
 # --- the files of runs/ds=<ds>/, in the order the tasks write them -----------------------
@@ -34,6 +35,7 @@ PARITY_SCORES = "parity_scores.parquet"  # evaluate: the holdout, Spark and ONNX
 EVALUATION_FILE = "evaluation.json"  # evaluate: champion compared, row counts
 DISAGREEMENTS_FILE = "shadow_top_disagreements.csv"  # gates: where the models differ most
 DECISION_FILE = "decision.json"  # gates, promote: registered version, promoted or why not
+FAILURE_FILE = "failure.json"  # the task that failed: its error, and whether a retry can help
 # features: the feature table's row and label counts, next to it in features/ds=<ds>/
 # (Spark and pyarrow skip files whose names start with "_")
 FEATURE_SUMMARY_FILE = "_feature_summary.json"
@@ -114,3 +116,31 @@ def run_file_of(pipeline: str, ds: str, name: str, airflow_run_id: str) -> dict 
     if not isinstance(payload, dict) or payload.get(RUN_ID_KEY) != airflow_run_id:
         return None
     return payload
+
+
+# --- why a run failed -----------------------------------------------------------------------
+
+
+def write_failure(
+    pipeline: str, ds: str, task: str, error: BaseException, airflow_run_id: str
+) -> dict:
+    """Record why `task` of this DAG run failed, for `mlgate run-day`'s last line.
+
+    Written by the task itself (the DAG's task wrapper, a Spark job's entry point), so the
+    reason is the error's own message, not a line found in a log.
+    """
+    message = str(error).strip() or type(error).__name__
+    payload = {
+        RUN_ID_KEY: airflow_run_id,
+        "task": task,
+        "error": type(error).__name__,
+        "message": message,
+        "permanent": is_permanent(error),
+    }
+    write_run_file(pipeline, ds, FAILURE_FILE, payload)
+    return payload
+
+
+def clear_failure(pipeline: str, ds: str) -> None:
+    """Forget the failure an earlier try or run recorded (a new try is starting)."""
+    run_file(pipeline, ds, FAILURE_FILE).unlink(missing_ok=True)

@@ -102,6 +102,42 @@ def print_failure(cfg, day: date, result, env: dict) -> None:
     print(f"task logs: {env['AIRFLOW_HOME']}/logs", file=sys.stderr)
     if result.log_path is not None:
         print(f"full Airflow and Spark output: {result.log_path}", file=sys.stderr)
+    print(failure_line(cfg, day, result), file=sys.stderr)
+
+
+def failure_line(cfg, day: date, result) -> str:
+    """The last line of a failed run: what failed and what to do, in one line.
+
+    The reason is the one the failing task recorded (``runs.write_failure``: the error's
+    own message, and whether a retry could help); a task that recorded none was killed.
+    """
+    from mlgate.runs import FAILURE_FILE, run_file_of
+
+    output = result.log_path or "the output above"
+    rerun = f"mlgate run-day --pipeline {cfg.name} --date {day}"
+    if result.run_id is None:
+        return (
+            f"Airflow stopped before the run began (the end of its output is above): fix what "
+            f"it names, then run again: {rerun}"
+        )
+    failure = run_file_of(cfg.name, day.isoformat(), FAILURE_FILE, result.run_id)
+    if failure is None:
+        task = result.failed_task or "a task"
+        return (
+            f"{task} failed without recording a reason (killed, or out of memory?): read its "
+            f"output in {output}, then run again: {rerun}"
+        )
+    reason = failure["message"].splitlines()[0].strip()
+    if failure["error"] == "GateFailed":
+        action = (
+            "the gate table above says why; fix the data or the model, or let a gate through "
+            "with --override GATE --reason TEXT"
+        )
+    elif failure["permanent"]:
+        action = f"retrying cannot help; once fixed, run again: {rerun}"
+    else:
+        action = f"retried without success; see {output}, then run again: {rerun}"
+    return f"{failure['task']} failed: {reason} — {action}"
 
 
 def print_summary(cfg, day: date) -> None:

@@ -18,7 +18,7 @@ import yaml
 
 from mlgate.export.to_onnx import log_portable_model
 from mlgate.gates.metrics import holdout_metrics
-from mlgate.jobs.common import job_arguments, setup, spark_session
+from mlgate.jobs.common import JobInputError, job_arguments, run_job, setup, spark_session
 from mlgate.ml import plots
 from mlgate.ml.features import feature_columns
 from mlgate.ml.split import split_by_time
@@ -54,7 +54,6 @@ def arguments():
     parser = job_arguments(__doc__.splitlines()[0])
     parser.add_argument("--family", help="override training.family for this run")
     parser.add_argument("--dag-id", default="manual")
-    parser.add_argument("--dag-run-id", default="manual")
     parser.add_argument("--triggered-by", default="manual")
     return parser
 
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     fit_counts = {int(r[label]): int(r["count"]) for r in counts}
     log.info("fitting on %s rows by label (negatives sampled)", fit_counts)
     if fit_counts.get(1, 0) == 0 or fit_counts.get(0, 0) == 0:
-        raise SystemExit(
+        raise JobInputError(
             f"the training rows hold only one class ({fit_counts}); cannot fit. "
             f"Are labels arriving? Check the label table {cfg.target.label_table!r} and "
             "target.maturity_days."
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     numeric, categorical = feature_columns(cfg.features)
     empty = never_present(fit_rows, numeric)
     if empty:
-        raise SystemExit(
+        raise JobInputError(
             f"the numeric model inputs {empty} have no value in any training row; give their "
             "aggregation a `default:` or remove them from the feature spec "
             "(docs/pipelines.md, Features)"
@@ -190,4 +189,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_job(main, "train")
