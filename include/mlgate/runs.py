@@ -14,6 +14,8 @@ same-run check, and of the MLflow tag names that tie runs and model versions to 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -55,6 +57,11 @@ TAG_GATE_MODE = "mlgate.gate_mode"
 TAG_GIT_COMMIT = "mlgate.git_commit"
 TAG_GATES_PASSED = "mlgate.gates_passed"
 TAG_ONNX_EXPORT = "mlgate.onnx_export"
+# host:pid:start of the process that owns a RUNNING run; a later run fails it once it is gone
+TAG_OWNER = "mlgate.owner"
+TAG_INTERRUPTED = "mlgate.interrupted"  # why a run was marked FAILED, and which run did it
+# Set by `mlgate run-day` for the processes it starts: the command owns the whole DAG run.
+OWNER_ENV = "MLGATE_RUN_OWNER"
 WINDOW_TAG_PREFIX = "mlgate.window."  # + train_start, train_end, holdout_start, holdout_end
 
 
@@ -69,7 +76,70 @@ def lineage_tags(
         TAG_AIRFLOW_RUN_ID: airflow_run_id,
         TAG_TRIGGERED_BY: triggered_by,
         TAG_GIT_COMMIT: git_commit(),
+        TAG_OWNER: run_owner(),
     }
+
+
+# --- who owns a run: a process on a host, alive or gone ---------------------------------
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs and is not a zombie (an exited child of ours is reaped first)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our exited child
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    status = Path(f"/proc/{pid}/status")
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("State:"):
+                return "Z" not in line.split(":", 1)[1]
+    except OSError:
+        pass
+    return True
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks after boot), from /proc/<pid>/stat."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; the fields after its ")" are plain.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def process_identity(pid: int | None = None) -> str:
+    """host:pid:start ticks of a process (this one by default): a pid alone can be reused."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{process_start_ticks(pid) or 0}"
+
+
+def run_owner() -> str:
+    """Who owns the runs this process starts: the `mlgate run-day` that started it, if any,
+    else this process."""
+    return os.environ.get(OWNER_ENV) or process_identity()
+
+
+def owner_gone(owner: str) -> bool:
+    """The owning process has ended. False when that cannot be known here: another host,
+    or an owner in an unknown format (a run is never failed on a guess)."""
+    try:
+        host, pid_text, ticks_text = owner.rsplit(":", 2)
+        pid, ticks = int(pid_text), int(ticks_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    if not pid_alive(pid):
+        return True
+    return bool(ticks) and process_start_ticks(pid) not in (None, ticks)
 
 
 def git_commit() -> str:

@@ -410,7 +410,11 @@ def run_dag_day(
     verbose: Airflow's and Spark's output streams to the terminal instead of a log file.
     """
     from mlgate.local.embedded import logical_date_for, start_dag_test
+    from mlgate.runs import OWNER_ENV, process_identity
 
+    # this command owns the MLflow run its DAG run starts: a later run fails it when the
+    # command is gone, never while it runs (mlgate.registry.fail_interrupted_runs)
+    env = {**env, OWNER_ENV: process_identity()}
     started, started_at = time.monotonic(), datetime.now(UTC)
     db = metadata_db(env)
     logical = datetime.fromisoformat(logical_date_for(day)).replace(tzinfo=UTC)

@@ -34,7 +34,12 @@ from mlgate.ml.training import (
     training_effort,
 )
 from mlgate.paths import features_partition
-from mlgate.registry import THRESHOLD_PARAM, configure_mlflow, ensure_experiment
+from mlgate.registry import (
+    THRESHOLD_PARAM,
+    configure_mlflow,
+    ensure_experiment,
+    fail_interrupted_runs,
+)
 from mlgate.runs import (
     CANDIDATE_FILE,
     DATA_FILES,
@@ -118,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
         experiment_id=None if resume else experiment_id,
         run_name=None if resume else f"{cfg.model_name}-{ds}",
     ) as run:
+        if not resume:  # a standalone run: the first of its own
+            fail_interrupted_runs(experiment_id, f"run {run.info.run_id} (train job)")
         mlflow.set_tags(
             {
                 **lineage_tags(

@@ -98,7 +98,7 @@ def tracking_run(cfg: PipelineConfig, ds: date, opts: RunOptions) -> str:
     existing = run_file_of(cfg.name, ds.isoformat(), TRACKING_FILE, opts.airflow_run_id)
     if existing:
         return existing["run_id"]
-    from mlgate.registry import configure_mlflow, ensure_experiment
+    from mlgate.registry import configure_mlflow, ensure_experiment, fail_interrupted_runs
 
     mlflow = configure_mlflow()
     experiment_id = ensure_experiment(cfg.model_name)
@@ -112,6 +112,11 @@ def tracking_run(cfg: PipelineConfig, ds: date, opts: RunOptions) -> str:
             TAG_GATE_MODE: opts.gate_mode,
         },
     )
+    interrupted = fail_interrupted_runs(
+        experiment_id, f"run {run.info.run_id} (Airflow run {opts.airflow_run_id})"
+    )
+    if interrupted:
+        log.warning("marked FAILED the runs their killed owners left RUNNING: %s", interrupted)
     write_run_file(
         cfg.name,
         ds.isoformat(),
