@@ -33,6 +33,14 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now (the OS picks it; another process may take it
+    before it is used, so the caller retries when binding fails)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 def read_pid(pidfile: Path) -> int | None:
     """The pid in a pid file, or None."""
     try:
