@@ -202,3 +202,11 @@ def test_an_earlier_runs_failure_is_not_this_runs_reason(pipeline):
 def test_a_run_that_never_began_says_so(pipeline):
     line = failure_line(pipeline, DAY, result(run_id=None))
     assert line.startswith("Airflow stopped before the run began")
+
+
+def test_a_task_that_failed_once_then_passed_is_not_the_reason_a_later_task_failed(pipeline):
+    runs.write_failure(
+        "fraud", DAY.isoformat(), "extract", OSError("database is locked"), "manual__this"
+    )
+    line = failure_line(pipeline, DAY, result(failed_task="train"))
+    assert line.startswith("train failed without recording a reason")

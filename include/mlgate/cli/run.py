@@ -159,6 +159,8 @@ def failure_line(cfg, day: date, result) -> str:
             f"it names, then run again: {rerun}"
         )
     failure = run_file_of(cfg.name, day.isoformat(), FAILURE_FILE, result.run_id)
+    if failure is not None and result.failed_task not in (None, failure["task"]):
+        failure = None  # an earlier try of another task failed, then passed on its retry
     if failure is None:
         task = result.failed_task or "a task"
         return (
