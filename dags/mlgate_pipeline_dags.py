@@ -98,7 +98,8 @@ class PipelineSparkSubmitOperator(SparkSubmitOperator):
         from mlgate.runs import FAILURE_FILE, clear_failure, run_file_of
 
         ds = context["data_interval_start"].date().isoformat()
-        clear_failure(self.pipeline, ds)  # what the job records now is this try's reason
+        # what the job records now is this try's reason
+        clear_failure(self.pipeline, ds, context["run_id"])
         try:
             return super().execute(context)
         except Exception as error:

@@ -211,6 +211,8 @@ def write_failure(
     return payload
 
 
-def clear_failure(pipeline: str, ds: str) -> None:
-    """Forget the failure an earlier try or run recorded (a new try is starting)."""
-    run_file(pipeline, ds, FAILURE_FILE).unlink(missing_ok=True)
+def clear_failure(pipeline: str, ds: str, airflow_run_id: str) -> None:
+    """Forget the failure an earlier try of this DAG run recorded (a new try is starting);
+    another DAG run's record (the score DAG's, the retrain DAG's) is left alone."""
+    if run_file_of(pipeline, ds, FAILURE_FILE, airflow_run_id) is not None:
+        run_file(pipeline, ds, FAILURE_FILE).unlink(missing_ok=True)

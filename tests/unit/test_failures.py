@@ -210,3 +210,11 @@ def test_a_task_that_failed_once_then_passed_is_not_the_reason_a_later_task_fail
     )
     line = failure_line(pipeline, DAY, result(failed_task="train"))
     assert line.startswith("train failed without recording a reason")
+
+
+def test_a_new_try_forgets_its_own_runs_failure_never_another_runs(pipeline):
+    runs.write_failure("fraud", DAY.isoformat(), "train", OSError("lost"), "manual__retrain")
+    runs.clear_failure("fraud", DAY.isoformat(), "scheduled__score")
+    assert runs.run_file_of("fraud", DAY.isoformat(), runs.FAILURE_FILE, "manual__retrain")
+    runs.clear_failure("fraud", DAY.isoformat(), "manual__retrain")
+    assert not runs.run_file("fraud", DAY.isoformat(), runs.FAILURE_FILE).exists()
