@@ -84,13 +84,42 @@ def _doc(template: str, cfg: PipelineConfig, kind: str) -> str:
     )
 
 
+class PipelineSparkSubmitOperator(SparkSubmitOperator):
+    """spark-submit of an mlgate job: an error the job recorded as permanent (its input
+    cannot give a model) fails the task without retries; any other failure is retried."""
+
+    def __init__(self, *, pipeline: str, **kwargs):
+        super().__init__(**kwargs)
+        self.pipeline = pipeline
+
+    def execute(self, context):
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from mlgate.runs import FAILURE_FILE, clear_failure, run_file_of
+
+        ds = context["data_interval_start"].date().isoformat()
+        # what the job records now is this try's reason
+        clear_failure(self.pipeline, ds, context["run_id"])
+        try:
+            return super().execute(context)
+        except Exception as error:
+            failure = run_file_of(self.pipeline, ds, FAILURE_FILE, context["run_id"])
+            if failure and failure["task"] == self.task_id and failure["permanent"]:
+                raise AirflowFailException(failure["message"]) from error
+            raise
+
+
 def _spark_job(cfg: PipelineConfig, task_id: str, doc: str, script: str, extra: list[str]):
-    return SparkSubmitOperator(
+    return PipelineSparkSubmitOperator(
+        pipeline=cfg.name,
         task_id=task_id,
         doc=doc,
         conn_id="spark_default",
         application=str(JOBS_DIR / script),
-        application_args=["--ds", DS, "--pipeline", cfg.name, *extra],
+        application_args=[
+            *("--ds", DS, "--pipeline", cfg.name, "--dag-run-id", "{{ run_id }}"),
+            *extra,
+        ],
         conf=spark_conf(),
         env_vars=spark_env(),
         driver_memory="4g",
@@ -98,19 +127,37 @@ def _spark_job(cfg: PipelineConfig, task_id: str, doc: str, script: str, extra: 
     )
 
 
-def _run_stage(name: str, stage: str, context: dict):
-    """Call mlgate.stages.STAGES[stage] for this run; a failed gate fails the task, no retries."""
+def _fail_as_task(name: str, context: dict, work):
+    """Run `work()` for a task; when it fails, record why in the run folder (for `mlgate
+    run-day`), and fail at once, without retries, on an error no retry can fix (a bad
+    config, a source that does not fit, a failed gate, a refused promotion)."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from mlgate.errors import is_permanent
+    from mlgate.runs import write_failure
+
+    try:
+        return work()
+    except Exception as error:
+        day = context["data_interval_start"].date().isoformat()
+        write_failure(name, day, context["ti"].task_id, error, context["run_id"])
+        if is_permanent(error):
+            raise AirflowFailException(str(error)) from error
+        raise
+
+
+def _run_stage(name: str, stage: str, context: dict):
+    """Call mlgate.stages.STAGES[stage] for this run (see _fail_as_task for its failures)."""
     from mlgate import stages
 
-    cfg = load_pipeline(name)
-    options = stages.RunOptions.from_context(context)
     day = context["data_interval_start"].date()
-    try:
-        result = stages.STAGES[stage](cfg, day, options)
-    except stages.GateFailed as failure:
-        raise AirflowFailException(str(failure)) from failure
+
+    def work():
+        cfg = load_pipeline(name)
+        return cfg, stages.STAGES[stage](cfg, day, stages.RunOptions.from_context(context))
+
+    cfg, result = _fail_as_task(name, context, work)
+    options = stages.RunOptions.from_context(context)
     if stage == "evaluate_gates" and options.gate_mode == stages.DRY_RUN and not result["passed"]:
         # A dry run does not stop on a failed gate, but a person still hears about it.
         from mlgate_alerts import send_gate_alert
@@ -177,11 +224,15 @@ def retrain_dag(cfg: PipelineConfig):
             from mlgate.stages import RunOptions
             from mlgate.stages import extract as run_extract
 
-            return run_extract(
-                load_pipeline(name),
-                context["data_interval_start"].date(),
-                context["data_interval_end"].replace(tzinfo=None),
-                RunOptions.from_context(context),
+            return _fail_as_task(
+                name,
+                context,
+                lambda: run_extract(
+                    load_pipeline(name),
+                    context["data_interval_start"].date(),
+                    context["data_interval_end"].replace(tzinfo=None),
+                    RunOptions.from_context(context),
+                ),
             )
 
         @task(retries=0)
@@ -221,8 +272,6 @@ def retrain_dag(cfg: PipelineConfig):
                 "{{ params.model_family or '' }}",
                 "--dag-id",
                 "{{ dag.dag_id }}",
-                "--dag-run-id",
-                "{{ run_id }}",
                 "--triggered-by",
                 "{{ dag_run.run_type.value }}:{{ dag_run.triggering_user_name or '-' }}",
             ],

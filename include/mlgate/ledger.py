@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlgate.errors import PermanentError
 from mlgate.gates import MIN_OVERRIDE_REASON
 from mlgate.paths import promotion_history_path
 
@@ -49,11 +50,11 @@ MIN_REASON_CHARS = MIN_OVERRIDE_REASON  # a rollback's or a resolution's reason,
 RESTORE, ACCEPT = "restore", "accept"  # the operator's two answers to aliases moved outside
 
 
-class LedgerError(RuntimeError):
+class LedgerError(RuntimeError, PermanentError):
     """The ledger file cannot be read; the message says where and what to do."""
 
 
-class PromotionError(RuntimeError):
+class PromotionError(RuntimeError, PermanentError):
     """Promotion or rollback refused; the message says why and what to do."""
 
 

@@ -46,9 +46,12 @@ from mlgate.runs import (
     TAG_DAG_ID,
     TAG_DS,
     TAG_GIT_COMMIT,
+    TAG_INTERRUPTED,
+    TAG_OWNER,
     TAG_PREFIX,
     TAG_TRIGGERED_BY,
     WINDOW_TAG_PREFIX,
+    owner_gone,
 )
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,32 @@ def ensure_experiment(name: str) -> str:
         return experiment.experiment_id
     location = artifact_root() if tracking_uri().startswith("sqlite:") else None
     return mlflow.create_experiment(name, artifact_location=location)
+
+
+def fail_interrupted_runs(experiment_id: str, found_by: str) -> list[str]:
+    """Mark FAILED the runs of an experiment left RUNNING by a process that is gone (a
+    killed task or command); returns their ids.
+
+    Only runs whose owner (tag mlgate.owner, host:pid:start) ran on this host and has
+    ended are touched: a live owner, another host's, or a run without the tag is left as
+    it is. Each failed run is tagged with why and by which run (`found_by`).
+    """
+    client = configure_mlflow().MlflowClient()
+    failed = []
+    for run in client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    ):
+        owner = run.data.tags.get(TAG_OWNER)
+        if not owner or not owner_gone(owner):
+            continue
+        client.set_tag(
+            run.info.run_id,
+            TAG_INTERRUPTED,
+            f"its owner {owner} ended without finishing the run; found by {found_by}",
+        )
+        client.set_terminated(run.info.run_id, status="FAILED")
+        failed.append(run.info.run_id)
+    return failed
 
 
 def operating_threshold(run_id: str) -> float:

@@ -14,9 +14,12 @@ same-run check, and of the MLflow tag names that tie runs and model versions to 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 from pathlib import Path
 
+from mlgate.errors import is_permanent
 from mlgate.paths import REPO_ROOT, run_dir, write_json
 
 # --- the files of runs/ds=<ds>/, in the order the tasks write them -----------------------
@@ -34,6 +37,7 @@ PARITY_SCORES = "parity_scores.parquet"  # evaluate: the holdout, Spark and ONNX
 EVALUATION_FILE = "evaluation.json"  # evaluate: champion compared, row counts
 DISAGREEMENTS_FILE = "shadow_top_disagreements.csv"  # gates: where the models differ most
 DECISION_FILE = "decision.json"  # gates, promote: registered version, promoted or why not
+FAILURE_FILE = "failure.json"  # the task that failed: its error, and whether a retry can help
 # features: the feature table's row and label counts, next to it in features/ds=<ds>/
 # (Spark and pyarrow skip files whose names start with "_")
 FEATURE_SUMMARY_FILE = "_feature_summary.json"
@@ -53,6 +57,11 @@ TAG_GATE_MODE = "mlgate.gate_mode"
 TAG_GIT_COMMIT = "mlgate.git_commit"
 TAG_GATES_PASSED = "mlgate.gates_passed"
 TAG_ONNX_EXPORT = "mlgate.onnx_export"
+# host:pid:start of the process that owns a RUNNING run; a later run fails it once it is gone
+TAG_OWNER = "mlgate.owner"
+TAG_INTERRUPTED = "mlgate.interrupted"  # why a run was marked FAILED, and which run did it
+# Set by `mlgate run-day` for the processes it starts: the command owns the whole DAG run.
+OWNER_ENV = "MLGATE_RUN_OWNER"
 WINDOW_TAG_PREFIX = "mlgate.window."  # + train_start, train_end, holdout_start, holdout_end
 
 
@@ -67,7 +76,70 @@ def lineage_tags(
         TAG_AIRFLOW_RUN_ID: airflow_run_id,
         TAG_TRIGGERED_BY: triggered_by,
         TAG_GIT_COMMIT: git_commit(),
+        TAG_OWNER: run_owner(),
     }
+
+
+# --- who owns a run: a process on a host, alive or gone ---------------------------------
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs and is not a zombie (an exited child of ours is reaped first)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our exited child
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    status = Path(f"/proc/{pid}/status")
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("State:"):
+                return "Z" not in line.split(":", 1)[1]
+    except OSError:
+        pass
+    return True
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks after boot), from /proc/<pid>/stat."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; the fields after its ")" are plain.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def process_identity(pid: int | None = None) -> str:
+    """host:pid:start ticks of a process (this one by default): a pid alone can be reused."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{process_start_ticks(pid) or 0}"
+
+
+def run_owner() -> str:
+    """Who owns the runs this process starts: the `mlgate run-day` that started it, if any,
+    else this process."""
+    return os.environ.get(OWNER_ENV) or process_identity()
+
+
+def owner_gone(owner: str) -> bool:
+    """The owning process has ended. False when that cannot be known here: another host,
+    or an owner in an unknown format (a run is never failed on a guess)."""
+    try:
+        host, pid_text, ticks_text = owner.rsplit(":", 2)
+        pid, ticks = int(pid_text), int(ticks_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    if not pid_alive(pid):
+        return True
+    return bool(ticks) and process_start_ticks(pid) not in (None, ticks)
 
 
 def git_commit() -> str:
@@ -114,3 +186,33 @@ def run_file_of(pipeline: str, ds: str, name: str, airflow_run_id: str) -> dict 
     if not isinstance(payload, dict) or payload.get(RUN_ID_KEY) != airflow_run_id:
         return None
     return payload
+
+
+# --- why a run failed -----------------------------------------------------------------------
+
+
+def write_failure(
+    pipeline: str, ds: str, task: str, error: BaseException, airflow_run_id: str
+) -> dict:
+    """Record why `task` of this DAG run failed, for `mlgate run-day`'s last line.
+
+    Written by the task itself (the DAG's task wrapper, a Spark job's entry point), so the
+    reason is the error's own message, not a line found in a log.
+    """
+    message = str(error).strip() or type(error).__name__
+    payload = {
+        RUN_ID_KEY: airflow_run_id,
+        "task": task,
+        "error": type(error).__name__,
+        "message": message,
+        "permanent": is_permanent(error),
+    }
+    write_run_file(pipeline, ds, FAILURE_FILE, payload)
+    return payload
+
+
+def clear_failure(pipeline: str, ds: str, airflow_run_id: str) -> None:
+    """Forget the failure an earlier try of this DAG run recorded (a new try is starting);
+    another DAG run's record (the score DAG's, the retrain DAG's) is left alone."""
+    if run_file_of(pipeline, ds, FAILURE_FILE, airflow_run_id) is not None:
+        run_file(pipeline, ds, FAILURE_FILE).unlink(missing_ok=True)

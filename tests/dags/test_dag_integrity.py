@@ -105,6 +105,8 @@ def test_every_dag_has_tags_retries_and_docs(dagbag):
 
 
 def test_fraud_retrain_shape(dagbag):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
     dag = dagbag.dags["fraud_retrain"]
     assert dag.catchup is False
     assert dag.max_active_runs == 1
@@ -121,10 +123,10 @@ def test_fraud_retrain_shape(dagbag):
     ]
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids
-    assert dag.get_task("features").task_type == "SparkSubmitOperator"
-    assert dag.get_task("train").task_type == "SparkSubmitOperator"
+    assert isinstance(dag.get_task("features"), SparkSubmitOperator)
+    assert isinstance(dag.get_task("train"), SparkSubmitOperator)
     assert dag.get_task("features")._conn_id == "spark_default"
-    assert dag.get_task("evaluate").task_type == "SparkSubmitOperator"
+    assert isinstance(dag.get_task("evaluate"), SparkSubmitOperator)
     # A failed gate is not transient: gate tasks never retry.
     for task_id in ("check_raw", "check_features", "gates", "promote"):
         assert dag.get_task(task_id).retries == 0, task_id

@@ -24,10 +24,12 @@ def dag():
 
 
 def test_fraud_score_waits_scores_and_writes_in_order(dag):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
     order = ["wait_for_extract", "champion", "score", "write_scores"]
     for upstream, downstream in zip(order, order[1:]):
         assert dag.get_task(upstream).downstream_task_ids == {downstream}
-    assert dag.get_task("score").task_type == "SparkSubmitOperator"
+    assert isinstance(dag.get_task("score"), SparkSubmitOperator)
     assert "--model-version" in dag.get_task("score").application_args
     sensor = dag.get_task("wait_for_extract")
     assert sensor.mode == "reschedule"  # a waiting sensor holds no worker slot

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.errors import PermanentError
 from mlgate.paths import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ _INDEX_META_KEY = "mlgate_index"
 _RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
 
 
-class SuiteSpecError(ValueError):
+class SuiteSpecError(ValueError, PermanentError):
     """A suite file is missing, not valid JSON, or not in the expected format."""
 
 

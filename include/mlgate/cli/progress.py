@@ -392,6 +392,7 @@ class DagRunResult:
     log_path: Path | None  # Airflow's and Spark's output (None with --verbose)
     run_id: str | None  # the DAG run's id; None if Airflow stopped before the run began
     started_at: datetime  # when the command started (UTC)
+    failed_task: str | None = None  # the first task that failed, from the metadata DB
 
 
 def run_dag_day(
@@ -409,7 +410,11 @@ def run_dag_day(
     verbose: Airflow's and Spark's output streams to the terminal instead of a log file.
     """
     from mlgate.local.embedded import logical_date_for, start_dag_test
+    from mlgate.runs import OWNER_ENV, process_identity
 
+    # this command owns the MLflow run its DAG run starts: a later run fails it when the
+    # command is gone, never while it runs (mlgate.registry.fail_interrupted_runs)
+    env = {**env, OWNER_ENV: process_identity()}
     started, started_at = time.monotonic(), datetime.now(UTC)
     db = metadata_db(env)
     logical = datetime.fromisoformat(logical_date_for(day)).replace(tzinfo=UTC)
@@ -431,12 +436,15 @@ def run_dag_day(
         finally:
             display.close()
     run_id = follower.run_id if follower is not None else None
+    failed = None
+    if code != 0 and run_id is not None:
+        failed = next((t.name for t in follower.poll() or [] if t.state == "failed"), None)
     if code != 0 and run_id is None and log_path is not None:
         # Airflow stopped before the run began (a DAG import error, a rejected Param): no
         # task line says why, the end of its output does.
         print(f"{dag_id} stopped before its run began; the end of its output:", file=sys.stderr)
         print("\n".join(log_tail(log_path)), file=sys.stderr)
-    return DagRunResult(code, log_path, run_id, started_at)
+    return DagRunResult(code, log_path, run_id, started_at, failed)
 
 
 def log_tail(path: Path, lines: int = 20) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from contextlib import contextmanager
 from datetime import date
@@ -39,11 +40,11 @@ def cmd_run_day(args) -> int:
         return misfit
     dag_id = cfg.dag_id("retrain")
     print(f"running DAG {dag_id} for {args.date} (state: {state_dir()})", flush=True)
-    with mail_sink_running(env):
+    with mail_sink_running(env) as run_env:
         result = run_dag_day(
             dag_id,
             args.date,
-            env,
+            run_env,
             command="run-day",
             pipeline=cfg.name,
             conf=conf,
@@ -57,20 +58,39 @@ def cmd_run_day(args) -> int:
 
 
 @contextmanager
-def mail_sink_running(env: dict):
-    """The local SMTP sink for the run's alert emails: started here unless already up."""
-    from mlgate.local.embedded import smtp_port
-    from mlgate.local.mailsink import start_background, stop_background
-    from mlgate.local.processes import port_open
+def mail_sink_running(env: dict, attempts: int = 5):
+    """A local SMTP sink for this run's alert emails; yields `env` pointing Airflow at it.
 
-    port = smtp_port(env)
-    if port_open("127.0.0.1", port):
-        yield
+    A sink already listening on the configured port (`mlgate services`, Mailpit, one
+    started by hand) is shared and left running. Otherwise this run gets a sink of its own
+    on a free port: two runs at once never share one, so neither stops the other's; the
+    sink watches this process and stops by itself if the run is killed.
+    """
+    import os
+
+    from mlgate.local.embedded import smtp_port, with_smtp_port
+    from mlgate.local.mailsink import start_background, stop_background
+    from mlgate.local.processes import free_port, pid_alive, port_open, read_pid
+
+    if port_open("127.0.0.1", smtp_port(env)):
+        yield env
         return
-    pidfile = mail_dir() / "sink.pid"
-    start_background(mail_dir(), "127.0.0.1", port, pidfile)
+    folder = mail_dir()
+    for stale in folder.glob("sink-*.pid"):  # a killed run's sink has stopped by itself
+        pid = read_pid(stale)
+        if pid is None or not pid_alive(pid):
+            stale.unlink(missing_ok=True)
+    pidfile = folder / f"sink-{os.getpid()}.pid"
+    for attempt in range(attempts):
+        port = free_port()
+        try:
+            start_background(folder, "127.0.0.1", port, pidfile, owner_pid=os.getpid())
+            break
+        except RuntimeError:  # another process took the port first
+            if attempt == attempts - 1:
+                raise
     try:
-        yield
+        yield with_smtp_port(env, port)
     finally:
         stop_background(pidfile)
 
@@ -102,12 +122,68 @@ def print_failure(cfg, day: date, result, env: dict) -> None:
         file=sys.stderr,
     )
     since = result.started_at.timestamp()
-    mails = sorted(m for m in mail_dir().glob("*.eml") if m.stat().st_mtime >= since)
+    mails = sorted(
+        m
+        for m in mail_dir().glob("*.eml")
+        if m.stat().st_mtime >= since and alert_day(m) in (None, day.isoformat())
+    )
     if mails:
         print(f"alert email: {mails[-1]}", file=sys.stderr)
     print(f"task logs: {env['AIRFLOW_HOME']}/logs", file=sys.stderr)
     if result.log_path is not None:
         print(f"full Airflow and Spark output: {result.log_path}", file=sys.stderr)
+    print(failure_line(cfg, day, result), file=sys.stderr)
+
+
+def alert_day(path) -> str | None:
+    """The day an alert email is about, from its subject ("[mlgate] MODEL DAY: ..."); None
+    when it names none. Another run at the same time (another day) sent the others."""
+    from email.parser import BytesHeaderParser
+
+    try:
+        with open(path, "rb") as handle:
+            subject = str(BytesHeaderParser().parse(handle).get("Subject", ""))
+    except OSError:
+        return None
+    match = re.search(r"\b(\d{4}-\d{2}-\d{2}):", subject)
+    return match.group(1) if match else None
+
+
+def failure_line(cfg, day: date, result) -> str:
+    """The last line of a failed run: what failed and what to do, in one line.
+
+    The reason is the one the failing task recorded (``runs.write_failure``: the error's
+    own message, and whether a retry could help); a task that recorded none was killed.
+    """
+    from mlgate.runs import FAILURE_FILE, run_file_of
+
+    output = result.log_path or "the output above"
+    rerun = f"mlgate run-day --pipeline {cfg.name} --date {day}"
+    if result.run_id is None:
+        return (
+            f"Airflow stopped before the run began (the end of its output is above): fix what "
+            f"it names, then run again: {rerun}"
+        )
+    failure = run_file_of(cfg.name, day.isoformat(), FAILURE_FILE, result.run_id)
+    if failure is not None and result.failed_task not in (None, failure["task"]):
+        failure = None  # an earlier try of another task failed, then passed on its retry
+    if failure is None:
+        task = result.failed_task or "a task"
+        return (
+            f"{task} failed without recording a reason (killed, or out of memory?): read its "
+            f"output in {output}, then run again: {rerun}"
+        )
+    reason = failure["message"].splitlines()[0].strip()
+    if failure["error"] == "GateFailed":
+        action = (
+            "the gate table above says why; fix the data or the model, or let a gate through "
+            "with --override GATE --reason TEXT"
+        )
+    elif failure["permanent"]:
+        action = f"retrying cannot help; once fixed, run again: {rerun}"
+    else:
+        action = f"retried without success; see {output}, then run again: {rerun}"
+    return f"{failure['task']} failed: {reason} — {action}"
 
 
 def print_summary(cfg, day: date) -> None:

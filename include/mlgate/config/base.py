@@ -7,12 +7,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+from mlgate.errors import PermanentError
 from mlgate.window import duration_seconds
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, PermanentError):
     """The config file is missing, unreadable or invalid; the message says what to fix."""
 
 

@@ -31,6 +31,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mlgate.errors import PermanentError
+
 COMPARISONS = ("==", "!=", "<=", ">=", "<", ">")
 KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -38,7 +40,7 @@ _NUMBER = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
 MAX_LENGTH = 2000
 
 
-class ExpressionError(ValueError):
+class ExpressionError(ValueError, PermanentError):
     """A filter that does not parse or names an unknown column; the message says where."""
 
 

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from mlgate.config import CONDITIONS_PLACEHOLDER
+from mlgate.errors import PermanentError
 from mlgate.paths import table_partition
 
 MANIFEST_FILE = "_manifest.json"  # Spark and pyarrow skip files starting with "_"
@@ -37,6 +38,19 @@ UNPARSABLE_COLUMN = "_unparsable"
 
 class ExtractError(RuntimeError):
     """The source could not be read as the config describes; the message says why."""
+
+
+class SourceMismatchError(ExtractError, PermanentError):
+    """The source lacks what the pipeline names, or rejects its query: a retry fails alike."""
+
+
+def rejected_by_source(error: sa.exc.DBAPIError) -> bool:
+    """The database refused the statement itself (unknown table or column, bad syntax), as
+    it will on every retry; a busy, locked or unreachable database is not this."""
+    if isinstance(error, sa.exc.ProgrammingError):  # PostgreSQL's SQLSTATE class 42
+        return True
+    # sqlite3 raises OperationalError for both; its error code tells them apart
+    return getattr(error.orig, "sqlite_errorname", None) == "SQLITE_ERROR"
 
 
 @dataclass(frozen=True)
@@ -437,12 +451,19 @@ def free_form_schema(engine: sa.Engine, query: str, table: sa.Table) -> pa.Schem
         try:
             result = conn.execute(sa.text(query.replace(CONDITIONS_PLACEHOLDER, "(1 = 0)")))
         except sa.exc.DBAPIError as error:
+            if rejected_by_source(error):
+                raise SourceMismatchError(
+                    f"the source rejects the free-form query source.events.query: {error.orig}; "
+                    "fix the query in the pipeline file"
+                ) from None
             raise ExtractError(f"the free-form query failed: {error.orig}") from None
         names = list(result.keys())
         description = result.cursor.description or []
         result.close()
     if UNPARSABLE_COLUMN in names:
-        raise ExtractError(f"the free-form query returns a column named {UNPARSABLE_COLUMN!r}")
+        raise SourceMismatchError(
+            f"the free-form query returns a column named {UNPARSABLE_COLUMN!r}; rename it"
+        )
     if len(set(names)) != len(names):
         raise ExtractError(f"the free-form query returns duplicate column names: {names}")
     fields = []

@@ -8,10 +8,12 @@ import os
 from datetime import date
 
 from mlgate.config import PipelineConfig, load_pipeline
+from mlgate.errors import PermanentError
 from mlgate.ingest.extract import versions_folder
 from mlgate.ingest.records import quarantined_keys
 from mlgate.ingest.status import select_days
 from mlgate.paths import lake_dir, table_partition
+from mlgate.runs import write_failure
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,26 @@ def job_arguments(description: str) -> argparse.ArgumentParser:
         "--pipeline", required=True, help="the pipeline (a file of include/pipelines)"
     )
     parser.add_argument("--state", help="state folder (default: $MLGATE_STATE or ./state)")
+    parser.add_argument("--dag-run-id", default="manual", help="the Airflow run this job is for")
     return parser
+
+
+class JobInputError(RuntimeError, PermanentError):
+    """The job's input cannot give a model (a missing partition, one class only): a retry
+    reads the same input; the message says what to do."""
+
+
+def run_job(main, task: str) -> None:
+    """Run a job's `main`; when it fails, record why in the run folder (`runs.write_failure`)
+    for the DAG, which then retries only what a retry can fix, and for `mlgate run-day`."""
+    args, _ = job_arguments(task).parse_known_args()
+    try:
+        main()
+    except Exception as error:
+        if args.state:
+            os.environ["MLGATE_STATE"] = args.state
+        write_failure(args.pipeline, args.ds.isoformat(), task, error, args.dag_run_id)
+        raise
 
 
 def setup(args: argparse.Namespace) -> PipelineConfig:
@@ -69,7 +90,7 @@ def readable_days(
         (present if folder.exists() else missing).append(day)
     lacking = [day.isoformat() for day in required if day in missing]
     if lacking:
-        raise SystemExit(
+        raise JobInputError(
             f"lake partitions of {spec.table} missing for {lacking[:3]}: run the extract first"
         )
     if missing:

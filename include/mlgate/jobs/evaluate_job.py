@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mlgate.config import PipelineConfig
-from mlgate.jobs.common import job_arguments, setup, spark_session
+from mlgate.jobs.common import job_arguments, run_job, setup, spark_session
 from mlgate.ml.assertions import load_assertion_set
 from mlgate.ml.features import feature_columns
 from mlgate.ml.split import split_by_time
@@ -165,4 +165,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_job(main, "evaluate")

@@ -21,6 +21,7 @@ from mlgate.jobs.common import (
     read_dimensions,
     read_events,
     read_labels,
+    run_job,
     setup,
     spark_session,
 )
@@ -81,4 +82,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_job(main, "features")

@@ -15,7 +15,14 @@ import logging
 
 from pyspark.sql import functions as F
 
-from mlgate.jobs.common import job_arguments, read_dimensions, read_events, setup, spark_session
+from mlgate.jobs.common import (
+    job_arguments,
+    read_dimensions,
+    read_events,
+    run_job,
+    setup,
+    spark_session,
+)
 from mlgate.ml.rows import feature_rows
 from mlgate.ml.training import score
 from mlgate.paths import scores_partition, swap_into_place, temporary_sibling, write_json
@@ -78,4 +85,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_job(main, "score")

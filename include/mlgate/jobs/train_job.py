@@ -18,7 +18,7 @@ import yaml
 
 from mlgate.export.to_onnx import log_portable_model
 from mlgate.gates.metrics import holdout_metrics
-from mlgate.jobs.common import job_arguments, setup, spark_session
+from mlgate.jobs.common import JobInputError, job_arguments, run_job, setup, spark_session
 from mlgate.ml import plots
 from mlgate.ml.features import feature_columns
 from mlgate.ml.split import split_by_time
@@ -34,7 +34,12 @@ from mlgate.ml.training import (
     training_effort,
 )
 from mlgate.paths import features_partition
-from mlgate.registry import THRESHOLD_PARAM, configure_mlflow, ensure_experiment
+from mlgate.registry import (
+    THRESHOLD_PARAM,
+    configure_mlflow,
+    ensure_experiment,
+    fail_interrupted_runs,
+)
 from mlgate.runs import (
     CANDIDATE_FILE,
     DATA_FILES,
@@ -54,7 +59,6 @@ def arguments():
     parser = job_arguments(__doc__.splitlines()[0])
     parser.add_argument("--family", help="override training.family for this run")
     parser.add_argument("--dag-id", default="manual")
-    parser.add_argument("--dag-run-id", default="manual")
     parser.add_argument("--triggered-by", default="manual")
     return parser
 
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     fit_counts = {int(r[label]): int(r["count"]) for r in counts}
     log.info("fitting on %s rows by label (negatives sampled)", fit_counts)
     if fit_counts.get(1, 0) == 0 or fit_counts.get(0, 0) == 0:
-        raise SystemExit(
+        raise JobInputError(
             f"the training rows hold only one class ({fit_counts}); cannot fit. "
             f"Are labels arriving? Check the label table {cfg.target.label_table!r} and "
             "target.maturity_days."
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     numeric, categorical = feature_columns(cfg.features)
     empty = never_present(fit_rows, numeric)
     if empty:
-        raise SystemExit(
+        raise JobInputError(
             f"the numeric model inputs {empty} have no value in any training row; give their "
             "aggregation a `default:` or remove them from the feature spec "
             "(docs/pipelines.md, Features)"
@@ -119,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
         experiment_id=None if resume else experiment_id,
         run_name=None if resume else f"{cfg.model_name}-{ds}",
     ) as run:
+        if not resume:  # a standalone run: the first of its own
+            fail_interrupted_runs(experiment_id, f"run {run.info.run_id} (train job)")
         mlflow.set_tags(
             {
                 **lineage_tags(
@@ -190,4 +196,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_job(main, "train")

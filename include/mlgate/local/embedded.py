@@ -24,6 +24,12 @@ def smtp_port(env: dict[str, str]) -> int:
     return int(json.loads(env["AIRFLOW_CONN_SMTP_DEFAULT"])["port"])
 
 
+def with_smtp_port(env: dict[str, str], port: int) -> dict[str, str]:
+    """A copy of `env` whose Airflow SMTP connection (the alert emails) uses `port`."""
+    connection = json.loads(env["AIRFLOW_CONN_SMTP_DEFAULT"])
+    return {**env, "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({**connection, "port": port})}
+
+
 class EnvironmentError_(RuntimeError):
     """Something the embedded default needs is missing; the message says what to install."""
 

@@ -2,14 +2,17 @@
 
 The embedded default has no mail server, yet a failed gate must produce an email a person
 can open. This sink speaks SMTP (aiosmtpd does the protocol) on a local port and writes each
-message, byte for byte as received, to `<dir>/<UTC timestamp>-<counter>.eml` (written to a
-temporary file first and renamed, so a reader never sees half a message). Open the files
-with any mail client, or list them with `read_messages`.
+message, byte for byte as received, to `<dir>/<UTC timestamp>-<pid>-<counter>.eml` (written
+to a temporary file first and renamed, so a reader never sees half a message; the pid keeps
+two sinks writing to one folder apart). Open the files with any mail client, or list them
+with `read_messages`.
 
     python -m mlgate.local.mailsink --dir state/mail --port 8025     # foreground, Ctrl-C stops it
 
 `start_background` / `stop_background` run the same command as a detached process with a
-pid file (used by the embedded default and by tests).
+pid file (used by the embedded default and by tests). With `--owner-pid PID` the sink stops
+by itself once that process is gone: `mlgate run-day` starts one sink per run on a free
+port, and a run killed outside its control leaves no sink behind.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from mlgate.local.processes import pid_alive, port_open, read_pid, tail
+from mlgate.local.processes import pid_alive, port_open, process_start_ticks, read_pid, tail
 from mlgate.paths import INCLUDE_DIR
 
 log = logging.getLogger("mlgate.mailsink")
@@ -56,7 +59,7 @@ class MailSink:
         with self._lock:
             while True:
                 stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-                target = self.directory / f"{stamp}-{next(self._counter):06d}.eml"
+                target = self.directory / f"{stamp}-{os.getpid()}-{next(self._counter):06d}.eml"
                 if not target.exists():
                     break
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{target.name}.", suffix=".tmp")
@@ -95,8 +98,13 @@ def _controller(directory: Path | str, host: str, port: int):
     return Controller(MailSink(directory), hostname=host, port=port, server_hostname=SERVER_NAME)
 
 
-def serve(directory: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    """Run the sink in the foreground until SIGTERM or SIGINT."""
+def serve(
+    directory: Path | str,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    owner_pid: int | None = None,
+) -> None:
+    """Run the sink in the foreground until SIGTERM or SIGINT, or until `owner_pid` ends."""
     directory = Path(directory).resolve()
     controller = _controller(directory, host, port)
     stop = threading.Event()
@@ -109,16 +117,24 @@ def serve(directory: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, _stop)
+    owner_started = process_start_ticks(owner_pid) if owner_pid else None
     controller.start()
     log.info("mail sink listening on %s:%d, saving to %s", host, port, directory)
     try:
         while not stop.wait(0.5):
-            pass
+            if owner_pid and not _owner_alive(owner_pid, owner_started):
+                log.info("mail sink's owner (pid %d) is gone, shutting down", owner_pid)
+                break
     finally:
         controller.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         log.info("mail sink stopped")
+
+
+def _owner_alive(pid: int, start_ticks: int | None) -> bool:
+    """The owner still runs: its pid is alive and was not reused by a newer process."""
+    return pid_alive(pid) and (start_ticks is None or process_start_ticks(pid) == start_ticks)
 
 
 def _is_sink(pid: int) -> bool:
@@ -137,11 +153,13 @@ def start_background(
     pidfile: Path | str | None = None,
     *,
     wait_seconds: float = 15.0,
+    owner_pid: int | None = None,
 ) -> int:
     """Start `python -m mlgate.local.mailsink` detached; returns its pid once the port accepts.
 
     Output goes to `<dir>/sink.log`; the pid to `pidfile` (default `<dir>/sink.pid`). When
-    the pid file names a live sink and the port answers, that sink is reused.
+    the pid file names a live sink and the port answers, that sink is reused. With
+    `owner_pid`, the sink stops by itself when that process ends.
     """
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -173,6 +191,7 @@ def start_background(
         host,
         "--port",
         str(port),
+        *(["--owner-pid", str(owner_pid)] if owner_pid else []),
     ]
     log_path = directory / LOG_NAME
     with open(log_path, "ab") as log_file:
@@ -268,11 +287,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})"
     )
+    parser.add_argument(
+        "--owner-pid",
+        type=int,
+        help="stop when this process ends (the command that started the sink for its run)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    serve(args.dir, args.host, args.port)
+    serve(args.dir, args.host, args.port, owner_pid=args.owner_pid)
     return 0
 
 

@@ -12,6 +12,9 @@ import socket
 import time
 from pathlib import Path
 
+# one owner of process liveness for the product and the launchers
+from mlgate.runs import pid_alive, process_start_ticks
+
 # Set in the environment of every process `mlgate services` starts (and so of their
 # children): how `stop` finds what they started.
 TAG_ENV = "MLGATE_SERVICES_TAG"
@@ -30,26 +33,12 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether `pid` runs and is not a zombie (an exited child of ours is reaped first)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our exited child
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    status = Path(f"/proc/{pid}/status")
-    try:
-        for line in status.read_text().splitlines():
-            if line.startswith("State:"):
-                return "Z" not in line.split(":", 1)[1]
-    except OSError:
-        pass
-    return True
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now (the OS picks it; another process may take it
+    before it is used, so the caller retries when binding fails)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def read_pid(pidfile: Path) -> int | None:
@@ -66,16 +55,6 @@ def tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """When the process started (clock ticks after boot), from /proc/<pid>/stat."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces; the fields after its ")" are plain.
-    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def tagged_pids(tag: str) -> list[int]:

@@ -12,10 +12,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from mlgate.errors import PermanentError
 from mlgate.paths import REPO_ROOT
 
 
-class AssertionSetError(ValueError):
+class AssertionSetError(ValueError, PermanentError):
     """The assertion-set file is malformed; the message names the example and the key."""
 
 

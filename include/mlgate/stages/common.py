@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from mlgate.config import GATE_NAMES, PipelineConfig
+from mlgate.errors import PermanentError
 from mlgate.gates import MIN_OVERRIDE_REASON, GateReport, GateResult
 from mlgate.runs import (
     GATES_FILE,
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 ENFORCE, DRY_RUN = "enforce", "dry_run"
 GATE_MODES = (ENFORCE, DRY_RUN)
+
+
+class RunOptionsError(ValueError, PermanentError):
+    """The run was asked for something it cannot do (a bad Param); the message says what."""
 
 
 @dataclass(frozen=True)
@@ -61,20 +66,22 @@ class RunOptions:
     def validate(self) -> None:
         """Reject a bad override request before any work is done."""
         if self.gate_mode not in GATE_MODES:
-            raise ValueError(
+            raise RunOptionsError(
                 f"gate_mode must be {ENFORCE!r} or {DRY_RUN!r}, not {self.gate_mode!r}"
             )
         unknown = sorted(set(self.override_gates) - set(GATE_NAMES))
         if unknown:
-            raise ValueError(f"override_gates names unknown gates {unknown}; known: {GATE_NAMES}")
+            raise RunOptionsError(
+                f"override_gates names unknown gates {unknown}; known: {GATE_NAMES}"
+            )
         if self.override_gates and len(self.override_reason.strip()) < MIN_OVERRIDE_REASON:
-            raise ValueError(
+            raise RunOptionsError(
                 f"overriding {self.override_gates} needs a written override_reason of at least "
                 f"{MIN_OVERRIDE_REASON} characters; it is recorded in the history and the email"
             )
 
 
-class GateFailed(RuntimeError):
+class GateFailed(RuntimeError, PermanentError):
     """A blocking gate failed: the run stops and the champion is untouched."""
 
     def __init__(self, report: GateReport, stage: str):
@@ -91,7 +98,7 @@ def tracking_run(cfg: PipelineConfig, ds: date, opts: RunOptions) -> str:
     existing = run_file_of(cfg.name, ds.isoformat(), TRACKING_FILE, opts.airflow_run_id)
     if existing:
         return existing["run_id"]
-    from mlgate.registry import configure_mlflow, ensure_experiment
+    from mlgate.registry import configure_mlflow, ensure_experiment, fail_interrupted_runs
 
     mlflow = configure_mlflow()
     experiment_id = ensure_experiment(cfg.model_name)
@@ -105,6 +112,11 @@ def tracking_run(cfg: PipelineConfig, ds: date, opts: RunOptions) -> str:
             TAG_GATE_MODE: opts.gate_mode,
         },
     )
+    interrupted = fail_interrupted_runs(
+        experiment_id, f"run {run.info.run_id} (Airflow run {opts.airflow_run_id})"
+    )
+    if interrupted:
+        log.warning("marked FAILED the runs their killed owners left RUNNING: %s", interrupted)
     write_run_file(
         cfg.name,
         ds.isoformat(),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from mlgate.config import PipelineConfig
+from mlgate.config import PipelineConfig, pipeline_path
 from mlgate.ingest.extract import extract_for_run
-from mlgate.ingest.lake import ExtractError
+from mlgate.ingest.lake import SourceMismatchError
 from mlgate.ingest.source_check import check_source
 from mlgate.runs import MANIFEST_FILE, write_run_file
 from mlgate.stages.common import RunOptions, log_run_artifact
@@ -22,10 +22,14 @@ def extract(cfg: PipelineConfig, ds: date, as_of: datetime, opts: RunOptions) ->
     opts.validate()
     problems = check_source(cfg)
     if problems:
-        raise ExtractError(
-            f"pipeline {cfg.name} does not fit its source database:\n  " + "\n  ".join(problems)
+        raise SourceMismatchError(
+            f"pipeline {cfg.name} does not fit its source database: {'; '.join(problems)}; "
+            f"fix {pipeline_path(cfg.name)} or the source, then run again"
         )
-    manifest = extract_for_run(cfg, ds, as_of)
+    try:
+        manifest = extract_for_run(cfg, ds, as_of)
+    except SourceMismatchError as error:
+        raise SourceMismatchError(f"{error} ({pipeline_path(cfg.name)})") from error
     write_run_file(cfg.name, ds.isoformat(), MANIFEST_FILE, manifest)
     log_run_artifact(cfg, ds, opts, MANIFEST_FILE, folder="data")
     return {
