@@ -23,7 +23,9 @@ the range of an incremental import), split into N ranges of a numeric or time co
   'NaN' in a decimal column, a year past 9999) is read again on the row path. Elsewhere
   (SQLite, other databases) the row path: a server-side cursor streamed in chunks of
   CHUNK_ROWS rows, converted by `mlgate.ingest.lake.convert_rows` (unconvertible values
-  become null and are named in `_unparsable`).
+  become null and are named in `_unparsable`). SQLite's text is decoded by
+  `lake.decode_source_text`, so text that is not valid UTF-8 marks its row
+  (`invalid_utf8:<column>`) instead of stopping the import.
 * **Nothing user-given is pasted into SQL text**: names come from the validated config and
   are quoted by SQLAlchemy; values (window bounds, range bounds, watermarks) are bound
   parameters. COPY takes no parameters: asyncpg (values passed apart from the SQL) or
@@ -55,6 +57,7 @@ from mlgate.ingest.lake import (
     Measure,
     arrow_schema,
     convert_rows,
+    decode_source_text,
     free_form_schema,
 )
 
@@ -243,12 +246,16 @@ def source_connection(engine: sa.Engine, snapshot: str | None = None):
             conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
         elif is_sqlite(engine):
             conn.exec_driver_sql("PRAGMA query_only = ON")
+            raw = conn.connection.dbapi_connection
+            # sqlite3's own decoding raises on bytes that are not UTF-8 and ends the read
+            previous_factory, raw.text_factory = raw.text_factory, decode_source_text
         try:
             yield conn
         finally:
             if is_sqlite(engine):
                 conn.rollback()
                 conn.exec_driver_sql("PRAGMA query_only = OFF")
+                raw.text_factory = previous_factory
 
 
 def export_snapshot(conn: sa.Connection) -> str | None:
