@@ -950,6 +950,7 @@ GATE_DEFAULTS = {
     "quality": {
         "mode": "block",
         "floor": {"auc_pr": 0.3},
+        "ceiling": {"roc_auc": 0.995},
         "compare_metric": "auc_pr",
         "max_drop": 0.0,
         "max_jump": 0.25,
@@ -1004,6 +1005,43 @@ def test_the_fraud_pipeline_sets_these_thresholds():
         },
         "shadow": {**GATE_DEFAULTS["shadow"], "mode": "warn"},
     }
+
+
+@pytest.mark.parametrize(
+    ("ceiling", "problem"),
+    [
+        (
+            {"roc_auc": 0.85},
+            "gates.quality: Value error, quality.ceiling.roc_auc 0.85 is not above its floor "
+            "0.85: no model could pass; raise the ceiling or lower the floor",
+        ),
+        (
+            {"auc_pr": 1.01},
+            "gates.quality: Value error, quality.ceiling.auc_pr is 1.01: give a share in (0, 1]",
+        ),
+        (
+            {"auc_pr": 0.0},
+            "gates.quality: Value error, quality.ceiling.auc_pr is 0.0: give a share in (0, 1]",
+        ),
+        (
+            {},
+            "gates.quality.ceiling: Dictionary should have at least 1 item after validation, not 0",
+        ),
+        (
+            {"cost": 0.5},
+            "gates.quality.ceiling.cost.[key]: Input should be 'auc_pr', 'roc_auc', "
+            "'recall_at_threshold' or 'precision_at_threshold' (got 'cost')",
+        ),
+    ],
+)
+def test_a_quality_ceiling_that_no_model_could_meet_is_refused(raw, ceiling, problem):
+    raw["gates"]["quality"]["ceiling"] = ceiling  # the fraud floor: auc_pr 0.30, roc_auc 0.85
+    assert refusal(raw) == [f"  {problem}"]
+
+
+def test_a_quality_ceiling_just_above_the_floor_or_at_one_is_accepted(raw):
+    raw["gates"]["quality"]["ceiling"] = {"roc_auc": 0.8501, "auc_pr": 1.0}
+    assert parse(raw).gates.quality.ceiling == {"roc_auc": 0.8501, "auc_pr": 1.0}
 
 
 def test_record_rule_defaults():

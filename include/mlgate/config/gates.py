@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlgate.config.base import Strict
 
@@ -68,12 +68,26 @@ class AssertionSetGate(Gate):
     path: str = Field(description="the examples' YAML, relative to the repository or absolute")
 
 
-class QualityGate(Gate):
-    """Holdout quality: a floor, no significant loss vs the champion, no suspicious jump."""
+HoldoutMetric = Literal["auc_pr", "roc_auc", "recall_at_threshold", "precision_at_threshold"]
+# Above these a holdout metric is too good to be true (leakage), champion or not.
+DEFAULT_CEILING: dict[str, float] = {"roc_auc": 0.995}
 
-    floor: dict[
-        Literal["auc_pr", "roc_auc", "recall_at_threshold", "precision_at_threshold"], float
-    ] = Field(min_length=1, description="holdout metrics the candidate must reach")
+
+class QualityGate(Gate):
+    """Holdout quality: a floor, a ceiling, no significant loss vs the champion, no
+    suspicious jump."""
+
+    floor: dict[HoldoutMetric, float] = Field(
+        min_length=1, description="holdout metrics the candidate must reach"
+    )
+    ceiling: dict[HoldoutMetric, float] = Field(
+        default_factory=lambda: dict(DEFAULT_CEILING),
+        min_length=1,
+        description=(
+            "holdout metrics above which the candidate is suspected of leakage, on every run "
+            "(the first one too); 1.0 switches a metric's ceiling off"
+        ),
+    )
     compare_metric: Literal["auc_pr", "roc_auc", "recall_at_threshold", "cost"] = "auc_pr"
     max_drop: float = Field(
         0.0,
@@ -88,6 +102,19 @@ class QualityGate(Gate):
     confidence: float = Field(0.95, gt=0.5, lt=1)
     cost_false_negative: float = Field(100.0, ge=0, description="cost of a missed positive")
     cost_false_positive: float = Field(1.0, ge=0, description="cost of a flagged negative")
+
+    @model_validator(mode="after")
+    def _ceiling_above_floor(self) -> QualityGate:
+        for metric, top in self.ceiling.items():
+            if not 0 < top <= 1:
+                raise ValueError(f"quality.ceiling.{metric} is {top}: give a share in (0, 1]")
+            if metric in self.floor and self.floor[metric] >= top:
+                raise ValueError(
+                    f"quality.ceiling.{metric} {top} is not above its floor "
+                    f"{self.floor[metric]}: no model could pass; raise the ceiling or lower "
+                    "the floor"
+                )
+        return self
 
 
 class ShadowGate(Gate):
