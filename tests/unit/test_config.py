@@ -781,6 +781,31 @@ TOP = "(top level): Value error, "
             [{"table": "cards", "key": "card_id", "history": "static"}] * 2,
             "source: Value error, dimensions.1: table 'cards' is listed twice",
         ),
+        (
+            "gates.data_expectations.label_freshness_days",
+            -1,
+            f"gates.data_expectations.label_freshness_days: {GE} 0",
+        ),
+        (
+            "gates.data_expectations.label_freshness_days",
+            31,
+            f"gates.data_expectations.label_freshness_days: {LE} 30",
+        ),
+        (
+            "gates.data_expectations.min_daily_labels",
+            0,
+            f"gates.data_expectations.min_daily_labels: {GE} 1",
+        ),
+        (
+            "gates.data_expectations.joined_not_null",
+            0,
+            f"gates.data_expectations.joined_not_null: {GT} 0",
+        ),
+        (
+            "gates.data_expectations.joined_not_null",
+            1.01,
+            f"gates.data_expectations.joined_not_null: {LE} 1",
+        ),
         ("gates.bad_record_ratio.max_ratio", -0.01, f"gates.bad_record_ratio.max_ratio: {GE} 0"),
         ("gates.bad_record_ratio.max_ratio", 1.5, f"gates.bad_record_ratio.max_ratio: {LE} 1"),
         ("gates.quality.confidence", 1.0, f"gates.quality.confidence: {LT} 1"),
@@ -890,6 +915,10 @@ def test_each_rule_refuses_a_bad_value_naming_the_key(raw, key, value, message):
 @pytest.mark.parametrize(
     ("key", "value"),
     [
+        ("gates.data_expectations.label_freshness_days", 0),
+        ("gates.data_expectations.label_freshness_days", 30),
+        ("gates.data_expectations.min_daily_labels", 1),
+        ("gates.data_expectations.joined_not_null", 1.0),
         ("gates.bad_record_ratio.max_ratio", 0.0),
         ("gates.bad_record_ratio.max_ratio", 1.0),
         ("gates.quality.max_drop", 0.0),
@@ -942,6 +971,9 @@ GATE_DEFAULTS = {
         "mode": "block",
         **SUITES,
         "label_rate": (0.0005, 0.02),
+        "label_freshness_days": 3,
+        "min_daily_labels": 1,
+        "joined_not_null": 0.99,
         "volume_history_days": 7,
         "volume_tolerance": 0.5,
     },
@@ -1042,6 +1074,29 @@ def test_a_quality_ceiling_that_no_model_could_meet_is_refused(raw, ceiling, pro
 def test_a_quality_ceiling_just_above_the_floor_or_at_one_is_accepted(raw):
     raw["gates"]["quality"]["ceiling"] = {"roc_auc": 0.8501, "auc_pr": 1.0}
     assert parse(raw).gates.quality.ceiling == {"roc_auc": 0.8501, "auc_pr": 1.0}
+
+
+def test_a_dimension_rule_on_a_column_no_join_brings_is_refused(raw):
+    raw["source"]["dimensions"][2]["rules"] = [{"column": "home_city", "allowed": ["Paris"]}]
+    assert refusal(raw) == [
+        f"{CHECK}source.dimensions.2.rules: column 'home_city' of 'customers' is brought by "
+        "no features.joins entry, so there is nothing to check it on: add it to a join's "
+        "columns or remove the rule"
+    ]
+
+
+def test_dimension_rules_default_to_none_and_the_demo_declares_its_categories():
+    assert load_pipeline("fraud").source.dimensions[2].rules == []
+    merchants = load_pipeline("fraud").source.dimensions[1]
+    assert merchants.rules[0].column == "merchant_category"
+    assert len(merchants.rules[0].allowed) == 13
+
+
+def test_the_feature_table_carries_every_join_of_an_event_target_and_only_the_reachable_ones_of_an_entity_target():
+    fraud, shop = load_pipeline("fraud"), load_pipeline("shop")
+    assert [j.table for j in fraud.feature_table_joins()] == ["merchants", "cards", "customers"]
+    # the shop's products join brings the category to page events, not to observations
+    assert [j.table for j in shop.feature_table_joins()] == ["visitors"]
 
 
 def test_record_rule_defaults():

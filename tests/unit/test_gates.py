@@ -243,10 +243,73 @@ def test_data_expectations_without_reports_fails():
     assert result.verdict == "fail" and "nothing was checked" in result.reason
 
 
+def test_data_expectations_fail_when_the_newest_matured_days_have_no_labels():
+    # the window's label rate is in its band, yet none of the newest matured days has labels
+    result = gates.data_expectations(
+        DataExpectationsGate(**SUITES), CLEAN_REPORTS, label_rate=0.01, volume=None,
+        volume_history=[], labels_by_day={"2026-10-21": 0, "2026-10-19": 0, "2026-10-20": 0},
+    )  # fmt: skip
+    assert (result.verdict, result.value) == ("fail", 1.0)
+    assert result.reason == (
+        "no fresh labels: each of the 3 newest matured days has fewer than 1 positive "
+        "label(s) (2026-10-19: 0, 2026-10-20: 0, 2026-10-21: 0); the label feed may have "
+        "stalled: check that new labels reach the label table, then rerun"
+    )
+    assert result.details["label_freshness"]["stalled"] is True
+    assert result.details["label_rate"]["ok"] is True
+
+
+def test_one_quiet_day_among_labelled_ones_is_no_stall():
+    # a small pipeline has days without a positive: that alone must not block
+    counts = {"2026-10-19": 0, "2026-10-20": 1, "2026-10-21": 0}
+    result = gates.data_expectations(
+        DataExpectationsGate(**SUITES), CLEAN_REPORTS, label_rate=None, volume=None,
+        volume_history=[], labels_by_day=counts,
+    )  # fmt: skip
+    assert result.verdict == "pass"
+    assert result.details["label_freshness"] == {
+        "days": counts,
+        "minimum": 1,
+        "short_days": ["2026-10-19", "2026-10-21"],
+        "stalled": False,
+    }
+
+
+def test_label_freshness_minimum_is_inclusive():
+    assert gates.days_short_of_labels({"2026-10-21": 1, "2026-10-20": 2, "2026-10-19": 1}, 2) == [
+        "2026-10-19",
+        "2026-10-21",
+    ]
+    assert gates.label_feed_stalled({"2026-10-20": 1, "2026-10-21": 1}, 2) is True
+    assert gates.label_feed_stalled({"2026-10-20": 1, "2026-10-21": 2}, 2) is False
+    assert gates.label_feed_stalled({}, 1) is False  # no day to judge: no stall
+    cfg = DataExpectationsGate(**SUITES, min_daily_labels=2)
+    result = gates.data_expectations(
+        cfg, CLEAN_REPORTS, label_rate=None, volume=None, volume_history=[],
+        labels_by_day={"2026-10-20": 1, "2026-10-21": 1},
+    )  # fmt: skip
+    assert "has fewer than 2 positive label(s) (2026-10-20: 1, 2026-10-21: 1)" in result.reason
+    assert result.threshold.endswith("; a day with >= 2 label(s) among the 3 newest matured days")
+
+
+def test_label_freshness_switched_off_or_not_measured():
+    off = DataExpectationsGate(**SUITES, label_freshness_days=0)
+    result = gates.data_expectations(
+        off, CLEAN_REPORTS, label_rate=None, volume=None, volume_history=[]
+    )
+    assert result.verdict == "pass"
+    assert result.threshold.endswith("volume within ±50% of the 7-day median")
+    assert result.details["label_freshness"] == {
+        "days": None,
+        "minimum": 1,
+        "skipped": "no daily label counts given",
+    }
+
+
 def test_data_expectations_pass_is_recorded_whole():
     result = gates.data_expectations(
         DataExpectationsGate(**SUITES), CLEAN_REPORTS, label_rate=0.01, volume=100,
-        volume_history=[90, 100, 110],
+        volume_history=[90, 100, 110], labels_by_day={"2026-10-20": 1, "2026-10-21": 4},
     )  # fmt: skip
     assert result.to_dict() == {
         "name": "data_expectations",
@@ -254,7 +317,7 @@ def test_data_expectations_pass_is_recorded_whole():
         "verdict": "pass",
         "value": 0.0,
         "threshold": "0 failed checks; label rate in [0.0005, 0.02]; volume within ±50% of "
-        "the 7-day median",
+        "the 7-day median; a day with >= 1 label(s) among the 3 newest matured days",
         "champion_value": None,
         "reason": "33 expectations in 2 suite(s) passed; label rate 0.0100; volume 100 rows",
         "details": {
@@ -264,6 +327,12 @@ def test_data_expectations_pass_is_recorded_whole():
             ],
             "failed_checks": [],
             "label_rate": {"value": 0.01, "low": 0.0005, "high": 0.02, "ok": True},
+            "label_freshness": {
+                "days": {"2026-10-20": 1, "2026-10-21": 4},
+                "minimum": 1,
+                "short_days": [],
+                "stalled": False,
+            },
             "volume": {
                 "value": 100,
                 "history": [90, 100, 110],
@@ -338,7 +407,7 @@ def test_data_expectations_volume_window_shorter_than_history_uses_the_newest_da
     assert result.verdict == "pass"
     assert result.details["volume"]["history"] == [300, 500]
     assert result.details["volume"]["median"] == 400.0
-    assert result.threshold.endswith("volume within ±50% of the 2-day median")
+    assert "volume within ±50% of the 2-day median;" in result.threshold
 
 
 def test_data_expectations_without_label_rate_or_volume_says_what_was_skipped():

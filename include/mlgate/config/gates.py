@@ -49,6 +49,28 @@ class DataExpectationsGate(Gate):
     label_rate: tuple[float, float] = Field(
         (0.0005, 0.02), description="accepted share of positives among mature rows"
     )
+    label_freshness_days: int = Field(
+        3,
+        ge=0,
+        le=30,
+        description=(
+            "newest matured days whose labels are counted day by day; when none of them "
+            "has min_daily_labels, the label feed has stalled (the window's rate may still "
+            "pass) and the gate fails, and the train job refuses such a holdout; 0: off"
+        ),
+    )
+    min_daily_labels: int = Field(
+        1, ge=1, description="positive labels that make a day count as labelled"
+    )
+    joined_not_null: float = Field(
+        0.99,
+        gt=0,
+        le=1,
+        description=(
+            "share of the feature table's rows that must have a value in each column a "
+            "dimension join brings (a key missing from the dimension leaves it null)"
+        ),
+    )
     volume_history_days: int = Field(7, ge=1, le=90, description="earlier days to compare with")
     volume_tolerance: float = Field(
         0.5, gt=0, le=10, description="accepted relative distance from their median row count"
