@@ -1092,7 +1092,7 @@ def test_dimension_rules_default_to_none_and_the_demo_declares_its_categories():
     assert len(merchants.rules[0].allowed) == 13
 
 
-def test_the_feature_table_carries_every_join_of_an_event_target_and_only_the_reachable_ones_of_an_entity_target():
+def test_the_feature_table_carries_the_joins_its_rows_reach():
     fraud, shop = load_pipeline("fraud"), load_pipeline("shop")
     assert [j.table for j in fraud.feature_table_joins()] == ["merchants", "cards", "customers"]
     # the shop's products join brings the category to page events, not to observations
