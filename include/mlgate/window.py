@@ -189,6 +189,12 @@ class WindowSpec:
         """Rows at or before this instant have had the label delay for their label to settle."""
         return as_of(ds) - self.label_delay
 
+    def recent_mature_days(self, ds: date, count: int) -> list[date]:
+        """The ``count`` newest days whose every row is mature on ``ds``, oldest first (with
+        a whole-day label delay: the newest days of the holdout)."""
+        newest = self.mature_end(ds).date() - DAY  # the day mature_end falls in is not whole
+        return days_ending(newest, count) if count > 0 else []
+
     def split_bounds(self, ds: date) -> dict[str, datetime]:
         """The train / holdout boundaries of the run on ``ds`` (see ``split_bounds``)."""
         return split_bounds(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -315,3 +316,98 @@ def test_importing_checks_does_not_import_gx():
         env={"PYTHONPATH": str(Path(checks.__file__).resolve().parents[1])},
     )
     assert out.stdout.strip() == "False"
+
+
+def test_recent_labels_are_counted_per_matured_day_and_a_day_without_rows_is_zero():
+    from mlgate.config import load_pipeline
+    from mlgate.stages.checks import recent_labels_by_day
+
+    cfg = load_pipeline("fraud")  # run of 10-31: the newest matured days 10-19 .. 10-21
+    mature = pd.DataFrame(
+        {
+            "created_at": pd.to_datetime(
+                [
+                    "2026-10-18 10:00:00",
+                    "2026-10-19 00:00:00",
+                    "2026-10-19 23:59:59",
+                    "2026-10-19 12:00:00",
+                    "2026-10-20 08:00:00",
+                ]
+            ),  # fmt: skip
+            "is_fraud": [1, 1, 1, 0, 0],
+        }
+    )
+    days = recent_labels_by_day(cfg, date(2026, 10, 31), mature)
+    assert days == {"2026-10-19": 2, "2026-10-20": 0, "2026-10-21": 0}
+    expectations = cfg.gates.data_expectations.model_copy(update={"label_freshness_days": 0})
+    off = cfg.model_copy(
+        update={"gates": cfg.gates.model_copy(update={"data_expectations": expectations})}
+    )
+    assert recent_labels_by_day(off, date(2026, 10, 31), mature) is None
+
+
+def test_every_joined_column_gets_a_not_null_check_and_its_declared_values():
+    from mlgate.checks.expectations import joined_column_expectations
+    from mlgate.config import load_pipeline
+
+    entries = joined_column_expectations(load_pipeline("fraud"))
+    # merchants (category, country), cards (type, customer), customers (home country), in
+    # join order; the category and the card type have declared value sets
+    checked = [(e["type"], e["kwargs"]["column"]) for e in entries]
+    assert checked == [
+        ("expect_column_values_to_not_be_null", "merchant_category"),
+        ("expect_column_values_to_be_in_set", "merchant_category"),
+        ("expect_column_values_to_not_be_null", "merchant_country"),
+        ("expect_column_values_to_not_be_null", "card_type"),
+        ("expect_column_values_to_be_in_set", "card_type"),
+        ("expect_column_values_to_not_be_null", "customer_id"),
+        ("expect_column_values_to_not_be_null", "home_country"),
+    ]
+    assert entries[0]["kwargs"] == {"column": "merchant_category", "mostly": 0.99}
+    assert (
+        entries[0]["notes"]
+        == "joined from merchants on merchant_id: rows without a match get nulls"
+    )
+    assert entries[4]["kwargs"] == {
+        "column": "card_type",
+        "value_set": ["credit", "debit", "prepaid"],
+    }
+
+
+def test_joined_column_checks_find_a_join_that_brought_nothing():
+    from mlgate.checks.expectations import joined_column_expectations
+    from mlgate.config import load_pipeline
+
+    cfg = load_pipeline("fraud")
+    table = pd.DataFrame(
+        {
+            "merchant_category": ["grocery"] * 199 + [None],  # 0.5% null: within 99%
+            "merchant_country": ["US"] * 200,
+            "card_type": ["debit"] * 100 + ["credit"] * 100,
+            "customer_id": range(200),
+            "home_country": ["US"] * 200,
+        }
+    )
+    extra = joined_column_expectations(cfg)
+    suite = SUITES_DIR / "fraud" / "features.json"
+    clean = run_suite(table, suite, extra=extra)
+    assert [f.column for f in clean.failed if f.column in table.columns] == []
+    broken = table.assign(merchant_category=None, card_type=["debit"] * 199 + ["gold"])
+    failed = {
+        (f.expectation, f.column)
+        for f in run_suite(broken, suite, extra=extra).failed
+        if f.column in table.columns
+    }
+    assert failed == {
+        ("expect_column_values_to_not_be_null", "merchant_category"),
+        ("expect_column_values_to_be_in_set", "card_type"),
+    }
+    # and the tolerance is the config's: 1 null in 200 fails at 100%
+    strict = cfg.gates.data_expectations.model_copy(update={"joined_not_null": 1.0})
+    strict_cfg = cfg.model_copy(
+        update={"gates": cfg.gates.model_copy(update={"data_expectations": strict})}
+    )
+    failed = run_suite(table, suite, extra=joined_column_expectations(strict_cfg)).failed
+    assert [(f.expectation, f.column) for f in failed if f.column in table.columns] == [
+        ("expect_column_values_to_not_be_null", "merchant_category")
+    ]

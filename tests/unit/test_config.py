@@ -808,6 +808,31 @@ TOP = "(top level): Value error, "
             [{"table": "cards", "key": "card_id", "history": "static"}] * 2,
             "source: Value error, dimensions.1: table 'cards' is listed twice",
         ),
+        (
+            "gates.data_expectations.label_freshness_days",
+            -1,
+            f"gates.data_expectations.label_freshness_days: {GE} 0",
+        ),
+        (
+            "gates.data_expectations.label_freshness_days",
+            31,
+            f"gates.data_expectations.label_freshness_days: {LE} 30",
+        ),
+        (
+            "gates.data_expectations.min_daily_labels",
+            0,
+            f"gates.data_expectations.min_daily_labels: {GE} 1",
+        ),
+        (
+            "gates.data_expectations.joined_not_null",
+            0,
+            f"gates.data_expectations.joined_not_null: {GT} 0",
+        ),
+        (
+            "gates.data_expectations.joined_not_null",
+            1.01,
+            f"gates.data_expectations.joined_not_null: {LE} 1",
+        ),
         ("gates.bad_record_ratio.max_ratio", -0.01, f"gates.bad_record_ratio.max_ratio: {GE} 0"),
         ("gates.bad_record_ratio.max_ratio", 1.5, f"gates.bad_record_ratio.max_ratio: {LE} 1"),
         ("gates.quality.confidence", 1.0, f"gates.quality.confidence: {LT} 1"),
@@ -917,6 +942,10 @@ def test_each_rule_refuses_a_bad_value_naming_the_key(raw, key, value, message):
 @pytest.mark.parametrize(
     ("key", "value"),
     [
+        ("gates.data_expectations.label_freshness_days", 0),
+        ("gates.data_expectations.label_freshness_days", 30),
+        ("gates.data_expectations.min_daily_labels", 1),
+        ("gates.data_expectations.joined_not_null", 1.0),
         ("gates.bad_record_ratio.max_ratio", 0.0),
         ("gates.bad_record_ratio.max_ratio", 1.0),
         ("gates.quality.max_drop", 0.0),
@@ -969,6 +998,9 @@ GATE_DEFAULTS = {
         "mode": "block",
         **SUITES,
         "label_rate": (0.0005, 0.02),
+        "label_freshness_days": 3,
+        "min_daily_labels": 1,
+        "joined_not_null": 0.99,
         "volume_history_days": 7,
         "volume_tolerance": 0.5,
     },
@@ -977,6 +1009,7 @@ GATE_DEFAULTS = {
     "quality": {
         "mode": "block",
         "floor": {"auc_pr": 0.3},
+        "ceiling": {"roc_auc": 0.995},
         "compare_metric": "auc_pr",
         "max_drop": 0.0,
         "max_jump": 0.25,
@@ -1031,6 +1064,66 @@ def test_the_fraud_pipeline_sets_these_thresholds():
         },
         "shadow": {**GATE_DEFAULTS["shadow"], "mode": "warn"},
     }
+
+
+@pytest.mark.parametrize(
+    ("ceiling", "problem"),
+    [
+        (
+            {"roc_auc": 0.85},
+            "gates.quality: Value error, quality.ceiling.roc_auc 0.85 is not above its floor "
+            "0.85: no model could pass; raise the ceiling or lower the floor",
+        ),
+        (
+            {"auc_pr": 1.01},
+            "gates.quality: Value error, quality.ceiling.auc_pr is 1.01: give a share in (0, 1]",
+        ),
+        (
+            {"auc_pr": 0.0},
+            "gates.quality: Value error, quality.ceiling.auc_pr is 0.0: give a share in (0, 1]",
+        ),
+        (
+            {},
+            "gates.quality.ceiling: Dictionary should have at least 1 item after validation, not 0",
+        ),
+        (
+            {"cost": 0.5},
+            "gates.quality.ceiling.cost.[key]: Input should be 'auc_pr', 'roc_auc', "
+            "'recall_at_threshold' or 'precision_at_threshold' (got 'cost')",
+        ),
+    ],
+)
+def test_a_quality_ceiling_that_no_model_could_meet_is_refused(raw, ceiling, problem):
+    raw["gates"]["quality"]["ceiling"] = ceiling  # the fraud floor: auc_pr 0.30, roc_auc 0.85
+    assert refusal(raw) == [f"  {problem}"]
+
+
+def test_a_quality_ceiling_just_above_the_floor_or_at_one_is_accepted(raw):
+    raw["gates"]["quality"]["ceiling"] = {"roc_auc": 0.8501, "auc_pr": 1.0}
+    assert parse(raw).gates.quality.ceiling == {"roc_auc": 0.8501, "auc_pr": 1.0}
+
+
+def test_a_dimension_rule_on_a_column_no_join_brings_is_refused(raw):
+    raw["source"]["dimensions"][2]["rules"] = [{"column": "home_city", "allowed": ["Paris"]}]
+    assert refusal(raw) == [
+        f"{CHECK}source.dimensions.2.rules: column 'home_city' of 'customers' is brought by "
+        "no features.joins entry, so there is nothing to check it on: add it to a join's "
+        "columns or remove the rule"
+    ]
+
+
+def test_dimension_rules_default_to_none_and_the_demo_declares_its_categories():
+    assert load_pipeline("fraud").source.dimensions[2].rules == []
+    merchants = load_pipeline("fraud").source.dimensions[1]
+    assert merchants.rules[0].column == "merchant_category"
+    assert len(merchants.rules[0].allowed) == 13
+
+
+def test_the_feature_table_carries_the_joins_its_rows_reach():
+    fraud, shop = load_pipeline("fraud"), load_pipeline("shop")
+    assert [j.table for j in fraud.feature_table_joins()] == ["merchants", "cards", "customers"]
+    # the shop's products join brings the category to page events, not to observations
+    assert [j.table for j in shop.feature_table_joins()] == ["visitors"]
 
 
 def test_record_rule_defaults():

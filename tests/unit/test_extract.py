@@ -239,3 +239,34 @@ def test_the_extract_task_refuses_a_day_that_has_not_ended_and_writes_no_partiti
         with pytest.raises(DayNotEnded, match=f"the day {day} has not ended yet"):
             extract(cfg, day, as_of(day), RunOptions())
     assert not lake_dir("fraud").exists()
+
+
+def test_text_that_is_not_utf8_is_quarantined_and_the_day_goes_on(source):
+    """SQLite keeps any bytes in a TEXT column; sqlite3 used to raise on them mid-read."""
+    from mlgate.ingest.records import quarantine_day
+
+    with source.begin() as conn:  # 0xff is never valid UTF-8; 0x61 is 'a'
+        conn.execute(
+            sa.text(
+                "UPDATE transactions SET currency = CAST(x'ff61' AS TEXT) WHERE transaction_id = 2"
+            )
+        )
+    cfg = load_pipeline("fraud")
+    info = extract_events_day(source, cfg, DAY)
+
+    assert info.rows == 6  # every row of the day landed
+    rows = {row["transaction_id"]: row for row in _read().to_pylist()}
+    assert rows[2][UNPARSABLE_COLUMN] == "invalid_utf8:currency"
+    assert rows[2]["currency"] is None and rows[2]["amount"] == Decimal("7.00")
+    assert rows[1]["currency"] == "USD"
+    result = quarantine_day(cfg, DAY)
+    # rows 4, 5, 6 are unparsable (see the fixture), row 2 has invalid text: 4 of 6
+    assert (result.bad_rows, result.total_rows) == (4, 6)
+    assert result.reasons["invalid_utf8:currency"] == 1
+    assert "null:currency" not in result.reasons
+    # the connection decodes text as before once the read is over
+    with source.connect() as conn:
+        with pytest.raises(sa.exc.OperationalError, match="Could not decode to UTF-8"):
+            conn.execute(
+                sa.text("SELECT currency FROM transactions WHERE transaction_id = 2")
+            ).all()

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from mlgate import gates
-from mlgate.checks.expectations import SUITES_DIR, run_suite
+from mlgate.checks.expectations import SUITES_DIR, joined_column_expectations, run_suite
 from mlgate.config import load_pipeline
 from mlgate.ingest.records import find_bad_records, reason_counts
 
@@ -197,15 +197,25 @@ def feature_table(spark, simulated) -> pd.DataFrame:
     return labelled.toPandas()
 
 
+# The newest whole days matured in the table above (mature until 10-30 00:00).
+NEWEST_MATURED = [date(2026, 10, 27), date(2026, 10, 28), date(2026, 10, 29)]
+
+
 def features_gate(table: pd.DataFrame) -> gates.GateResult:
-    report = run_suite(table, SUITES_DIR / "fraud" / "features.json")
+    """The check_features stage's verdict: the suite plus the checks of the joined columns,
+    the label rate and the labels of the newest matured days."""
+    report = run_suite(
+        table, SUITES_DIR / "fraud" / "features.json", extra=joined_column_expectations(CFG)
+    )
     mature = table[table["label_mature"]]
+    positives = mature["is_fraud"].groupby(mature["created_at"].dt.date).sum()
     return gates.data_expectations(
         CFG.gates.data_expectations,
         [report.to_dict()],
         label_rate=float(mature["is_fraud"].mean()),
         volume=None,
         volume_history=[],
+        labels_by_day={day.isoformat(): int(positives.get(day, 0)) for day in NEWEST_MATURED},
     )
 
 
@@ -218,6 +228,33 @@ def test_fault_label_feed_stopped(feature_table):
     table = feature_table.assign(is_fraud=0)
     result = features_gate(table)
     assert result.verdict == "fail" and "label rate" in result.reason
+
+
+def test_fault_label_feed_stalled_recently(feature_table):
+    # labels stop for the newest matured days only: the window's label rate stays in band
+    table = feature_table.copy()
+    recent = table["created_at"].dt.date.isin(NEWEST_MATURED)
+    assert table.loc[recent & table["label_mature"], "is_fraud"].sum() > 0  # clean had some
+    table.loc[recent, "is_fraud"] = 0
+    result = features_gate(table)
+    assert result.details["label_rate"]["ok"] is True
+    assert result.verdict == "fail" and "no fresh labels" in result.reason
+    assert "2026-10-27: 0, 2026-10-28: 0, 2026-10-29: 0" in result.reason
+
+
+def test_fault_joined_dimension_column_all_null(feature_table):
+    # a merchants snapshot that lost its categories (or a join on a renamed key)
+    result = features_gate(feature_table.assign(merchant_category=None))
+    assert result.verdict == "fail"
+    assert "merchant_category expect_column_values_to_not_be_null" in result.reason
+
+
+def test_fault_joined_dimension_value_outside_its_declared_set(feature_table):
+    table = feature_table.copy()
+    table.loc[table.index[:5], "merchant_category"] = "casino"
+    result = features_gate(table)
+    assert result.verdict == "fail"
+    assert "merchant_category expect_column_values_to_be_in_set" in result.reason
 
 
 def test_fault_window_mix_up_breaks_nesting(feature_table):

@@ -35,6 +35,8 @@ def bad_cfg(**kw) -> BadRecordGate:
 
 
 def quality_cfg(**kw) -> QualityGate:
+    # No ceiling unless a test sets one: these cases score perfect models on purpose.
+    kw.setdefault("ceiling", {"roc_auc": 1.0})
     kw.setdefault("floor", {"auc_pr": 0.30, "roc_auc": 0.85})
     kw.setdefault("max_drop", 0.02)
     kw.setdefault("max_jump", 0.25)
@@ -241,10 +243,73 @@ def test_data_expectations_without_reports_fails():
     assert result.verdict == "fail" and "nothing was checked" in result.reason
 
 
+def test_data_expectations_fail_when_the_newest_matured_days_have_no_labels():
+    # the window's label rate is in its band, yet none of the newest matured days has labels
+    result = gates.data_expectations(
+        DataExpectationsGate(**SUITES), CLEAN_REPORTS, label_rate=0.01, volume=None,
+        volume_history=[], labels_by_day={"2026-10-21": 0, "2026-10-19": 0, "2026-10-20": 0},
+    )  # fmt: skip
+    assert (result.verdict, result.value) == ("fail", 1.0)
+    assert result.reason == (
+        "no fresh labels: each of the 3 newest matured days has fewer than 1 positive "
+        "label(s) (2026-10-19: 0, 2026-10-20: 0, 2026-10-21: 0); the label feed may have "
+        "stalled: check that new labels reach the label table, then rerun"
+    )
+    assert result.details["label_freshness"]["stalled"] is True
+    assert result.details["label_rate"]["ok"] is True
+
+
+def test_one_quiet_day_among_labelled_ones_is_no_stall():
+    # a small pipeline has days without a positive: that alone must not block
+    counts = {"2026-10-19": 0, "2026-10-20": 1, "2026-10-21": 0}
+    result = gates.data_expectations(
+        DataExpectationsGate(**SUITES), CLEAN_REPORTS, label_rate=None, volume=None,
+        volume_history=[], labels_by_day=counts,
+    )  # fmt: skip
+    assert result.verdict == "pass"
+    assert result.details["label_freshness"] == {
+        "days": counts,
+        "minimum": 1,
+        "short_days": ["2026-10-19", "2026-10-21"],
+        "stalled": False,
+    }
+
+
+def test_label_freshness_minimum_is_inclusive():
+    assert gates.days_short_of_labels({"2026-10-21": 1, "2026-10-20": 2, "2026-10-19": 1}, 2) == [
+        "2026-10-19",
+        "2026-10-21",
+    ]
+    assert gates.label_feed_stalled({"2026-10-20": 1, "2026-10-21": 1}, 2) is True
+    assert gates.label_feed_stalled({"2026-10-20": 1, "2026-10-21": 2}, 2) is False
+    assert gates.label_feed_stalled({}, 1) is False  # no day to judge: no stall
+    cfg = DataExpectationsGate(**SUITES, min_daily_labels=2)
+    result = gates.data_expectations(
+        cfg, CLEAN_REPORTS, label_rate=None, volume=None, volume_history=[],
+        labels_by_day={"2026-10-20": 1, "2026-10-21": 1},
+    )  # fmt: skip
+    assert "has fewer than 2 positive label(s) (2026-10-20: 1, 2026-10-21: 1)" in result.reason
+    assert result.threshold.endswith("; a day with >= 2 label(s) among the 3 newest matured days")
+
+
+def test_label_freshness_switched_off_or_not_measured():
+    off = DataExpectationsGate(**SUITES, label_freshness_days=0)
+    result = gates.data_expectations(
+        off, CLEAN_REPORTS, label_rate=None, volume=None, volume_history=[]
+    )
+    assert result.verdict == "pass"
+    assert result.threshold.endswith("volume within ±50% of the 7-day median")
+    assert result.details["label_freshness"] == {
+        "days": None,
+        "minimum": 1,
+        "skipped": "no daily label counts given",
+    }
+
+
 def test_data_expectations_pass_is_recorded_whole():
     result = gates.data_expectations(
         DataExpectationsGate(**SUITES), CLEAN_REPORTS, label_rate=0.01, volume=100,
-        volume_history=[90, 100, 110],
+        volume_history=[90, 100, 110], labels_by_day={"2026-10-20": 1, "2026-10-21": 4},
     )  # fmt: skip
     assert result.to_dict() == {
         "name": "data_expectations",
@@ -252,7 +317,7 @@ def test_data_expectations_pass_is_recorded_whole():
         "verdict": "pass",
         "value": 0.0,
         "threshold": "0 failed checks; label rate in [0.0005, 0.02]; volume within ±50% of "
-        "the 7-day median",
+        "the 7-day median; a day with >= 1 label(s) among the 3 newest matured days",
         "champion_value": None,
         "reason": "33 expectations in 2 suite(s) passed; label rate 0.0100; volume 100 rows",
         "details": {
@@ -262,6 +327,12 @@ def test_data_expectations_pass_is_recorded_whole():
             ],
             "failed_checks": [],
             "label_rate": {"value": 0.01, "low": 0.0005, "high": 0.02, "ok": True},
+            "label_freshness": {
+                "days": {"2026-10-20": 1, "2026-10-21": 4},
+                "minimum": 1,
+                "short_days": [],
+                "stalled": False,
+            },
             "volume": {
                 "value": 100,
                 "history": [90, 100, 110],
@@ -336,7 +407,7 @@ def test_data_expectations_volume_window_shorter_than_history_uses_the_newest_da
     assert result.verdict == "pass"
     assert result.details["volume"]["history"] == [300, 500]
     assert result.details["volume"]["median"] == 400.0
-    assert result.threshold.endswith("volume within ±50% of the 2-day median")
+    assert "volume within ±50% of the 2-day median;" in result.threshold
 
 
 def test_data_expectations_without_label_rate_or_volume_says_what_was_skipped():
@@ -867,13 +938,49 @@ def test_quality_cost_is_oriented_lower_is_better():
     assert worse.details["diff"] == pytest.approx(-25.25)  # champion 0 - candidate 25.25
     assert worse.details["diff_direction"] == "champion - candidate (cost: lower is better)"
     assert worse.threshold == (
-        "auc_pr >= 0.1000; vs champion cost (lower is better): drop <= 0.0200 beyond the 95% "
-        "interval, gain <= 1.0000"
+        "auc_pr >= 0.1000; roc_auc <= 1.0000; vs champion cost (lower is better): drop <= "
+        "0.0200 beyond the 95% interval, gain <= 1.0000"
     )
     # the other way round the candidate saves 25.25 per row: far above max_jump
     better = gates.quality(cfg, LABELS4, PERFECT4, SCORES4, 0.5)
     assert better.details["diff"] == pytest.approx(25.25)
     assert better.verdict == "fail" and "too good to be true" in better.reason
+
+
+def test_quality_ceiling_blocks_a_perfect_first_model_without_a_champion():
+    # the schema's default ceiling (roc_auc 0.995), no champion: the first run is checked too
+    cfg = QualityGate(floor={"auc_pr": 0.3})
+    result = gates.quality(cfg, LABELS4, PERFECT4, None, 0.5)
+    assert result.verdict == "fail" and result.blocks
+    assert result.reason.startswith(
+        "too good to be true: roc_auc 1.0000 above the ceiling 0.9950; suspect leakage"
+    )
+    assert result.details["ceiling_failures"] == {"roc_auc": {"value": 1.0, "ceiling": 0.995}}
+    assert result.details["champion"] == "no champion"
+    assert result.threshold.startswith("auc_pr >= 0.3000; roc_auc <= 0.9950; vs champion")
+
+
+def test_quality_ceiling_exactly_met_passes_just_above_fails():
+    # SCORES4: ROC AUC 0.75, AUC-PR 0.8333 (worked above)
+    at = gates.quality(
+        quality_cfg(floor={"auc_pr": 0.1}, ceiling={"roc_auc": 0.75}), LABELS4, SCORES4, None, 0.5
+    )
+    assert at.verdict == "pass" and at.details["ceiling_failures"] == {}
+    below = quality_cfg(floor={"auc_pr": 0.1}, ceiling={"roc_auc": 0.7499})
+    above = gates.quality(below, LABELS4, SCORES4, None, 0.5)
+    assert above.verdict == "fail"
+    assert above.details["ceiling_failures"] == {"roc_auc": {"value": 0.75, "ceiling": 0.7499}}
+    by_pr = quality_cfg(floor={"auc_pr": 0.1}, ceiling={"auc_pr": 0.8, "roc_auc": 0.9})
+    result = gates.quality(by_pr, LABELS4, SCORES4, None, 0.5)
+    assert list(result.details["ceiling_failures"]) == ["auc_pr"]
+    assert "auc_pr 0.8333 above the ceiling 0.8000" in result.reason
+
+
+def test_quality_ceiling_also_applies_when_the_champion_is_as_good():
+    # no jump over an equally perfect champion, but still above the ceiling
+    result = gates.quality(QualityGate(floor={"auc_pr": 0.3}), LABELS4, PERFECT4, PERFECT4, 0.5)
+    assert result.details["suspicious_jump"] is False
+    assert result.verdict == "fail" and list(result.details["ceiling_failures"]) == ["roc_auc"]
 
 
 def test_quality_holdout_without_positives_fails():
@@ -944,6 +1051,7 @@ def recall_holdout(positives: int, candidate_misses: int, champion_misses: int =
 
 
 def recall_cfg(**kw) -> QualityGate:
+    kw.setdefault("ceiling", {"roc_auc": 1.0})  # the worked examples separate perfectly
     kw.setdefault("floor", {"auc_pr": 0.1})
     kw.setdefault("compare_metric", "recall_at_threshold")
     kw.setdefault("bootstrap_samples", 2000)
@@ -1072,8 +1180,8 @@ def test_quality_pass_against_the_champion_is_recorded_whole():
         "mode": "block",
         "verdict": "pass",
         "value": 0.875,
-        "threshold": "auc_pr >= 0.1000; vs champion recall_at_threshold: drop <= 0.0000 beyond "
-        "the 90% interval, gain <= 0.2500",
+        "threshold": "auc_pr >= 0.1000; roc_auc <= 1.0000; vs champion recall_at_threshold: "
+        "drop <= 0.0000 beyond the 90% interval, gain <= 0.2500",
         "champion_value": 1.0,
         "reason": "recall_at_threshold 0.8750 vs champion 1.0000; floors met; "
         "recall_at_threshold gain vs champion -0.1250, 90% interval [-0.3750, +0.0000]",
@@ -1082,6 +1190,8 @@ def test_quality_pass_against_the_champion_is_recorded_whole():
             "candidate": candidate_metrics,
             "floor": {"auc_pr": 0.1},
             "floor_failures": {},
+            "ceiling": {"roc_auc": 1.0},
+            "ceiling_failures": {},
             "operating_threshold": 0.5,
             "champion": champion_metrics,
             "diff": -0.125,
@@ -1115,8 +1225,8 @@ def test_quality_diff_is_candidate_minus_champion_for_a_ranking_metric():
     assert result.details["diff"] == pytest.approx(-1 / 6)
     assert result.details["diff_direction"] == "candidate - champion"
     assert result.threshold == (
-        "auc_pr >= 0.1000; vs champion auc_pr: drop <= 1.0000 beyond the 95% interval, "
-        "gain <= 0.2500"
+        "auc_pr >= 0.1000; roc_auc <= 1.0000; vs champion auc_pr: drop <= 1.0000 beyond the "
+        "95% interval, gain <= 0.2500"
     )
 
 
@@ -1129,8 +1239,8 @@ def test_quality_holdout_of_only_positives_fails_like_one_without():
     )
     assert result.details == {"holdout_rows": 4, "holdout_positives": 4}
     assert result.threshold == (
-        "auc_pr >= 0.3000, roc_auc >= 0.8500; vs champion auc_pr: drop <= 0.0200 beyond the "
-        "95% interval, gain <= 0.2500"
+        "auc_pr >= 0.3000, roc_auc >= 0.8500; roc_auc <= 1.0000; vs champion auc_pr: drop <= "
+        "0.0200 beyond the 95% interval, gain <= 0.2500"
     )
 
 

@@ -274,3 +274,37 @@ def test_add_arguments_maps_onto_generate():
     for action in parser._actions:
         if action.dest != "help":
             assert action.help, action.dest
+
+
+def test_a_copied_clean_day_carries_the_labels_of_its_positive_rows(tmp_path):
+    """inject-fault copies a day a week back; its chargebacks must come along (keys and
+    times moved with the transactions), else the 'clean' day has no fraud at all."""
+    from mlgate.config import load_pipeline
+    from mlgate.demo.faults import inject_fault
+
+    url = _url(tmp_path / "transactions.db")
+    generate(url, days=DAYS, end_date=END, transactions=N, seed=7, progress=False)
+    before = _read(url, "transactions", "transaction_id").merge(
+        _read(url, "chargebacks", "chargeback_id"), on="transaction_id"
+    )
+    busiest = before["created_at"].dt.date.value_counts().idxmax()  # the most frauds to carry
+    day = END + dt.timedelta(days=1)
+    done = inject_fault(load_pipeline("fraud"), url, day, "clean", copy_from=busiest)
+    transactions = _read(url, "transactions", "transaction_id")
+    chargebacks = _read(url, "chargebacks", "chargeback_id")
+
+    def labelled(on: dt.date) -> pd.DataFrame:
+        rows = transactions[transactions["created_at"].dt.date == on]
+        both = rows.merge(chargebacks, on="transaction_id")
+        both["delay"] = both["reported_at"] - both["created_at"]
+        # what identifies a copy: its time of day, amount and card (the key is new)
+        both["time_of_day"] = both["created_at"] - pd.Timestamp(on)
+        return both.sort_values(["time_of_day", "card_id", "amount"])[
+            ["time_of_day", "card_id", "amount", "delay", "reason_code"]
+        ].reset_index(drop=True)
+
+    source, copy = labelled(busiest), labelled(day)
+    assert len(source) > 0
+    pd.testing.assert_frame_equal(copy, source)
+    assert done["labels_copied"] == len(source)
+    assert chargebacks["chargeback_id"].is_unique

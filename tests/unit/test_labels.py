@@ -244,3 +244,29 @@ def test_an_observation_is_positive_when_a_label_event_falls_in_its_horizon(spar
         "v3@a": (0, True),
         "v4@a": (0, False),  # too recent: its horizon is not over
     }
+
+
+def test_a_holdout_whose_newest_days_have_no_labels_is_refused_naming_them(spark):
+    from datetime import date
+
+    from mlgate.ml.split import unlabelled_holdout_days
+
+    rows = spark.createDataFrame(
+        [
+            (utc(2024, 3, 18, 9), 1),  # the last positive, three days before the newest
+            (utc(2024, 3, 19, 9), 0),
+            (utc(2024, 3, 20, 9), 0),
+            (utc(2024, 3, 20, 23, 59, 59), 0),
+        ],
+        "created_at timestamp, is_fraud int",
+    )
+    newest = [date(2024, 3, 19), date(2024, 3, 20)]
+    found = unlabelled_holdout_days(rows, time_column="created_at", label="is_fraud", days=newest)
+    assert found == ["2024-03-19", "2024-03-20"]
+    # one positive on the oldest of the newest days: labels still arrive, no refusal
+    with_label = [date(2024, 3, 18), *newest]
+    assert (
+        unlabelled_holdout_days(rows, time_column="created_at", label="is_fraud", days=with_label)
+        == []
+    )
+    assert unlabelled_holdout_days(rows, time_column="created_at", label="is_fraud", days=[]) == []

@@ -410,3 +410,58 @@ def test_user_boundary_query_sets_the_ranges(pg):
     assert manifest["read"]["bounds"] == [[-99, -29], [-29, 40]]
     assert manifest["read"]["range_rows"] == [0, 40]
     assert info.rows == 40 and gate.verdict == "pass"
+
+
+@pytest.fixture
+def sql_ascii(postgres_server, tmp_path, monkeypatch):
+    """A database with encoding SQL_ASCII (it stores any bytes as text), the demo schema."""
+    name = f"ascii_{tmp_path.name[-20:].lower()}".replace("-", "_")
+    admin = sa.create_engine(postgres_server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(
+            sa.text(
+                f"CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' LC_COLLATE 'C' "
+                "LC_CTYPE 'C' TEMPLATE template0"
+            )
+        )
+    url = postgres_server.url(name)
+    monkeypatch.setenv("MLGATE_STATE", str(tmp_path / "state"))
+    engine = create_source_engine(url)
+    source_schema.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_text_that_is_not_utf8_in_a_sql_ascii_database_is_quarantined(sql_ascii):
+    """The server refused to send such text to a UTF-8 client: the whole day failed."""
+    from mlgate.ingest.records import quarantine_day
+
+    with sql_ascii.begin() as conn:
+        conn.execute(source_schema.transactions.insert(), _transactions(DAY, range(1, 11)))
+        conn.execute(  # 0xff is never UTF-8; 'é' stored as UTF-8 bytes must stay 'é'
+            sa.text(
+                "UPDATE transactions SET channel = convert_from("
+                "CASE transaction_id WHEN 4 THEN '\\xff61'::bytea ELSE '\\x636166c3a9'::bytea END, "
+                "'SQL_ASCII') WHERE transaction_id IN (4, 5)"
+            )
+        )
+    cfg = load_pipeline("fraud")
+    info = extract_events_day(sql_ascii, cfg, DAY)
+    assert info.rows == 10
+    rows = {r["transaction_id"]: r for r in _read("transactions", DAY.isoformat()).to_pylist()}
+    assert (rows[4]["channel"], rows[4][UNPARSABLE_COLUMN]) == (None, "invalid_utf8:channel")
+    assert (rows[5]["channel"], rows[5][UNPARSABLE_COLUMN]) == ("café", None)
+    assert rows[1]["channel"] == "pos" and rows[1]["amount"] == Decimal("11.00")
+    result = quarantine_day(cfg, DAY)
+    # keys 7 has a NULL card id (every 7th): null:card_id; key 4 has invalid text
+    assert result.reasons == {"invalid_utf8:channel": 1, "null:card_id": 1}
+    assert (result.bad_rows, result.total_rows) == (2, 10)
+
+
+def test_a_free_form_query_on_a_sql_ascii_database_is_refused_with_what_to_do(sql_ascii):
+    table = reflect_table(sql_ascii, "transactions")
+    with pytest.raises(ExtractError, match=r"encoding SQL_ASCII.*import the table"):
+        Source(sql_ascii, table, free_form="SELECT * FROM transactions WHERE $CONDITIONS")

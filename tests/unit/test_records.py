@@ -583,3 +583,38 @@ def test_quarantine_without_record_rules_says_so(state, cfg):
     assert str(error.value) == (
         "the pipeline has no records: section, so there are no record rules to apply"
     )
+
+
+def test_invalid_utf8_marks_give_their_own_reason_and_no_null(rules):
+    # currency is required: its null from invalid text is not also null:currency; a mark
+    # sorts by its column (amount is before country), a plain name stays unparsable:<name>.
+    frame = pd.DataFrame(
+        [
+            _row(
+                1,
+                "2026-10-30 01:00:00",
+                currency=None,
+                **{UNPARSABLE_COLUMN: "invalid_utf8:currency"},
+            ),
+            _row(
+                2,
+                "2026-10-30 02:00:00",
+                country=None,
+                amount=None,
+                **{UNPARSABLE_COLUMN: "country,invalid_utf8:amount"},
+            ),
+            _row(3, "2026-10-30 03:00:00", currency=None),
+            _row(
+                4,
+                "2026-10-30 04:00:00",
+                device_id=None,
+                **{UNPARSABLE_COLUMN: "invalid_utf8:device_id"},
+            ),
+        ]
+    )
+    assert _reasons(frame, rules) == {
+        0: "invalid_utf8:currency",
+        1: "invalid_utf8:amount; unparsable:country",
+        2: "null:currency",
+        3: "invalid_utf8:device_id",
+    }

@@ -308,6 +308,13 @@ def test_faults_break_the_shops_own_page_event_columns(tmp_path):
     assert inject_fault(CFG, url, dt.date(2026, 11, 1), "new_category")["column"] == "event_type"
     done = inject_fault(CFG, url, dt.date(2026, 11, 2), "out_of_range")
     assert done["column"] == "price"
+    # the copied day's orders (the labels) come along with its page events
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        orders = pd.read_sql_query("SELECT substr(created_at, 1, 10) AS day FROM orders", conn)
+    engine.dispose()
+    placed = orders["day"].value_counts()
+    assert done["labels_copied"] == placed["2026-10-26"] == placed["2026-11-02"] > 0
 
     def prices(day: str) -> pd.Series:
         engine = create_engine(url)

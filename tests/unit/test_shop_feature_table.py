@@ -133,5 +133,10 @@ def test_labels_are_paid_orders_in_the_week_after_midnight(frames, table):
 
 
 def test_features_suite_passes_on_the_table(table):
-    report = run_suite(table, CFG.gates.data_expectations.features_suite)
+    from mlgate.checks.expectations import joined_column_expectations
+
+    # with the checks of the joined columns (segment, region) that check_features adds
+    extra = joined_column_expectations(CFG)
+    assert {e["kwargs"]["column"] for e in extra} == {"segment", "region"}
+    report = run_suite(table, CFG.gates.data_expectations.features_suite, extra=extra)
     assert report.success, report.summary()

@@ -39,6 +39,29 @@ def test_the_training_window_starts_40_days_before_the_end_of_the_interval(spec)
     assert spec.mature_end(DS) == datetime(2026, 10, 22)
 
 
+def test_recent_mature_days_are_the_newest_whole_days_of_the_holdout(spec):
+    # mature_end 10-22 00:00: 10-21 is the newest day all of whose rows are mature
+    assert spec.recent_mature_days(DS, 3) == [
+        date(2026, 10, 19),
+        date(2026, 10, 20),
+        date(2026, 10, 21),
+    ]
+    assert spec.recent_mature_days(DS, 1) == [date(2026, 10, 21)]
+    assert spec.recent_mature_days(DS, 0) == []
+    # the holdout [10-15, 10-22) ends with these days
+    assert spec.split_bounds(DS)["holdout_end"] == utc(2026, 10, 22)
+
+
+def test_a_day_cut_by_the_maturity_is_not_a_recent_mature_day():
+    half = WindowSpec(
+        training_days=40, feature_history_days=14, label_delay=timedelta(days=2, hours=12),
+        holdout_days=7, gap_days=1, lookback_seconds=(),
+    )  # fmt: skip
+    # mature_end 10-29 12:00: the rows of 10-29 after noon are not mature yet
+    assert half.mature_end(DS) == datetime(2026, 10, 29, 12)
+    assert half.recent_mature_days(DS, 2) == [date(2026, 10, 27), date(2026, 10, 28)]
+
+
 def test_split_bounds_leave_a_gap_before_the_holdout_of_matured_days(spec):
     assert spec.split_bounds(DS) == {
         "train_start": utc(2026, 9, 22),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlgate.config.base import Strict
 
@@ -49,6 +49,28 @@ class DataExpectationsGate(Gate):
     label_rate: tuple[float, float] = Field(
         (0.0005, 0.02), description="accepted share of positives among mature rows"
     )
+    label_freshness_days: int = Field(
+        3,
+        ge=0,
+        le=30,
+        description=(
+            "newest matured days whose labels are counted day by day; when none of them "
+            "has min_daily_labels, the label feed has stalled (the window's rate may still "
+            "pass) and the gate fails, and the train job refuses such a holdout; 0: off"
+        ),
+    )
+    min_daily_labels: int = Field(
+        1, ge=1, description="positive labels that make a day count as labelled"
+    )
+    joined_not_null: float = Field(
+        0.99,
+        gt=0,
+        le=1,
+        description=(
+            "share of the feature table's rows that must have a value in each column a "
+            "dimension join brings (a key missing from the dimension leaves it null)"
+        ),
+    )
     volume_history_days: int = Field(7, ge=1, le=90, description="earlier days to compare with")
     volume_tolerance: float = Field(
         0.5, gt=0, le=10, description="accepted relative distance from their median row count"
@@ -68,12 +90,26 @@ class AssertionSetGate(Gate):
     path: str = Field(description="the examples' YAML, relative to the repository or absolute")
 
 
-class QualityGate(Gate):
-    """Holdout quality: a floor, no significant loss vs the champion, no suspicious jump."""
+HoldoutMetric = Literal["auc_pr", "roc_auc", "recall_at_threshold", "precision_at_threshold"]
+# Above these a holdout metric is too good to be true (leakage), champion or not.
+DEFAULT_CEILING: dict[str, float] = {"roc_auc": 0.995}
 
-    floor: dict[
-        Literal["auc_pr", "roc_auc", "recall_at_threshold", "precision_at_threshold"], float
-    ] = Field(min_length=1, description="holdout metrics the candidate must reach")
+
+class QualityGate(Gate):
+    """Holdout quality: a floor, a ceiling, no significant loss vs the champion, no
+    suspicious jump."""
+
+    floor: dict[HoldoutMetric, float] = Field(
+        min_length=1, description="holdout metrics the candidate must reach"
+    )
+    ceiling: dict[HoldoutMetric, float] = Field(
+        default_factory=lambda: dict(DEFAULT_CEILING),
+        min_length=1,
+        description=(
+            "holdout metrics above which the candidate is suspected of leakage, on every run "
+            "(the first one too); 1.0 switches a metric's ceiling off"
+        ),
+    )
     compare_metric: Literal["auc_pr", "roc_auc", "recall_at_threshold", "cost"] = "auc_pr"
     max_drop: float = Field(
         0.0,
@@ -88,6 +124,19 @@ class QualityGate(Gate):
     confidence: float = Field(0.95, gt=0.5, lt=1)
     cost_false_negative: float = Field(100.0, ge=0, description="cost of a missed positive")
     cost_false_positive: float = Field(1.0, ge=0, description="cost of a flagged negative")
+
+    @model_validator(mode="after")
+    def _ceiling_above_floor(self) -> QualityGate:
+        for metric, top in self.ceiling.items():
+            if not 0 < top <= 1:
+                raise ValueError(f"quality.ceiling.{metric} is {top}: give a share in (0, 1]")
+            if metric in self.floor and self.floor[metric] >= top:
+                raise ValueError(
+                    f"quality.ceiling.{metric} {top} is not above its floor "
+                    f"{self.floor[metric]}: no model could pass; raise the ceiling or lower "
+                    "the floor"
+                )
+        return self
 
 
 class ShadowGate(Gate):

@@ -73,6 +73,15 @@ def _check_consistent(cfg: PipelineConfig) -> None:
                 f"features.joins.{index}: table {join.table!r} is not in source.dimensions "
                 f"(have: {sorted(tables)})"
             )
+    joined = {(join.table, column) for join in cfg.features.joins for column in join.columns}
+    for index, dimension in enumerate(cfg.source.dimensions):
+        for rule in dimension.rules:
+            if (dimension.table, rule.column) not in joined:
+                raise ValueError(
+                    f"source.dimensions.{index}.rules: column {rule.column!r} of "
+                    f"{dimension.table!r} is brought by no features.joins entry, so there is "
+                    "nothing to check it on: add it to a join's columns or remove the rule"
+                )
     if cfg.target.entity is not None:
         if cfg.target.entity.entity not in cfg.features.entities:
             raise ValueError(
@@ -168,6 +177,11 @@ class PipelineConfig(Strict):
                 reachable.append(join)
                 columns |= set(join.columns)
         return reachable
+
+    def feature_table_joins(self) -> list[Join]:
+        """The joins whose columns the feature table's rows carry: every join for an event
+        target, `observation_joins` for an entity target."""
+        return self.features.joins if self.target.entity is None else self.observation_joins()
 
     def observation_columns(self) -> set[str]:
         """The columns of an entity target's observation rows the spec may read: the

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from mlgate.config.base import Name, Strict
+from mlgate.config.records import ColumnRule
 from mlgate.paths import state_dir
 
 CONDITIONS_PLACEHOLDER = "$CONDITIONS"
@@ -118,6 +119,13 @@ class DimensionTable(Strict):
     valid_from: Name | None = None
     valid_to: Name | None = None
     updated_at: Name | None = None
+    rules: list[ColumnRule] = Field(
+        default=[],
+        description=(
+            "value sets (allowed), ranges or regexes of the dimension's columns: checked on "
+            "the feature table wherever a join brings the column"
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod

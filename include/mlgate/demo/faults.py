@@ -9,7 +9,7 @@ catches each kind. Writes to an embedded SQLite demo database only.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import sqlalchemy as sa
@@ -108,17 +108,24 @@ def inject_fault(
         next_id = conn.execute(sa.select(sa.func.max(key_col))).scalar() + 1
         shift = day - source_day
         rng = np.random.default_rng(seed)
+        original_key = {}
         for offset, row in enumerate(rows):
+            original_key[next_id + offset] = row[events.key]
             row[events.key] = next_id + offset
             row[events.time_column] = row[events.time_column] + shift
         if column is not None and column not in table.columns:
             raise FaultError(f"{events.table} has no column {column!r}")
         rows = _break(rows, kind, column, _rule(cfg, column), rng)
+        labels = sa.Table(cfg.target.label_table, meta, autoload_with=engine)
         if kind == "no_labels":
-            labels = sa.Table(cfg.target.label_table, meta, autoload_with=engine)
-            deleted = conn.execute(sa.delete(labels)).rowcount
+            deleted, copied_labels = conn.execute(sa.delete(labels)).rowcount, 0
         else:
             deleted = 0
+            copied = _copied_labels(conn, cfg, labels, rows, original_key, source_day, shift)
+            if copied:  # stored as the generator stores them (see the events below)
+                untyped_labels = sa.table(labels.name, *[sa.column(name) for name in copied[0]])
+                conn.execute(sa.insert(untyped_labels), [_sqlite_values(r) for r in copied])
+            copied_labels = len(copied)
         # A raw INSERT with text values, as the demo generator stores them; it also lets a
         # NUMERIC column receive text (unparsable_amounts), which SQLite accepts.
         # Untyped columns: SQLAlchemy quotes the names and passes the values through as given.
@@ -130,9 +137,62 @@ def inject_fault(
         "kind": kind,
         "rows": len(rows),
         "labels_deleted": deleted,
+        "labels_copied": copied_labels,
         "column": column,
         "what": FAULT_KINDS[kind].format(column=column),
     }
+
+
+def _copied_labels(
+    conn: sa.Connection,
+    cfg: PipelineConfig,
+    labels: sa.Table,
+    rows: list[dict],
+    original_key: dict,
+    source_day: date,
+    shift: timedelta,
+) -> list[dict]:
+    """The label rows the copied events carry, moved with them by `shift`.
+
+    Without them every copied positive would be a negative (a day that looks clean but has
+    no labels). An event target: the label rows of the copied events, pointed at the new
+    keys. An entity target: the label events of the copied rows' entities on the source
+    day. A single integer primary key gets new values after the table's largest.
+    """
+    target = cfg.target
+    if target.event is not None:
+        by_old = {
+            original_key[row[cfg.source.events.key]]: row[cfg.source.events.key] for row in rows
+        }
+        link = labels.columns[target.event.event_key]
+        found = conn.execute(sa.select(labels).where(link.in_(list(by_old)))).mappings().all()
+        copies = [{**found_row, link.name: by_old[found_row[link.name]]} for found_row in found]
+    else:
+        events_column = cfg.features.entities[target.entity.entity]
+        entities = {row[events_column] for row in rows if row[events_column] is not None}
+        link = labels.columns[target.entity.entity_key]
+        when = labels.columns[target.entity.time_column]
+        start = datetime.combine(source_day, time.min)
+        found = (
+            conn.execute(
+                sa.select(labels).where(
+                    link.in_(list(entities)), when >= start, when < start + timedelta(days=1)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        copies = [dict(found_row) for found_row in found]
+    for copy in copies:
+        for column in labels.columns:  # every time of the label moves with its event
+            if isinstance(copy[column.name], datetime):
+                copy[column.name] = copy[column.name] + shift
+    keys = list(labels.primary_key.columns)
+    if copies and len(keys) == 1 and isinstance(keys[0].type, sa.Integer):
+        first = (conn.execute(sa.select(sa.func.max(keys[0]))).scalar() or 0) + 1
+        for offset, copy in enumerate(copies):
+            copy[keys[0].name] = first + offset
+    return copies
 
 
 def _rule(cfg: PipelineConfig, column: str | None):

@@ -22,15 +22,23 @@ Gates and the seeds that ask for them (see shared/DESIGN.md):
 
 * ``reconciliation``: rows and key sum in the source window vs the lake (Sqoop --validate).
 * ``bad_record_ratio``: share of raw rows failing record rules (seed 002, accumulators).
-* ``data_expectations``: Great Expectations suites, label rate, day volume (seed 003).
+* ``data_expectations``: Great Expectations suites, label rate and freshness, day volume
+  (seed 003).
 * ``training_iterations``: trees / nodes / iterations vs recent accepted runs (seed 002).
 * ``assertion_set``: examples the model must never get wrong, 100% required (seed 003).
-* ``quality``: holdout floor, paired bootstrap vs the champion, leakage jump (002-004).
+* ``quality``: holdout floor and ceiling, paired bootstrap vs the champion, leakage jump
+  (002-004).
 * ``shadow``: champion and candidate score the same traffic: PSI and decision flips (002).
 * ``export_parity``: the portable ONNX twin reproduces Spark's probabilities (001, 003).
 """
 
-from mlgate.gates.data import bad_record_ratio, data_expectations, reconciliation
+from mlgate.gates.data import (
+    bad_record_ratio,
+    data_expectations,
+    days_short_of_labels,
+    label_feed_stalled,
+    reconciliation,
+)
 from mlgate.gates.metrics import (
     average_precision,
     decision_cost,
@@ -57,9 +65,11 @@ __all__ = [
     "average_precision",
     "bad_record_ratio",
     "data_expectations",
+    "days_short_of_labels",
     "decision_cost",
     "export_parity",
     "holdout_metrics",
+    "label_feed_stalled",
     "paired_bootstrap",
     "psi",
     "quality",

@@ -150,6 +150,19 @@ def _report_dict(report: Any) -> dict:
     return report.to_dict() if hasattr(report, "to_dict") else dict(report)
 
 
+def days_short_of_labels(labels_by_day: dict[str, int], minimum: int) -> list[str]:
+    """The days (ISO dates, in order) with fewer than ``minimum`` positive labels."""
+    return sorted(day for day, count in labels_by_day.items() if count < minimum)
+
+
+def label_feed_stalled(labels_by_day: dict[str, int], minimum: int) -> bool:
+    """Every one of the newest matured days is short of labels: a stalled feed, not the
+    noise of one quiet day (a small pipeline has days without a positive)."""
+    return bool(labels_by_day) and len(days_short_of_labels(labels_by_day, minimum)) == len(
+        labels_by_day
+    )
+
+
 def data_expectations(
     cfg: DataExpectationsGate,
     reports: list[dict],
@@ -157,14 +170,19 @@ def data_expectations(
     label_rate: float | None,
     volume: int | None,
     volume_history: list[int],
+    labels_by_day: dict[str, int] | None = None,
 ) -> GateResult:
-    """Great Expectations reports, the label rate and the day's volume in one verdict.
+    """Great Expectations reports, the label rate, label freshness and the day's volume in
+    one verdict.
 
     ``reports`` are ``CheckReport.to_dict()`` dicts (or CheckReport objects). The volume
     band is median(last cfg.volume_history_days of volume_history, oldest first) times
     (1 +- cfg.volume_tolerance), bounds included; with no history the volume check is
-    skipped and said so. value = number of failed checks. An empty ``reports`` list fails:
-    a gate that checked nothing must not pass.
+    skipped and said so. ``labels_by_day``: positive labels on each of the newest matured
+    days (``WindowSpec.recent_mature_days``); when every one of them has fewer than
+    cfg.min_daily_labels it fails (a stalled label feed, see ``label_feed_stalled``), None
+    skips the check. value = number of failed checks.
+    An empty ``reports`` list fails: a gate that checked nothing must not pass.
     """
     name = "data_expectations"
     lo_rate, hi_rate = cfg.label_rate
@@ -173,6 +191,11 @@ def data_expectations(
         f"volume within ±{cfg.volume_tolerance:.0%} of the "
         f"{cfg.volume_history_days}-day median"
     )
+    if cfg.label_freshness_days:
+        threshold += (
+            f"; a day with >= {cfg.min_daily_labels} label(s) among the "
+            f"{cfg.label_freshness_days} newest matured days"
+        )
     failures: list[str] = []
     suites = []
     for report in map(_report_dict, reports or []):
@@ -201,6 +224,21 @@ def data_expectations(
         if not label_detail["ok"]:
             failures.append(f"label rate {label_rate:.4f} outside [{lo_rate:g}, {hi_rate:g}]")
 
+    freshness_detail: dict[str, Any] = {"days": labels_by_day, "minimum": cfg.min_daily_labels}
+    if labels_by_day is None:
+        freshness_detail["skipped"] = "no daily label counts given"
+    else:
+        short = days_short_of_labels(labels_by_day, cfg.min_daily_labels)
+        stalled = label_feed_stalled(labels_by_day, cfg.min_daily_labels)
+        freshness_detail.update(short_days=short, stalled=stalled)
+        if stalled:
+            counts = ", ".join(f"{day}: {labels_by_day[day]}" for day in short)
+            failures.append(
+                f"no fresh labels: each of the {len(short)} newest matured days has fewer than "
+                f"{cfg.min_daily_labels} positive label(s) ({counts}); the label feed may have "
+                "stalled: check that new labels reach the label table, then rerun"
+            )
+
     recent = [int(v) for v in (volume_history or [])][-cfg.volume_history_days :]
     volume_detail: dict[str, Any] = {"value": volume, "history": recent}
     if volume is None:
@@ -223,6 +261,7 @@ def data_expectations(
         "suites": suites,
         "failed_checks": failures,
         "label_rate": label_detail,
+        "label_freshness": freshness_detail,
         "volume": volume_detail,
     }
     if failures:

@@ -170,13 +170,15 @@ def quality(
     seed: int = 0,
 ) -> GateResult:
     """Holdout quality: (a) floors, (b) not significantly worse than the champion on the same
-    holdout, (c) not suspiciously better than the champion (leakage).
+    holdout, (c) not suspiciously better than the champion (leakage), (d) no metric above
+    its ceiling (leakage; checked with or without a champion, so on the first run too).
 
     ``diff`` is oriented so that positive means "the candidate is better": candidate -
     champion for auc_pr / roc_auc / recall, champion - candidate for cost (lower is better);
     max_drop and max_jump are in the metric's own units (for cost: cost per row).
     (b) fails when the upper bound of the paired bootstrap interval of diff is below
-    -max_drop; (c) fails when the point diff is above max_jump.
+    -max_drop; (c) fails when the point diff is above max_jump; (d) fails when a metric is
+    above its ceiling (equal passes).
     """
     name = "quality"
     metric = cfg.compare_metric
@@ -189,6 +191,7 @@ def quality(
         if len(champion) != len(labels):
             raise ValueError(f"{len(champion)} champion scores for {len(labels)} labels")
     floor_text = ", ".join(f"{k} >= {v:.4f}" for k, v in cfg.floor.items())
+    floor_text += "; " + ", ".join(f"{k} <= {v:.4f}" for k, v in cfg.ceiling.items())
     lower = " (lower is better)" if metric == "cost" else ""
     threshold_text = (
         f"{floor_text}; vs champion {metric}{lower}: drop <= {cfg.max_drop:.4f} beyond the "
@@ -218,11 +221,22 @@ def quality(
         if cand[key] < floor:
             floor_failures[key] = {"value": cand[key], "floor": floor}
             failures.append(f"floor: {key} {cand[key]:.4f} < {floor:.4f}")
+    ceiling_failures = {}
+    for key, ceiling in cfg.ceiling.items():
+        if cand[key] > ceiling:
+            ceiling_failures[key] = {"value": cand[key], "ceiling": ceiling}
+            failures.append(
+                f"too good to be true: {key} {cand[key]:.4f} above the ceiling {ceiling:.4f}; "
+                "suspect leakage (a feature that sees the label or the future), verify "
+                "before overriding"
+            )
     details: dict[str, Any] = {
         "compare_metric": metric,
         "candidate": cand,
         "floor": dict(cfg.floor),
         "floor_failures": floor_failures,
+        "ceiling": dict(cfg.ceiling),
+        "ceiling_failures": ceiling_failures,
         "operating_threshold": threshold,
     }
     value = cand[metric]

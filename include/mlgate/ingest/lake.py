@@ -9,7 +9,8 @@ last column, ``_unparsable``: a value the lake type cannot hold (SQLite is dynam
 typed: 'abc' in a NUMERIC column, '2026-13-45' in a DATETIME column) does not stop the
 import; it is written as null and ``_unparsable`` names the column(s) it happened in, so the
 record rules (``mlgate.ingest.records``) quarantine the row with reason
-``unparsable:<column>``.
+``unparsable:<column>``. Text whose bytes are not valid UTF-8 (SQLite stores what it is
+given) is named as ``invalid_utf8:<column>`` instead, and quarantined with that reason.
 """
 
 from __future__ import annotations
@@ -34,6 +35,21 @@ PART_FILE = "part-00000.parquet"
 # Extra column of every events and snapshot partition: comma-joined names of the columns
 # whose source value could not be converted to the lake type (null when all parsed).
 UNPARSABLE_COLUMN = "_unparsable"
+# How `_unparsable` names a column whose source text was not valid UTF-8.
+INVALID_UTF8_MARK = "invalid_utf8:"
+
+
+class InvalidText(bytes):
+    """The raw bytes of a source text that is not valid UTF-8 (see `decode_source_text`)."""
+
+
+def decode_source_text(raw: bytes) -> str | InvalidText:
+    """A text value from the driver: its UTF-8 decoding, or its bytes kept as InvalidText,
+    so one bad row is quarantined instead of stopping the import."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return InvalidText(raw)
 
 
 class ExtractError(RuntimeError):
@@ -219,6 +235,8 @@ def _to_bool(value, target):
 
 
 def _to_string(value, target):
+    if isinstance(value, InvalidText):
+        return _NOT_CONVERTIBLE
     if isinstance(value, str):
         return value
     if isinstance(value, bytes):
@@ -288,7 +306,8 @@ def convert_rows(rows: list, schema: pa.Schema) -> pa.RecordBatch:
     """Rows as fetched from the source -> a record batch of `schema` (see `arrow_schema`).
 
     Values that cannot be converted become null; the last column, `_unparsable`, holds
-    for each row the comma-joined names of those columns (null when every value parsed).
+    for each row the comma-joined names of those columns (null when every value parsed),
+    a column whose text was not valid UTF-8 as `invalid_utf8:<column>`.
     """
     fields = [field for field in schema if field.name != UNPARSABLE_COLUMN]
     columns = list(zip(*rows)) if rows else [() for _ in fields]
@@ -298,7 +317,9 @@ def convert_rows(rows: list, schema: pa.Schema) -> pa.RecordBatch:
         array, bad = _to_arrow(values, field.type)
         arrays.append(array)
         for row in bad:
-            unparsable.setdefault(row, []).append(field.name)
+            invalid = isinstance(values[row], InvalidText)
+            mark = f"{INVALID_UTF8_MARK}{field.name}" if invalid else field.name
+            unparsable.setdefault(row, []).append(mark)
     marks = [None] * len(rows)
     for row, names in unparsable.items():
         marks[row] = ",".join(names)

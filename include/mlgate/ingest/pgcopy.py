@@ -279,3 +279,42 @@ def copy_driver(engine: sa.Engine) -> str | None:
         except ImportError:
             pass
     return "psycopg" if engine.dialect.driver == "psycopg" else None
+
+
+def holds_unchecked_text(engine: sa.Engine, *, free_form: str | None = None) -> bool:
+    """A PostgreSQL database with encoding SQL_ASCII: it stores any bytes as text, and the
+    server refuses to send text that is not UTF-8 to a UTF-8 client (the whole read fails),
+    so its text columns are read as bytes (`text_as_bytes`); a free-form query's cannot be.
+    """
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as conn:
+        unchecked = conn.exec_driver_sql("SHOW server_encoding").scalar_one() == "SQL_ASCII"
+    if unchecked and free_form is not None:
+        raise ExtractError(
+            "the source is a PostgreSQL database with encoding SQL_ASCII, whose text may hold "
+            "bytes that are not UTF-8; a free-form query cannot be read safely from it: "
+            "import the table (remove source.events.query) or convert the database to UTF8"
+        )
+    return unchecked
+
+
+def text_as_bytes(column: sa.Column):
+    """A text column as its stored bytes (bytea: no encoding check on the way out)."""
+    if not isinstance(column.type, sa.String):
+        return column
+    return sa.func.convert_to(column, "SQL_ASCII", type_=sa.LargeBinary).label(column.name)
+
+
+def utf8_client(url: str | sa.URL) -> dict:
+    """create_engine options that make a libpq client (psycopg) talk UTF-8: a SQL_ASCII
+    database would otherwise hand every text to the driver as bytes, and SQLAlchemy could
+    not even read the server version; its text is read as bytes on purpose instead
+    (`holds_unchecked_text`)."""
+    try:
+        driver = sa.make_url(url).get_dialect().driver
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError):
+        return {}  # create_engine says what is wrong with the URL
+    return (
+        {"connect_args": {"client_encoding": "utf8"}} if driver in ("psycopg", "psycopg2") else {}
+    )

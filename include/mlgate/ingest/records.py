@@ -18,7 +18,10 @@ Reasons, in this order within a row (joined with "; "):
                           with `unique_key`);
 * `unparsable:<column>`   the source value could not be converted to the lake type (the
                           extract wrote null and named the column in `_unparsable`); such a
-                          null is not also reported as `null:<column>`.
+                          null is not also reported as `null:<column>`;
+* `invalid_utf8:<column>` the source text was not valid UTF-8 (the extract wrote null and
+                          named the column as `invalid_utf8:<column>` in `_unparsable`);
+                          not also reported as `null:<column>` or `unparsable:<column>`.
 
 A null value breaks only `required`: it is never out of range, not allowed or unmatched.
 """
@@ -36,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlgate.config import PipelineConfig, RecordRules
-from mlgate.ingest.lake import PART_FILE, UNPARSABLE_COLUMN
+from mlgate.ingest.lake import INVALID_UTF8_MARK, PART_FILE, UNPARSABLE_COLUMN
 from mlgate.paths import (
     quarantine_partition,
     swap_into_place,
@@ -90,7 +93,8 @@ class QuarantineResult:
 
 
 def _unparsable_masks(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Column name -> rows whose value in that column could not be converted."""
+    """Mark in `_unparsable` -> rows carrying it: a column name (its value could not be
+    converted) or `invalid_utf8:<column>` (its text was not valid UTF-8)."""
     if UNPARSABLE_COLUMN not in df.columns:
         return {}
     marks = df[UNPARSABLE_COLUMN]
@@ -104,8 +108,19 @@ def _unparsable_masks(df: pd.DataFrame) -> dict[str, np.ndarray]:
         for name in filter(None, (part.strip() for part in combo.split(","))):
             by_name.setdefault(name, []).append(combo)
     order = {name: i for i, name in enumerate(df.columns)}
-    names = sorted(by_name, key=lambda n: (order.get(n, len(order)), n))
+    names = sorted(by_name, key=lambda n: (order.get(_marked_column(n), len(order)), n))
     return {name: (present & marks.isin(by_name[name])).to_numpy() for name in names}
+
+
+def _marked_column(mark: str) -> str:
+    """The column an `_unparsable` mark names."""
+    return mark.removeprefix(INVALID_UTF8_MARK)
+
+
+def _unparsable_reason(mark: str) -> str:
+    if mark.startswith(INVALID_UTF8_MARK):
+        return mark  # already "invalid_utf8:<column>"
+    return f"unparsable:{mark}"
 
 
 def _as_float(values: pd.Series) -> pd.Series:
@@ -167,8 +182,9 @@ def find_bad_records(
     checks: list[tuple[str, np.ndarray]] = []
     for name in rules.required:
         null = df[name].isna().to_numpy()
-        if name in unparsable:
-            null = null & ~unparsable[name]
+        for mark, mask in unparsable.items():
+            if _marked_column(mark) == name:
+                null = null & ~mask
         checks.append((f"null:{name}", null))
 
     for rule in rules.rules:
@@ -197,7 +213,7 @@ def find_bad_records(
 
     if rules.unique_key:
         checks.append(("duplicate_key", _later_duplicates(df[key], times)))
-    checks += [(f"unparsable:{name}", mask) for name, mask in unparsable.items()]
+    checks += [(_unparsable_reason(mark), mask) for mark, mask in unparsable.items()]
 
     labels = np.array([label for label, _ in checks], dtype=object)
     failed = np.column_stack([np.asarray(mask, dtype=bool) for _, mask in checks])

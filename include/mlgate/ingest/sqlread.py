@@ -21,9 +21,13 @@ the range of an incremental import), split into N ranges of a numeric or time co
   integers); without asyncpg, the same COPY read row by row through psycopg's libpq
   wrapper (about twice the client CPU). A range whose values Arrow cannot parse (numeric
   'NaN' in a decimal column, a year past 9999) is read again on the row path. Elsewhere
-  (SQLite, other databases) the row path: a server-side cursor streamed in chunks of
+  (SQLite, other databases, and a PostgreSQL database with encoding SQL_ASCII, whose text
+  is selected as its bytes and decoded by us: such a database can hold text that is not
+  UTF-8) the row path: a server-side cursor streamed in chunks of
   CHUNK_ROWS rows, converted by `mlgate.ingest.lake.convert_rows` (unconvertible values
-  become null and are named in `_unparsable`).
+  become null and are named in `_unparsable`). SQLite's text is decoded by
+  `lake.decode_source_text`, so text that is not valid UTF-8 marks its row
+  (`invalid_utf8:<column>`) instead of stopping the import.
 * **Nothing user-given is pasted into SQL text**: names come from the validated config and
   are quoted by SQLAlchemy; values (window bounds, range bounds, watermarks) are bound
   parameters. COPY takes no parameters: asyncpg (values passed apart from the SQL) or
@@ -55,6 +59,7 @@ from mlgate.ingest.lake import (
     Measure,
     arrow_schema,
     convert_rows,
+    decode_source_text,
     free_form_schema,
 )
 
@@ -108,7 +113,9 @@ def create_source_engine(url: str | sa.URL, *, splits: int = 1) -> sa.Engine:
     reached or refuses the login.
     """
     try:
-        engine = sa.create_engine(url, pool_size=max(5, splits + 1), max_overflow=splits + 1)
+        engine = sa.create_engine(
+            url, pool_size=max(5, splits + 1), max_overflow=splits + 1, **pgcopy.utf8_client(url)
+        )
     except TypeError:  # a pool without a size (in-memory SQLite)
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
@@ -144,10 +151,12 @@ class Source:
     free_form: str | None = None
     order_by: tuple[str, ...] = ()
     schema: pa.Schema = field(init=False)
+    raw_text: bool = field(init=False)  # text read as bytes, decoded here (SQL_ASCII)
 
     def __post_init__(self) -> None:
         if self.free_form is not None and CONDITIONS_PLACEHOLDER not in self.free_form:
             raise ExtractError(f"the free-form query has no {CONDITIONS_PLACEHOLDER} placeholder")
+        self.raw_text = pgcopy.holds_unchecked_text(self.engine, free_form=self.free_form)
         self.schema = (
             free_form_schema(self.engine, self.free_form, self.table)
             if self.free_form
@@ -189,6 +198,8 @@ class Source:
         if self.free_form is not None:
             return self._free_form_text(condition)
         columns = raw_columns(self.engine, self.table) if raw else list(self.table.columns)
+        if self.raw_text:
+            columns = [pgcopy.text_as_bytes(c) for c in self.table.columns]
         query = sa.select(*columns).select_from(self.table)
         if condition is not None:
             query = query.where(condition)
@@ -243,12 +254,16 @@ def source_connection(engine: sa.Engine, snapshot: str | None = None):
             conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
         elif is_sqlite(engine):
             conn.exec_driver_sql("PRAGMA query_only = ON")
+            raw = conn.connection.dbapi_connection
+            # sqlite3's own decoding raises on bytes that are not UTF-8 and ends the read
+            previous_factory, raw.text_factory = raw.text_factory, decode_source_text
         try:
             yield conn
         finally:
             if is_sqlite(engine):
                 conn.rollback()
                 conn.exec_driver_sql("PRAGMA query_only = OFF")
+                raw.text_factory = previous_factory
 
 
 def export_snapshot(conn: sa.Connection) -> str | None:
@@ -420,12 +435,23 @@ def _kind_of_safe(source: Source, name: str) -> str | None:
 # --- reading one range into one file -----------------------------------------------------
 
 
-def _rows_to_parquet(conn: sa.Connection, statement, schema: pa.Schema, path: Path) -> tuple:
-    """Any database: a server-side cursor in chunks, converted row by row where needed."""
+def _decoded(row) -> tuple:
+    return tuple(decode_source_text(v) if isinstance(v, bytes) else v for v in row)
+
+
+def _rows_to_parquet(
+    conn: sa.Connection, statement, schema: pa.Schema, path: Path, *, raw_text: bool = False
+) -> tuple:
+    """Any database: a server-side cursor in chunks, converted row by row where needed.
+
+    `raw_text`: text columns arrive as bytes (see `Source.raw_text`) and are decoded here.
+    """
     rows = unparsable = 0
     result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(statement)
     with pq.ParquetWriter(path, schema) as writer:
         for chunk in result.partitions():
+            if raw_text:
+                chunk = [_decoded(row) for row in chunk]
             batch = convert_rows(chunk, schema)
             writer.write_batch(batch)
             rows += batch.num_rows
@@ -445,7 +471,7 @@ class RangeResult:
 def _read_range(
     source: Source, index: int, extra, path: Path, snapshot: str | None, alone: bool = False
 ) -> RangeResult:
-    driver = pgcopy.copy_driver(source.engine)
+    driver = None if source.raw_text else pgcopy.copy_driver(source.engine)
     if driver is not None:
         try:
             statement = source.statement(extra, raw=False)
@@ -462,7 +488,9 @@ def _read_range(
         except pa.ArrowException as error:
             log.info("range %d: COPY values Arrow cannot parse (%s); row path", index, error)
     with source_connection(source.engine, snapshot) as conn:
-        rows, bad = _rows_to_parquet(conn, source.statement(extra), source.schema, path)
+        rows, bad = _rows_to_parquet(
+            conn, source.statement(extra), source.schema, path, raw_text=source.raw_text
+        )
     return RangeResult(index, rows, bad, "rows", str(path))
 
 

@@ -21,7 +21,7 @@ from mlgate.gates.metrics import holdout_metrics
 from mlgate.jobs.common import JobInputError, job_arguments, run_job, setup, spark_session
 from mlgate.ml import plots
 from mlgate.ml.features import feature_columns
-from mlgate.ml.split import split_by_time
+from mlgate.ml.split import split_by_time, unlabelled_holdout_days
 from mlgate.ml.training import (
     best_params,
     build_search,
@@ -63,6 +63,15 @@ def arguments():
     return parser
 
 
+def newest_holdout_days(cfg, ds) -> list:
+    """The holdout's newest days that must not all be without labels: the
+    label_freshness_days of data_expectations (1 without that gate), within the holdout."""
+    expectations = cfg.gates.data_expectations
+    count = expectations.label_freshness_days if expectations is not None else 1
+    spec = cfg.window_spec()
+    return spec.recent_mature_days(ds, min(count, spec.holdout_days))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = arguments().parse_args(argv)
     cfg = setup(args)
@@ -76,6 +85,16 @@ def main(argv: list[str] | None = None) -> None:
     spark = spark_session(f"mlgate-train-{ds}")
     rows = spark.read.parquet(str(features_partition(cfg.name, ds.isoformat())))
     train, holdout = split_by_time(rows, time_column=time_column, bounds=bounds)
+    unlabelled = unlabelled_holdout_days(
+        holdout, time_column=time_column, label=label, days=newest_holdout_days(cfg, ds)
+    )
+    if unlabelled:
+        raise SystemExit(
+            f"the holdout's newest days {', '.join(unlabelled)} have no positive label: a "
+            "model judged on it would look fine while the label feed has stalled. Check that "
+            f"new labels reach the label table {cfg.target.label_table!r}, then rerun "
+            "(gates.data_expectations.label_freshness_days: 0 switches this check off)"
+        )
     fit_rows = sample_negatives(train, label, cfg.training.negative_sample_rate, cfg.training.seed)
     fit_rows = fit_rows.cache()
     counts = fit_rows.groupBy(label).count().collect()

@@ -1,5 +1,5 @@
-"""The data-check tasks: record rules and the raw suite (check_raw), the feature suite
-and the label rate (check_features), each folded into the run's gate report."""
+"""The data-check tasks: record rules and the raw suite (check_raw), the feature suite,
+the label rate and its freshness (check_features), each folded into the run's gate report."""
 
 from __future__ import annotations
 
@@ -171,6 +171,20 @@ def check_raw(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
     }
 
 
+def recent_labels_by_day(cfg: PipelineConfig, ds: date, mature) -> dict[str, int] | None:
+    """Positive labels on each of the newest matured days (label_freshness_days), from the
+    feature table's mature rows; a day without any row counts 0. None when switched off."""
+    count = cfg.gates.data_expectations.label_freshness_days
+    days = cfg.window_spec().recent_mature_days(ds, count)
+    if not days:
+        return None
+    import pandas as pd
+
+    moments = pd.to_datetime(mature[cfg.row_time], utc=True)
+    positives = mature[cfg.target.name].groupby(moments.dt.date).sum()
+    return {day.isoformat(): int(positives.get(day, 0)) for day in days}
+
+
 def check_features(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
     """The feature-table suite and the label rate, folded into data_expectations."""
     expectations = cfg.gates.data_expectations
@@ -178,11 +192,13 @@ def check_features(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
         return {"gates": {}}
     import pandas as pd
 
-    from mlgate.checks.expectations import run_suite
+    from mlgate.checks.expectations import joined_column_expectations, run_suite
     from mlgate.ml.labels import MATURE_COLUMN
 
     frame = pd.read_parquet(features_partition(cfg.name, ds.isoformat()))
-    features_report = run_suite(frame, expectations.features_suite).to_dict()
+    features_report = run_suite(
+        frame, expectations.features_suite, extra=joined_column_expectations(cfg)
+    ).to_dict()
     write_run_file(cfg.name, ds.isoformat(), CHECK_FEATURES_FILE, features_report)
     mature = frame[frame[MATURE_COLUMN]]
     label_rate = float(mature[cfg.target.name].mean()) if len(mature) else None
@@ -194,6 +210,7 @@ def check_features(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
         label_rate=label_rate if len(mature) else 0.0,
         volume=partition_rows(cfg.name, cfg.source.events.table, ds.isoformat()),
         volume_history=recent_volumes(cfg, ds),
+        labels_by_day=recent_labels_by_day(cfg, ds, mature),
     )
     report = record_gates(cfg, ds, opts, [result], "check_features")
     enforce(report, opts, "check_features")
