@@ -323,13 +323,18 @@ def score_dag(cfg: PipelineConfig):
             return ready
 
         @task
-        def champion() -> str:
-            """The version behind `champion` now: every later task of the run uses this one."""
+        def champion(**context) -> str:
+            """The version behind `champion` now: every later task of the run uses this one.
+
+            Refused, without retries, while an alias is moved outside mlgate."""
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from mlgate.registry import champion_version
+            from mlgate.registry import trusted_champion
 
-            current = champion_version(load_pipeline(name).model_name)
+            cfg = load_pipeline(name)
+            current = _fail_as_task(
+                name, context, lambda: trusted_champion(cfg.name, cfg.model_name)
+            )
             if current is None:
                 raise AirflowSkipException("no champion yet: nothing to score with")
             return current["version"]

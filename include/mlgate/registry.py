@@ -199,6 +199,17 @@ def check_aliases(pipeline: str, model_name: str) -> AliasCheck:
     return AliasCheck(pipeline, model_name, found, state.expected, state.pending)
 
 
+def trusted_champion(pipeline: str, model_name: str) -> dict | None:
+    """`champion_version`, refused (AliasesMovedError) while an alias is moved outside mlgate.
+
+    What batch scoring uses: a champion the ledger does not know scores nothing.
+    """
+    check = check_aliases(pipeline, model_name)
+    if check.moved:
+        raise AliasesMovedError(check.describe())
+    return champion_version(model_name)
+
+
 def _move_alias(client, model_name: str, alias: str, version: str | None) -> None:
     if version is not None:
         client.set_registered_model_alias(model_name, alias, version)

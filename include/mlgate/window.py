@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from mlgate.errors import PermanentError
+
 DAY = timedelta(days=1)
 DAY_SECONDS = 86_400
 
@@ -52,7 +54,7 @@ def as_of(ds: date) -> datetime:
     return day_bounds(ds)[1]
 
 
-class DayNotEnded(ValueError):
+class DayNotEnded(ValueError, PermanentError):
     """A run was asked for a day whose data interval has not ended: its data is not whole."""
 
 

@@ -24,9 +24,11 @@ from mlgate.errors import PermanentError, is_permanent
 from mlgate.gates import GateReport, GateResult
 from mlgate.ingest.lake import ExtractError, SourceMismatchError, rejected_by_source
 from mlgate.jobs.common import JobInputError
+from mlgate.ledger import AliasesMovedError, LedgerError
 from mlgate.ml.assertions import AssertionSetError
 from mlgate.registry import PromotionError
 from mlgate.stages import GateFailed, RunOptions
+from mlgate.window import DayNotEnded
 
 DAY = date(2026, 10, 31)
 INCLUDE = Path(__file__).resolve().parents[2] / "include"
@@ -50,6 +52,9 @@ def gate_failure() -> GateFailed:
         SourceMismatchError("table 'transactions' is not in the source"),
         PromotionError("the champion moved while version 3 was evaluated"),
         JobInputError("the training rows hold only one class"),
+        DayNotEnded("the day 2026-12-31 has not ended yet"),
+        AliasesMovedError("the aliases of fraud_detector were moved outside mlgate"),
+        LedgerError("line 3 of promotions.jsonl is not JSON"),
         gate_failure(),
     ],
     ids=lambda e: type(e).__name__,

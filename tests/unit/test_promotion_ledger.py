@@ -405,3 +405,13 @@ def test_rollback_refuses_a_previous_that_was_never_champion(versions):
     with pytest.raises(registry.PromotionError, match=f"version {v3}, which was never champion"):
         registry.rollback(PIPELINE, MODEL, reason="v2 flags every ecom payment", by="oncall")
     assert aliases() == {"champion": v2, "previous": v3}
+
+
+def test_batch_scoring_refuses_a_champion_moved_outside_mlgate(versions):
+    v1, v2, _, _ = versions
+    promote(v1, None)
+    promote(v2, v1)
+    assert registry.trusted_champion(PIPELINE, MODEL)["version"] == v2
+    move_champion_anonymously(v1)
+    with pytest.raises(registry.AliasesMovedError, match="moved outside mlgate"):
+        registry.trusted_champion(PIPELINE, MODEL)

@@ -492,7 +492,7 @@ def test_a_failure_before_the_run_began_shows_no_gate_table_or_email_of_an_earli
     failed_day, tmp_path, capsys
 ):
     result = progress.DagRunResult(1, tmp_path / "run.log", None, datetime.now(UTC))
-    print_failure(failed_day, DAY, result, {"AIRFLOW_HOME": str(tmp_path / "airflow")})
+    print_failure(failed_day, DAY, result)
     err = capsys.readouterr().err
     assert "FAILED (exit 1)" in err and "champion: version 2" in err
     assert "bad_record_ratio" not in err and "alert email" not in err
@@ -514,7 +514,7 @@ def test_a_run_stopped_by_a_gate_shows_its_gate_table_and_its_email(failed_day, 
     mail = tmp_path / "mail" / "20261203T090000Z-000001.eml"
     mail.write_text("Subject: this run")
     result = progress.DagRunResult(1, None, "manual__this", started)
-    print_failure(failed_day, DAY, result, {"AIRFLOW_HOME": str(tmp_path / "airflow")})
+    print_failure(failed_day, DAY, result)
     err = capsys.readouterr().err
     assert "stopped at stage gates by gate(s): quality" in err
     assert f"alert email: {mail}" in err

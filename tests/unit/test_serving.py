@@ -169,3 +169,28 @@ def test_served_model_builds_arrays_in_spec_order():
     numeric, categorical = served.arrays([ROW, {**ROW, "amount": 5.0}])
     assert numeric.tolist() == [[2.0, 1.0], [5.0, 1.0]]
     assert categorical.tolist() == [["ecom"], ["ecom"]]
+
+
+def test_a_refused_champion_is_logged_once_without_a_traceback_and_serving_goes_on(caplog):
+    """Aliases moved outside mlgate: each poll is refused; the log says so once, not per poll."""
+    import asyncio
+    import logging
+
+    from mlgate.ledger import AliasesMovedError
+    from mlgate.serving.app import Metrics, ModelHolder
+
+    class Refusing:
+        description = "registry fraud_detector@champion"
+
+        def current(self):
+            raise AliasesMovedError("the aliases of fraud_detector were moved outside mlgate")
+
+        def load(self, version, run_id, threads):  # pragma: no cover - never reached
+            raise AssertionError("a refused version must not be loaded")
+
+    holder = ModelHolder(Refusing(), Metrics())
+    with caplog.at_level(logging.ERROR, logger="mlgate.serve"):
+        answers = [asyncio.run(holder.check()) for _ in range(3)]
+    assert all(a["changed"] is False and "moved outside mlgate" in a["error"] for a in answers)
+    refusals = [r for r in caplog.records if "moved outside mlgate" in r.getMessage()]
+    assert len(refusals) == 1 and refusals[0].exc_info is None

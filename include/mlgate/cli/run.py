@@ -51,7 +51,7 @@ def cmd_run_day(args) -> int:
             verbose=args.verbose,
         )
     if result.code != 0:
-        print_failure(cfg, args.date, result, env)
+        print_failure(cfg, args.date, result)
         return result.code
     print_summary(cfg, args.date)
     return 0
@@ -95,7 +95,7 @@ def mail_sink_running(env: dict, attempts: int = 5):
         stop_background(pidfile)
 
 
-def print_failure(cfg, day: date, result, env: dict) -> None:
+def print_failure(cfg, day: date, result) -> None:
     """Say where the run stopped: the failed gates first, the champion, the email, the logs.
 
     result: the run's DagRunResult; only its own gate report and alert email are shown,
@@ -129,7 +129,7 @@ def print_failure(cfg, day: date, result, env: dict) -> None:
     )
     if mails:
         print(f"alert email: {mails[-1]}", file=sys.stderr)
-    print(f"task logs: {env['AIRFLOW_HOME']}/logs", file=sys.stderr)
+    # `airflow dags test` runs the tasks in its own process: every task log is in this file
     if result.log_path is not None:
         print(f"full Airflow and Spark output: {result.log_path}", file=sys.stderr)
     print(failure_line(cfg, day, result), file=sys.stderr)

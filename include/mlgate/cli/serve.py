@@ -132,8 +132,7 @@ def cmd_score_day(args) -> int:
     )
     if result.code != 0:
         print(
-            f"{dag_id} for {args.date} FAILED (exit {result.code}); task logs in "
-            f"{env['AIRFLOW_HOME']}/logs",
+            f"{dag_id} for {args.date} FAILED (exit {result.code})",
             file=sys.stderr,
         )
         if result.log_path is not None:

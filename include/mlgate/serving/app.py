@@ -49,6 +49,7 @@ from starlette.responses import Response
 from typing_extensions import TypedDict
 
 from mlgate.config.features import ValueRange
+from mlgate.errors import is_permanent
 from mlgate.export.portable import PortableModelError, PortableScorer
 from mlgate.serving.guard import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ROWS, RequestGuard
 
@@ -313,8 +314,12 @@ class ModelHolder:
             try:
                 return await asyncio.to_thread(self._check_sync)
             except Exception as error:  # the registry is unreachable: keep serving
-                self.last_error = f"checking {self.source.description} failed: {error}"
-                log.exception("checking %s failed", self.source.description)
+                message = f"checking {self.source.description} failed: {error}"
+                if not is_permanent(error):
+                    log.exception("checking %s failed", self.source.description)
+                elif message != self.last_error:  # a refusal (aliases moved): once, no trace
+                    log.error("%s; still serving version %s", message, self._version())
+                self.last_error = message
                 return {"changed": False, "version": self._version(), "error": self.last_error}
 
 
