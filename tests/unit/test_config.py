@@ -302,8 +302,10 @@ def test_input_ranges_come_from_each_feature_definition_with_its_empty_value():
     spec = FeatureSpec(
         entities={"card": "card_id"},
         numeric=["amount"],
+        categorical=["channel"],  # no range, and the features after it still get theirs
         aggregations=[
             {"entity": "card", "op": "count", "windows": ["1h"]},
+            {"entity": "card", "op": "count", "windows": ["1d"], "default": -1},
             {"entity": "card", "op": "seconds_since_last", "windows": ["1d"]},
             {"entity": "card", "op": "seconds_since_last", "windows": ["2d"], "default": -1},
             {"entity": "card", "op": "sum", "column": "amount", "windows": ["1h"]},
@@ -315,6 +317,7 @@ def test_input_ranges_come_from_each_feature_definition_with_its_empty_value():
     # amount (passthrough) and the sum depend on the data: no range for them
     assert spec.input_ranges() == {
         "card_count_1h": (0.0, None),
+        "card_count_1d": (-1.0, None),  # a default widens the low end; no top either way
         "card_seconds_since_last_1d": (0.0, 86400.0),
         "card_seconds_since_last_2d": (-1.0, 172800.0),  # -1: "never", the spec's default
         "card_country_is_new_14d": (0.0, 1.0),

@@ -974,6 +974,11 @@ def test_quality_ceiling_exactly_met_passes_just_above_fails():
     result = gates.quality(by_pr, LABELS4, SCORES4, None, 0.5)
     assert list(result.details["ceiling_failures"]) == ["auc_pr"]
     assert "auc_pr 0.8333 above the ceiling 0.8000" in result.reason
+    assert (
+        "suspect leakage (a feature that sees the label or the future), verify before "
+        "overriding; auc_pr 0.8333;" in result.reason
+    )
+    assert result.threshold.startswith("auc_pr >= 0.1000; auc_pr <= 0.8000, roc_auc <= 0.9000;")
 
 
 def test_quality_ceiling_also_applies_when_the_champion_is_as_good():
@@ -2008,6 +2013,19 @@ def test_reconciliation_names_rows_deleted_at_the_source_since_the_previous_impo
     assert failed.verdict == "fail"
     assert "7 rows of the previous import were deleted" in failed.reason
     assert "(keys 0, 1, 2, 3, 4, ...)" in failed.reason
+    # exactly five keys: all are shown, no "..."; six: the sixth is left to "..."
+    five = {"previous_rows": 8, "deleted": 5, "added": 0, "deleted_keys": [1, 2, 3, 4, 5]}
+    shown = gates.reconciliation(ReconciliationGate(), 3, 3, since_previous_import=five)
+    assert shown.reason.endswith("(keys 1, 2, 3, 4, 5) and left the lake")
+    six = {"previous_rows": 9, "deleted": 6, "added": 0, "deleted_keys": [1, 2, 3, 4, 5, 6]}
+    cut = gates.reconciliation(ReconciliationGate(), 3, 3, since_previous_import=six)
+    assert cut.reason.endswith("(keys 1, 2, 3, 4, 5, ...) and left the lake")
+    # a manifest from before keys were recorded: the count alone, no crash
+    no_keys = {"previous_rows": 4, "deleted": 1, "added": 0}
+    counted = gates.reconciliation(ReconciliationGate(), 3, 3, since_previous_import=no_keys)
+    assert "1 rows of the previous import were deleted at the source since (keys )" in (
+        counted.reason
+    )
     nothing_gone = {"previous_rows": 3, "deleted": 0, "added": 0, "deleted_keys": []}
     same = gates.reconciliation(ReconciliationGate(), 3, 3, since_previous_import=nothing_gone)
     assert "deleted" not in same.reason
