@@ -29,6 +29,7 @@ from mlgate.ingest.lake import (
     partition_rows,
 )
 from mlgate.paths import table_partition
+from support.transactions import transaction_row
 
 DAY = date(2026, 10, 30)
 
@@ -57,20 +58,7 @@ def source(tmp_path, monkeypatch):
     with engine.begin() as conn:
         conn.execute(
             source_schema.transactions.insert(),
-            [
-                {
-                    "transaction_id": key,
-                    "card_id": 1,
-                    "merchant_id": 2,
-                    "amount": amount,
-                    "currency": "USD",
-                    "country": "US",
-                    "channel": "pos",
-                    "device_id": None,
-                    "created_at": created_at,
-                }
-                for key, amount, created_at in good
-            ],
+            [transaction_row(key, created_at, amount) for key, amount, created_at in good],
         )
         # Raw SQL: SQLite stores whatever it is given.
         bad = [

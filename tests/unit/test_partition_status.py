@@ -23,6 +23,7 @@ from mlgate.ingest import status
 from mlgate.runs import MANIFEST_FILE, read_run_file
 from mlgate.stages import GateFailed, RunOptions, check_raw, extract
 from mlgate.window import as_of
+from support.transactions import transaction_row
 
 # 3 of its 10 amounts negative: 30% bad rows, over the 1% bound, so the bad-record gate
 # rejects the day; its 7 other rows break no record rule, so only the day's status keeps
@@ -32,23 +33,11 @@ GOOD_DAY = date(2026, 10, 30)
 LATER_DAY = date(2026, 10, 31)
 
 
-def _transaction(key: int, moment: datetime, amount: Decimal) -> dict:
-    return {
-        "transaction_id": key,
-        "card_id": 1,
-        "merchant_id": 2,
-        "amount": amount,
-        "currency": "USD",
-        "country": "US",
-        "channel": "pos",
-        "device_id": None,
-        "created_at": moment,
-    }
-
-
 def _day_rows(day: date, first_key: int, amount: Decimal, count: int = 10) -> list[dict]:
     start = datetime.combine(day, datetime.min.time())
-    return [_transaction(first_key + i, start + timedelta(hours=i), amount) for i in range(count)]
+    return [
+        transaction_row(first_key + i, start + timedelta(hours=i), amount) for i in range(count)
+    ]
 
 
 def _junk_day_rows() -> list[dict]:

@@ -119,7 +119,7 @@ def read_events(
     spec = cfg.source.events
     present = readable_days(cfg, days, required=required, any_status=any_status)
     if not present:
-        raise SystemExit(
+        raise JobInputError(
             f"no lake day of {spec.table} from {days[0]} to {days[-1]} is accepted by its "
             "data gates: run the retrain DAG's extract and check_raw for this window first"
         )

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         holdout, time_column=time_column, label=label, days=newest_holdout_days(cfg, ds)
     )
     if unlabelled:
-        raise SystemExit(
+        raise JobInputError(
             f"the holdout's newest days {', '.join(unlabelled)} have no positive label: a "
             "model judged on it would look fine while the label feed has stalled. Check that "
             f"new labels reach the label table {cfg.target.label_table!r}, then rerun "
