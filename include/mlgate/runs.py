@@ -17,6 +17,9 @@ import json
 import os
 import socket
 import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlgate.errors import is_permanent
@@ -38,6 +41,7 @@ EVALUATION_FILE = "evaluation.json"  # evaluate: champion compared, row counts
 DISAGREEMENTS_FILE = "shadow_top_disagreements.csv"  # gates: where the models differ most
 DECISION_FILE = "decision.json"  # gates, promote: registered version, promoted or why not
 FAILURE_FILE = "failure.json"  # the task that failed: its error, and whether a retry can help
+JOB_PHASES_FILE = "job_phases.json"  # each Spark job: seconds per phase (PhaseClock)
 # features: the feature table's row and label counts, next to it in features/ds=<ds>/
 # (Spark and pyarrow skip files whose names start with "_")
 FEATURE_SUMMARY_FILE = "_feature_summary.json"
@@ -216,3 +220,32 @@ def clear_failure(pipeline: str, ds: str, airflow_run_id: str) -> None:
     another DAG run's record (the score DAG's, the retrain DAG's) is left alone."""
     if run_file_of(pipeline, ds, FAILURE_FILE, airflow_run_id) is not None:
         run_file(pipeline, ds, FAILURE_FILE).unlink(missing_ok=True)
+
+
+class PhaseClock:
+    """Seconds a Spark job spends in each named phase, kept in runs/ds=<ds>/job_phases.json
+    under the job's name (``{"train": {"fit": 61.2, "evaluate": 7.9}}``).
+
+    A check or an evaluation that runs inside a job adds to that job's task time; its
+    phases say how much, so the run report and the scale benchmark can tell the checks and
+    the evaluation apart from the work around them. A rerun replaces the job's entry.
+    """
+
+    def __init__(self, pipeline: str, ds: str, job: str):
+        self.pipeline, self.ds, self.job = pipeline, ds, job
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            took = time.monotonic() - started
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + took, 3)
+
+    def write(self) -> None:
+        path = run_file(self.pipeline, self.ds, JOB_PHASES_FILE)
+        phases = json.loads(path.read_text()) if path.exists() else {}
+        phases[self.job] = dict(self.seconds)
+        write_run_file(self.pipeline, self.ds, JOB_PHASES_FILE, phases)
