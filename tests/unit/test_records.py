@@ -15,7 +15,7 @@ import pytest
 
 from mlgate.config import ColumnRule, RecordRules, load_pipeline
 from mlgate.demo import schema as source_schema
-from mlgate.ingest.lake import MANIFEST_FILE, UNPARSABLE_COLUMN, arrow_schema
+from mlgate.ingest.lake import INVALID_UTF8_MARK, MANIFEST_FILE, UNPARSABLE_COLUMN, arrow_schema
 from mlgate.ingest.records import (
     QUARANTINED_AT_COLUMN,
     REASON_COLUMN,
@@ -618,3 +618,72 @@ def test_invalid_utf8_marks_give_their_own_reason_and_no_null(rules):
         2: "null:currency",
         3: "invalid_utf8:device_id",
     }
+
+
+# --- the day streamed in batches ----------------------------------------------------
+
+
+def _faulty_day(rows: int = 300, seed: int = 7) -> pd.DataFrame:
+    """A day whose faults of every kind land on both sides of small batch boundaries:
+    keys repeated far apart (some at the same time, some without a time), null keys,
+    null cards, unparsable and invalid_utf8 marks, times outside the day."""
+    rng = np.random.default_rng(seed)
+    marks = [None, "amount", "created_at", "invalid_utf8:currency", "country,invalid_utf8:amount"]
+    frame = []
+    for _ in range(rows):
+        key = int(rng.integers(0, rows // 3)) if rng.random() < 0.97 else None
+        at = pd.Timestamp(START) + pd.Timedelta(minutes=int(rng.integers(-60, 25 * 60)))
+        mark = marks[int(rng.integers(0, len(marks)))] if rng.random() < 0.1 else None
+        changes = {UNPARSABLE_COLUMN: mark}
+        for name in (mark or "").replace(INVALID_UTF8_MARK, "").split(","):
+            if name:
+                changes[name] = None
+        if rng.random() < 0.03:
+            changes["card_id"] = None
+        if rng.random() < 0.05:
+            changes["currency"] = "XXX"
+        row = _row(key, at if rng.random() < 0.95 else None)
+        frame.append({**row, **changes})
+    frame[10]["created_at"] = frame[11]["created_at"]  # same key, same time, next batch
+    frame[11]["transaction_id"] = frame[10]["transaction_id"]
+    out = pd.DataFrame(frame)
+    out["created_at"] = out["created_at"].astype("datetime64[us]")
+    return out
+
+
+def _one_frame_quarantine(rules) -> tuple[pa.Table, dict]:
+    """The quarantine as the whole day in one pandas frame gives it (the rules' definition)."""
+    table = pq.read_table(table_partition("fraud", "transactions", DAY.isoformat()))
+    bad = _bad(table.to_pandas(), rules)
+    rows = table.take(pa.array(bad.index.to_numpy(), type=pa.int64()))
+    rows = rows.append_column(REASON_COLUMN, pa.array(bad[REASON_COLUMN].tolist(), pa.string()))
+    return rows, reason_counts(bad[REASON_COLUMN])
+
+
+@pytest.mark.parametrize(("batch_rows", "key_pass_rows"), [(7, 20), (64, 1000), (1000, 45)])
+def test_quarantine_in_batches_equals_the_one_frame_result(state, cfg, batch_rows, key_pass_rows):
+    # A regex on an integer column with a few nulls: the whole day's frame has it as float
+    # ("101.0"), so must every batch, even one without a null ("101" would not match).
+    rules = cfg.records.model_copy(
+        update={"rules": [*cfg.records.rules, ColumnRule(column="card_id", regex=r"\d+\.0")]}
+    )
+    cfg = cfg.model_copy(update={"records": rules})
+    day = _faulty_day()
+    _write_lake_day(day)
+    expected, reasons = _one_frame_quarantine(rules)
+    assert {"duplicate_key", "null:card_id", "time_outside_window"} <= reasons.keys()
+    assert {"unparsable:amount", "invalid_utf8:currency", "invalid_utf8:amount"} <= reasons.keys()
+
+    result = quarantine_day(cfg, DAY, batch_rows=batch_rows, key_pass_rows=key_pass_rows)
+
+    stored = pq.read_table(
+        quarantine_partition("fraud", "transactions", DAY.isoformat()) / "part-00000.parquet"
+    )
+    assert stored.drop_columns([QUARANTINED_AT_COLUMN]).equals(expected)
+    assert stored.schema.field(QUARANTINED_AT_COLUMN).type == pa.timestamp("us", tz="UTC")
+    assert (result.total_rows, result.bad_rows, result.reasons) == (
+        len(day),
+        len(expected),
+        reasons,
+    )
+    assert list(result.reasons) == sorted(reasons)

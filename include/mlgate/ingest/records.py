@@ -28,18 +28,26 @@ A null value breaks only `required`: it is never out of range, not allowed or un
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from mlgate.config import PipelineConfig, RecordRules
-from mlgate.ingest.lake import INVALID_UTF8_MARK, PART_FILE, UNPARSABLE_COLUMN
+from mlgate.ingest.lake import (
+    INVALID_UTF8_MARK,
+    PART_FILE,
+    READ_BATCH_ROWS,
+    UNPARSABLE_COLUMN,
+)
 from mlgate.paths import (
     quarantine_partition,
     swap_into_place,
@@ -53,6 +61,8 @@ REASON_COLUMN = "reason"
 QUARANTINED_AT_COLUMN = "quarantined_at"
 SUMMARY_FILE = "_summary.json"  # Spark and pyarrow skip files starting with "_"
 REASON_SEPARATOR = "; "
+# Rows of key and time the duplicate_key pass holds at once (~100 bytes each with the sort).
+KEY_PASS_ROWS = 250_000
 
 __all__ = [
     "QUARANTINED_AT_COLUMN",
@@ -165,10 +175,13 @@ def find_bad_records(
     time_column: str,
     window_start: datetime,
     window_end: datetime,
+    duplicates: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The rows of `df` that break a record rule, with all their reasons in `reason`.
 
     Every original column is kept (and the original index); rows keep their order.
+    `duplicates` marks the rows of `df` that repeat an earlier key of the whole day when
+    `df` is one batch of it (see `_day_duplicates`); without it they are found in `df`.
     """
     needed = [*rules.required, *(rule.column for rule in rules.rules), key, time_column]
     missing = [name for name in dict.fromkeys(needed) if name not in df.columns]
@@ -212,7 +225,9 @@ def find_bad_records(
     checks.append(("time_outside_window", outside.to_numpy()))
 
     if rules.unique_key:
-        checks.append(("duplicate_key", _later_duplicates(df[key], times)))
+        if duplicates is None:
+            duplicates = _later_duplicates(df[key], times)
+        checks.append(("duplicate_key", duplicates))
     checks += [(_unparsable_reason(mark), mask) for mark, mask in unparsable.items()]
 
     labels = np.array([label for label, _ in checks], dtype=object)
@@ -241,11 +256,86 @@ def _as_date(ds: date | str) -> date:
     return date.fromisoformat(str(ds))
 
 
-def quarantine_day(cfg: PipelineConfig, ds: date) -> QuarantineResult:
+def _batches(dataset: pads.Dataset, columns: list[str] | None, batch_rows: int):
+    """The day's rows in their order, `batch_rows` at a time, as Arrow record batches."""
+    return dataset.to_batches(columns=columns, batch_size=batch_rows, use_threads=False)
+
+
+def _integers_with_nulls(dataset: pads.Dataset, batch_rows: int) -> list[str]:
+    """The integer columns with a null somewhere in the day. The whole day's frame has them
+    as float64 (null as NaN); a batch without a null would have int64, which hashes and
+    prints differently ("5" against "5.0")."""
+    integers = [field.name for field in dataset.schema if pa.types.is_integer(field.type)]
+    nulls = Counter()
+    for batch in _batches(dataset, integers, batch_rows):
+        nulls.update({name: batch.column(name).null_count for name in integers})
+    return [name for name in integers if nulls[name]]
+
+
+def _as_frame(batch: pa.RecordBatch, floats: list[str]) -> pd.DataFrame:
+    """A batch as pandas with the column types of the whole day's frame (`floats`: the
+    integer columns the whole day has as float64)."""
+    frame = batch.to_pandas()
+    for name in floats:
+        if name in frame.columns:
+            frame[name] = frame[name].astype("float64")
+    return frame
+
+
+def _day_duplicates(
+    dataset: pads.Dataset,
+    key: str,
+    time_column: str,
+    floats: list[str],
+    *,
+    batch_rows: int,
+    key_pass_rows: int,
+) -> np.ndarray:
+    """`duplicate_key` of every row of the day (in its order), read in bounded passes.
+
+    The rule needs all the rows of a key together. The keys are split into groups by
+    their hash so that one pass holds the key, time and position of about
+    `key_pass_rows` rows (~100 bytes a row with the sort); each pass re-reads only the
+    key and time columns. The answer for the whole day costs one byte per row.
+    """
+    total = dataset.count_rows()
+    groups = max(1, math.ceil(total / key_pass_rows))
+    duplicates = np.zeros(total, dtype=bool)
+    for group in range(groups):
+        keys, times, positions, offset = [], [], [], 0
+        for batch in _batches(dataset, [key, time_column], batch_rows):
+            frame = _as_frame(batch, floats)
+            chosen = frame[key].notna().to_numpy()
+            if groups > 1:
+                hashes = pd.util.hash_pandas_object(frame[key], index=False).to_numpy()
+                chosen &= hashes % groups == group
+            rows = np.flatnonzero(chosen)
+            keys.append(frame[key].iloc[rows])
+            times.append(_as_timestamps(frame[time_column]).iloc[rows])
+            positions.append(rows + offset)
+            offset += len(frame)
+        if positions:
+            later = _later_duplicates(pd.concat(keys), pd.concat(times))
+            duplicates[np.concatenate(positions)[later]] = True
+    return duplicates
+
+
+def quarantine_day(
+    cfg: PipelineConfig,
+    ds: date,
+    *,
+    batch_rows: int = READ_BATCH_ROWS,
+    key_pass_rows: int = KEY_PASS_ROWS,
+) -> QuarantineResult:
     """Apply the record rules to the day's lake partition and (re)write its quarantine.
 
     The quarantine partition is always written, with 0 rows when the day is clean, and
     replaces the previous one whole: a rerun after the source was fixed clears it.
+
+    The day is streamed `batch_rows` rows at a time (the rules and the quarantine file
+    alike), so the task never holds the whole table; only duplicate_key looks across
+    batches, answered beforehand by `_day_duplicates` (one byte a row for the whole day,
+    plus at most `key_pass_rows` keys and times at once).
     """
     rules = cfg.records
     if rules is None:
@@ -259,42 +349,62 @@ def quarantine_day(cfg: PipelineConfig, ds: date) -> QuarantineResult:
         raise FileNotFoundError(
             f"lake partition {source} does not exist: run the extract for {day} first"
         )
-    table = pq.read_table(source)
-    clashing = [c for c in (REASON_COLUMN, QUARANTINED_AT_COLUMN) if c in table.column_names]
+    dataset = pads.dataset(source, format="parquet")
+    clashing = [c for c in (REASON_COLUMN, QUARANTINED_AT_COLUMN) if c in dataset.schema.names]
     if clashing:
         raise ValueError(f"the events table has columns {clashing}, which the quarantine adds")
 
     window_start, window_end = day_bounds(day)
-    bad = find_bad_records(
-        table.to_pandas(),
-        rules,
-        key=spec.key,
-        time_column=spec.time_column,
-        window_start=window_start,
-        window_end=window_end,
-    )
+    floats = _integers_with_nulls(dataset, batch_rows)
+    duplicates = None
+    if rules.unique_key:
+        duplicates = _day_duplicates(
+            dataset,
+            spec.key,
+            spec.time_column,
+            floats,
+            batch_rows=batch_rows,
+            key_pass_rows=key_pass_rows,
+        )
     quarantined_at = datetime.now(UTC)
-    rows = table.take(pa.array(bad.index.to_numpy(), type=pa.int64()))
-    rows = rows.append_column(
-        pa.field(REASON_COLUMN, pa.string()),
-        pa.array(bad[REASON_COLUMN].tolist(), type=pa.string()),
-    ).append_column(
-        pa.field(QUARANTINED_AT_COLUMN, pa.timestamp("us", tz="UTC")),
-        pa.array([quarantined_at] * len(bad), type=pa.timestamp("us", tz="UTC")),
+    schema = dataset.schema.append(pa.field(REASON_COLUMN, pa.string())).append(
+        pa.field(QUARANTINED_AT_COLUMN, pa.timestamp("us", tz="UTC"))
     )
-
     target = quarantine_partition(cfg.name, spec.table, day.isoformat())
-    result = QuarantineResult(
-        ds=day.isoformat(),
-        total_rows=table.num_rows,
-        bad_rows=len(bad),
-        reasons=reason_counts(bad[REASON_COLUMN]),
-        path=str(target),
-    )
+    total_rows, bad_rows, reasons = 0, 0, Counter()
     tmp = temporary_sibling(target)
     tmp.mkdir()
     try:
-        pq.write_table(rows, tmp / PART_FILE)
+        with pq.ParquetWriter(tmp / PART_FILE, schema) as writer:
+            for batch in _batches(dataset, None, batch_rows):
+                bad = find_bad_records(
+                    _as_frame(batch, floats),
+                    rules,
+                    key=spec.key,
+                    time_column=spec.time_column,
+                    window_start=window_start,
+                    window_end=window_end,
+                    duplicates=None
+                    if duplicates is None
+                    else duplicates[total_rows : total_rows + batch.num_rows],
+                )
+                rows = batch.take(pa.array(bad.index.to_numpy(), type=pa.int64()))
+                columns = [
+                    *rows.columns,
+                    pa.array(bad[REASON_COLUMN].tolist(), type=pa.string()),
+                    pa.array([quarantined_at] * len(bad), type=pa.timestamp("us", tz="UTC")),
+                ]
+                writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
+                total_rows += batch.num_rows
+                bad_rows += len(bad)
+                reasons.update(reason_counts(bad[REASON_COLUMN]))
+        result = QuarantineResult(
+            ds=day.isoformat(),
+            total_rows=total_rows,
+            bad_rows=bad_rows,
+            reasons=dict(sorted(reasons.items())),
+            path=str(target),
+        )
         write_json(
             tmp / SUMMARY_FILE,
             {
