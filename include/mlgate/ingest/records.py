@@ -32,13 +32,15 @@ import math
 import re
 import shutil
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from mlgate.config import PipelineConfig, RecordRules
@@ -47,6 +49,7 @@ from mlgate.ingest.lake import (
     PART_FILE,
     READ_BATCH_ROWS,
     UNPARSABLE_COLUMN,
+    read_batches,
 )
 from mlgate.paths import (
     quarantine_partition,
@@ -61,8 +64,11 @@ REASON_COLUMN = "reason"
 QUARANTINED_AT_COLUMN = "quarantined_at"
 SUMMARY_FILE = "_summary.json"  # Spark and pyarrow skip files starting with "_"
 REASON_SEPARATOR = "; "
-# Rows of key and time the duplicate_key pass holds at once (~100 bytes each with the sort).
-KEY_PASS_ROWS = 250_000
+# Rows of key and time the duplicate_key pass holds at once (~150 bytes each with the sort),
+# and the most groups it splits a day into (one open file each while it reads the day).
+KEY_PASS_ROWS = 100_000
+MAX_KEY_GROUPS = 256
+POSITION_COLUMN = "position"  # a row's place in the day, in the duplicate_key pass's files
 
 __all__ = [
     "QUARANTINED_AT_COLUMN",
@@ -256,23 +262,19 @@ def _as_date(ds: date | str) -> date:
     return date.fromisoformat(str(ds))
 
 
-def _batches(dataset: pads.Dataset, columns: list[str] | None, batch_rows: int):
-    """The day's rows in their order, `batch_rows` at a time, as Arrow record batches."""
-    return dataset.to_batches(columns=columns, batch_size=batch_rows, use_threads=False)
-
-
-def _integers_with_nulls(dataset: pads.Dataset, batch_rows: int) -> list[str]:
+def _integers_with_nulls(files: list[Path], batch_rows: int) -> list[str]:
     """The integer columns with a null somewhere in the day. The whole day's frame has them
     as float64 (null as NaN); a batch without a null would have int64, which hashes and
     prints differently ("5" against "5.0")."""
-    integers = [field.name for field in dataset.schema if pa.types.is_integer(field.type)]
+    schema = pq.read_schema(files[0])
+    integers = [field.name for field in schema if pa.types.is_integer(field.type)]
     nulls = Counter()
-    for batch in _batches(dataset, integers, batch_rows):
+    for batch in read_batches(files, integers, batch_rows):
         nulls.update({name: batch.column(name).null_count for name in integers})
     return [name for name in integers if nulls[name]]
 
 
-def _as_frame(batch: pa.RecordBatch, floats: list[str]) -> pd.DataFrame:
+def _as_frame(batch: pa.RecordBatch | pa.Table, floats: list[str]) -> pd.DataFrame:
     """A batch as pandas with the column types of the whole day's frame (`floats`: the
     integer columns the whole day has as float64)."""
     frame = batch.to_pandas()
@@ -282,41 +284,75 @@ def _as_frame(batch: pa.RecordBatch, floats: list[str]) -> pd.DataFrame:
     return frame
 
 
+def _spill_by_key_hash(
+    files: list[Path],
+    key: str,
+    time_column: str,
+    floats: list[str],
+    *,
+    groups: int,
+    batch_rows: int,
+    folder: Path,
+) -> list[Path]:
+    """One read of the key and time columns: every row with a key goes, with its position
+    in the day, to the Arrow file of its key's hash group (in day order within a group)."""
+    paths, offset = {}, 0
+    with ExitStack() as open_files:
+        writers = {}
+        for batch in read_batches(files, [key, time_column], batch_rows):
+            keys = _as_frame(batch.select([key]), floats)[key]  # hashed as the whole day's frame
+            known = keys.notna().to_numpy()
+            group_of = pd.util.hash_pandas_object(keys, index=False).to_numpy() % groups
+            positions = np.arange(offset, offset + len(keys))
+            rows = pa.RecordBatch.from_arrays(
+                [batch.column(key), batch.column(time_column), positions],
+                names=[key, time_column, POSITION_COLUMN],
+            )
+            for group in np.unique(group_of[known]):
+                if group not in writers:
+                    paths[group] = folder / f"group-{group}.arrow"
+                    writers[group] = open_files.enter_context(
+                        pa.ipc.new_file(paths[group], rows.schema)
+                    )
+                writers[group].write_batch(rows.take(np.flatnonzero(known & (group_of == group))))
+            offset += len(keys)
+    return [paths[group] for group in sorted(paths)]
+
+
 def _day_duplicates(
-    dataset: pads.Dataset,
+    files: list[Path],
     key: str,
     time_column: str,
     floats: list[str],
     *,
     batch_rows: int,
     key_pass_rows: int,
+    folder: Path,
 ) -> np.ndarray:
-    """`duplicate_key` of every row of the day (in its order), read in bounded passes.
+    """`duplicate_key` of every row of the day (in its order), in bounded memory.
 
-    The rule needs all the rows of a key together. The keys are split into groups by
-    their hash so that one pass holds the key, time and position of about
-    `key_pass_rows` rows (~100 bytes a row with the sort); each pass re-reads only the
-    key and time columns. The answer for the whole day costs one byte per row.
+    The rule needs all the rows of a key together: the key and time columns are read once
+    and split by the key's hash into groups of about `key_pass_rows` rows (at most
+    MAX_KEY_GROUPS), spilled to Arrow files under `folder`; then one group at a time is
+    judged, holding its keys, times and positions (~150 bytes a row with the sort). The
+    answer for the whole day costs one byte per row.
     """
-    total = dataset.count_rows()
-    groups = max(1, math.ceil(total / key_pass_rows))
+    total = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
+    groups = min(MAX_KEY_GROUPS, max(1, math.ceil(total / key_pass_rows)))
     duplicates = np.zeros(total, dtype=bool)
-    for group in range(groups):
-        keys, times, positions, offset = [], [], [], 0
-        for batch in _batches(dataset, [key, time_column], batch_rows):
-            frame = _as_frame(batch, floats)
-            chosen = frame[key].notna().to_numpy()
-            if groups > 1:
-                hashes = pd.util.hash_pandas_object(frame[key], index=False).to_numpy()
-                chosen &= hashes % groups == group
-            rows = np.flatnonzero(chosen)
-            keys.append(frame[key].iloc[rows])
-            times.append(_as_timestamps(frame[time_column]).iloc[rows])
-            positions.append(rows + offset)
-            offset += len(frame)
-        if positions:
-            later = _later_duplicates(pd.concat(keys), pd.concat(times))
-            duplicates[np.concatenate(positions)[later]] = True
+    for path in _spill_by_key_hash(
+        files,
+        key,
+        time_column,
+        floats,
+        groups=groups,
+        batch_rows=batch_rows,
+        folder=folder,
+    ):
+        with pa.OSFile(str(path)) as spilled:
+            frame = _as_frame(pa.ipc.open_file(spilled).read_all(), floats)
+        later = _later_duplicates(frame[key], _as_timestamps(frame[time_column]))
+        duplicates[frame[POSITION_COLUMN].to_numpy()[later]] = True
     return duplicates
 
 
@@ -349,25 +385,19 @@ def quarantine_day(
         raise FileNotFoundError(
             f"lake partition {source} does not exist: run the extract for {day} first"
         )
-    dataset = pads.dataset(source, format="parquet")
-    clashing = [c for c in (REASON_COLUMN, QUARANTINED_AT_COLUMN) if c in dataset.schema.names]
+    files = sorted(source.glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(
+            f"lake partition {source} has no Parquet file: run the extract for {day} again"
+        )
+    day_schema = pq.read_schema(files[0])
+    clashing = [c for c in (REASON_COLUMN, QUARANTINED_AT_COLUMN) if c in day_schema.names]
     if clashing:
         raise ValueError(f"the events table has columns {clashing}, which the quarantine adds")
 
     window_start, window_end = day_bounds(day)
-    floats = _integers_with_nulls(dataset, batch_rows)
-    duplicates = None
-    if rules.unique_key:
-        duplicates = _day_duplicates(
-            dataset,
-            spec.key,
-            spec.time_column,
-            floats,
-            batch_rows=batch_rows,
-            key_pass_rows=key_pass_rows,
-        )
     quarantined_at = datetime.now(UTC)
-    schema = dataset.schema.append(pa.field(REASON_COLUMN, pa.string())).append(
+    schema = day_schema.append(pa.field(REASON_COLUMN, pa.string())).append(
         pa.field(QUARANTINED_AT_COLUMN, pa.timestamp("us", tz="UTC"))
     )
     target = quarantine_partition(cfg.name, spec.table, day.isoformat())
@@ -375,8 +405,21 @@ def quarantine_day(
     tmp = temporary_sibling(target)
     tmp.mkdir()
     try:
+        floats = _integers_with_nulls(files, batch_rows)
+        duplicates = None
+        if rules.unique_key:
+            with TemporaryDirectory(dir=tmp) as spill:
+                duplicates = _day_duplicates(
+                    files,
+                    spec.key,
+                    spec.time_column,
+                    floats,
+                    batch_rows=batch_rows,
+                    key_pass_rows=key_pass_rows,
+                    folder=Path(spill),
+                )
         with pq.ParquetWriter(tmp / PART_FILE, schema) as writer:
-            for batch in _batches(dataset, None, batch_rows):
+            for batch in read_batches(files, batch_rows=batch_rows):
                 bad = find_bad_records(
                     _as_frame(batch, floats),
                     rules,
