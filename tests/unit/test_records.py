@@ -662,11 +662,14 @@ def _one_frame_quarantine(rules) -> tuple[pa.Table, dict]:
 
 @pytest.mark.parametrize(("batch_rows", "key_pass_rows"), [(7, 20), (64, 1000), (1000, 45)])
 def test_quarantine_in_batches_equals_the_one_frame_result(state, cfg, batch_rows, key_pass_rows):
-    # A regex on an integer column with a few nulls: the whole day's frame has it as float
-    # ("101.0"), so must every batch, even one without a null ("101" would not match).
-    rules = cfg.records.model_copy(
-        update={"rules": [*cfg.records.rules, ColumnRule(column="card_id", regex=r"\d+\.0")]}
-    )
+    # Regexes on integer columns: one with a few nulls is float in the whole day's frame
+    # ("101.0"), so must it be in every batch, even one without a null ("101" would not
+    # match); one without nulls stays an integer ("7", not "7.0").
+    extra = [
+        ColumnRule(column="card_id", regex=r"\d+\.0"),
+        ColumnRule(column="merchant_id", regex=r"\d+"),
+    ]
+    rules = cfg.records.model_copy(update={"rules": [*cfg.records.rules, *extra]})
     cfg = cfg.model_copy(update={"records": rules})
     day = _faulty_day()
     _write_lake_day(day)
@@ -687,3 +690,38 @@ def test_quarantine_in_batches_equals_the_one_frame_result(state, cfg, batch_row
         reasons,
     )
     assert list(result.reasons) == sorted(reasons)
+
+
+def test_the_duplicate_pass_splits_the_day_into_bounded_groups_next_to_the_lake(
+    state, cfg, monkeypatch
+):
+    import mlgate.ingest.records as records
+
+    spilled = []
+    spill = records._spill_by_key_hash
+
+    def spy(*args, folder, **kwargs):
+        paths = spill(*args, folder=folder, **kwargs)
+        spilled.append((folder, len(paths)))
+        return paths
+
+    monkeypatch.setattr(records, "_spill_by_key_hash", spy)
+    _write_lake_day(_faulty_day())  # 300 rows, 97% of them with a key
+
+    quarantine_day(cfg, DAY, batch_rows=50, key_pass_rows=45)
+    monkeypatch.setattr(records, "MAX_KEY_GROUPS", 3)  # one open file per group
+    quarantine_day(cfg, DAY, batch_rows=50, key_pass_rows=45)
+
+    quarantine = quarantine_partition("fraud", "transactions", DAY.isoformat())
+    assert [count for _, count in spilled] == [7, 3]  # 300 / 45 rows, then the cap
+    # the spill goes next to the quarantine being written (a disk, not a small /tmp)
+    assert all(folder.parent.parent == quarantine.parent for folder, _ in spilled)
+    assert not any(folder.exists() for folder, _ in spilled)
+
+
+def test_quarantine_of_a_partition_without_parquet_files_says_so(state, cfg):
+    folder = table_partition("fraud", "transactions", DAY.isoformat())
+    folder.mkdir(parents=True)
+    (folder / MANIFEST_FILE).write_text(json.dumps({"rows": 0}))
+    with pytest.raises(FileNotFoundError, match="no Parquet file.*run the extract"):
+        quarantine_day(cfg, DAY)
