@@ -5,6 +5,8 @@ returns the failing rows, each with all of its reasons. `quarantine_day` writes 
 lake/quarantine/<events table>/ds=<day> (replacing any earlier quarantine of that day)
 with a `_summary.json`; the bad_record_ratio gate compares the summary's ratio with its
 threshold, and the features job leaves the quarantined keys out of the feature table.
+`quarantine_day` runs in the check_raw task, outside Spark, so it streams the day in
+bounded batches (see its docstring) with the same result as the day in one frame.
 
 Reasons, in this order within a row (joined with "; "):
 
@@ -68,7 +70,7 @@ REASON_SEPARATOR = "; "
 # and the most groups it splits a day into (one open file each while it reads the day).
 KEY_PASS_ROWS = 100_000
 MAX_KEY_GROUPS = 256
-POSITION_COLUMN = "position"  # a row's place in the day, in the duplicate_key pass's files
+POSITION_COLUMN = "_position"  # a row's place in the day, in the duplicate_key pass's files
 
 __all__ = [
     "QUARANTINED_AT_COLUMN",
