@@ -84,10 +84,10 @@ def lake_day(rows: int, seed: int = 0):
 
 
 def time_rules(frame, repeats: int) -> tuple[list[float], int]:
-    from mlgate.config import load_config
+    from mlgate.config import load_pipeline
     from mlgate.ingest.records import find_bad_records
 
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     walls, bad = [], 0
     for _ in range(repeats):
         began = time.perf_counter()
@@ -123,13 +123,13 @@ def time_quarantine(table, repeats: int) -> tuple[list[float], list[int]]:
     """`quarantine_day` on `table` written as a lake day: wall times, peak memory added."""
     import pyarrow.parquet as pq
 
-    from mlgate.config import load_config
+    from mlgate.config import load_pipeline
     from mlgate.ingest.lake import MANIFEST_FILE, PART_FILE
     from mlgate.ingest.records import quarantine_day
     from mlgate.ingest.sqlread import CHUNK_ROWS
     from mlgate.paths import table_partition
 
-    cfg = load_config()
+    cfg = load_pipeline("fraud")
     walls, peaks = [], []
     previous = os.environ.get("MLGATE_STATE")
     with tempfile.TemporaryDirectory() as state:
