@@ -22,10 +22,12 @@ from mlgate.ingest.extract import (
 )
 from mlgate.ingest.lake import (
     MANIFEST_FILE,
+    READ_BATCH_ROWS,
     UNPARSABLE_COLUMN,
     ExtractError,
     arrow_schema,
     convert_rows,
+    measure_files,
     partition_rows,
 )
 from mlgate.paths import table_partition
@@ -258,3 +260,12 @@ def test_text_that_is_not_utf8_is_quarantined_and_the_day_goes_on(source):
             conn.execute(
                 sa.text("SELECT currency FROM transactions WHERE transaction_id = 2")
             ).all()
+
+
+def test_the_key_sum_adds_up_every_batch_of_every_row_group(tmp_path):
+    rows = 2 * READ_BATCH_ROWS + 3  # several batches, and row groups that end mid-batch
+    keys = pa.array(range(rows), type=pa.int64())
+    pq.write_table(pa.table({"id": keys}), tmp_path / "a.parquet", row_group_size=7_000)
+    pq.write_table(pa.table({"id": [10**15, None]}), tmp_path / "b.parquet")
+    measure = measure_files([tmp_path / "a.parquet", tmp_path / "b.parquet"], "id")
+    assert (measure.rows, measure.key_sum) == (rows + 2, rows * (rows - 1) // 2 + 10**15)

@@ -15,7 +15,7 @@ import pytest
 
 from mlgate.config import ColumnRule, RecordRules, load_pipeline
 from mlgate.demo import schema as source_schema
-from mlgate.ingest.lake import MANIFEST_FILE, UNPARSABLE_COLUMN, arrow_schema
+from mlgate.ingest.lake import INVALID_UTF8_MARK, MANIFEST_FILE, UNPARSABLE_COLUMN, arrow_schema
 from mlgate.ingest.records import (
     QUARANTINED_AT_COLUMN,
     REASON_COLUMN,
@@ -618,3 +618,110 @@ def test_invalid_utf8_marks_give_their_own_reason_and_no_null(rules):
         2: "null:currency",
         3: "invalid_utf8:device_id",
     }
+
+
+# --- the day streamed in batches ----------------------------------------------------
+
+
+def _faulty_day(rows: int = 300, seed: int = 7) -> pd.DataFrame:
+    """A day whose faults of every kind land on both sides of small batch boundaries:
+    keys repeated far apart (some at the same time, some without a time), null keys,
+    null cards, unparsable and invalid_utf8 marks, times outside the day."""
+    rng = np.random.default_rng(seed)
+    marks = [None, "amount", "created_at", "invalid_utf8:currency", "country,invalid_utf8:amount"]
+    frame = []
+    for _ in range(rows):
+        key = int(rng.integers(0, rows // 3)) if rng.random() < 0.97 else None
+        at = pd.Timestamp(START) + pd.Timedelta(minutes=int(rng.integers(-60, 25 * 60)))
+        mark = marks[int(rng.integers(0, len(marks)))] if rng.random() < 0.1 else None
+        changes = {UNPARSABLE_COLUMN: mark}
+        for name in (mark or "").replace(INVALID_UTF8_MARK, "").split(","):
+            if name:
+                changes[name] = None
+        if rng.random() < 0.03:
+            changes["card_id"] = None
+        if rng.random() < 0.05:
+            changes["currency"] = "XXX"
+        row = _row(key, at if rng.random() < 0.95 else None)
+        frame.append({**row, **changes})
+    frame[10]["created_at"] = frame[11]["created_at"]  # same key, same time, next batch
+    frame[11]["transaction_id"] = frame[10]["transaction_id"]
+    out = pd.DataFrame(frame)
+    out["created_at"] = out["created_at"].astype("datetime64[us]")
+    return out
+
+
+def _one_frame_quarantine(rules) -> tuple[pa.Table, dict]:
+    """The quarantine as the whole day in one pandas frame gives it (the rules' definition)."""
+    table = pq.read_table(table_partition("fraud", "transactions", DAY.isoformat()))
+    bad = _bad(table.to_pandas(), rules)
+    rows = table.take(pa.array(bad.index.to_numpy(), type=pa.int64()))
+    rows = rows.append_column(REASON_COLUMN, pa.array(bad[REASON_COLUMN].tolist(), pa.string()))
+    return rows, reason_counts(bad[REASON_COLUMN])
+
+
+@pytest.mark.parametrize(("batch_rows", "key_pass_rows"), [(7, 20), (64, 1000), (1000, 45)])
+def test_quarantine_in_batches_equals_the_one_frame_result(state, cfg, batch_rows, key_pass_rows):
+    # Regexes on integer columns: one with a few nulls is float in the whole day's frame
+    # ("101.0"), so must it be in every batch, even one without a null ("101" would not
+    # match); one without nulls stays an integer ("7", not "7.0").
+    extra = [
+        ColumnRule(column="card_id", regex=r"\d+\.0"),
+        ColumnRule(column="merchant_id", regex=r"\d+"),
+    ]
+    rules = cfg.records.model_copy(update={"rules": [*cfg.records.rules, *extra]})
+    cfg = cfg.model_copy(update={"records": rules})
+    day = _faulty_day()
+    _write_lake_day(day)
+    expected, reasons = _one_frame_quarantine(rules)
+    assert {"duplicate_key", "null:card_id", "time_outside_window"} <= reasons.keys()
+    assert {"unparsable:amount", "invalid_utf8:currency", "invalid_utf8:amount"} <= reasons.keys()
+
+    result = quarantine_day(cfg, DAY, batch_rows=batch_rows, key_pass_rows=key_pass_rows)
+
+    stored = pq.read_table(
+        quarantine_partition("fraud", "transactions", DAY.isoformat()) / "part-00000.parquet"
+    )
+    assert stored.drop_columns([QUARANTINED_AT_COLUMN]).equals(expected)
+    assert stored.schema.field(QUARANTINED_AT_COLUMN).type == pa.timestamp("us", tz="UTC")
+    assert (result.total_rows, result.bad_rows, result.reasons) == (
+        len(day),
+        len(expected),
+        reasons,
+    )
+    assert list(result.reasons) == sorted(reasons)
+
+
+def test_the_duplicate_pass_splits_the_day_into_bounded_groups_next_to_the_lake(
+    state, cfg, monkeypatch
+):
+    import mlgate.ingest.records as records
+
+    spilled = []
+    spill = records._spill_by_key_hash
+
+    def spy(*args, folder, **kwargs):
+        paths = spill(*args, folder=folder, **kwargs)
+        spilled.append((folder, len(paths)))
+        return paths
+
+    monkeypatch.setattr(records, "_spill_by_key_hash", spy)
+    _write_lake_day(_faulty_day())  # 300 rows, 97% of them with a key
+
+    quarantine_day(cfg, DAY, batch_rows=50, key_pass_rows=45)
+    monkeypatch.setattr(records, "MAX_KEY_GROUPS", 3)  # one open file per group
+    quarantine_day(cfg, DAY, batch_rows=50, key_pass_rows=45)
+
+    quarantine = quarantine_partition("fraud", "transactions", DAY.isoformat())
+    assert [count for _, count in spilled] == [7, 3]  # 300 / 45 rows, then the cap
+    # the spill goes next to the quarantine being written (a disk, not a small /tmp)
+    assert all(folder.parent.parent == quarantine.parent for folder, _ in spilled)
+    assert not any(folder.exists() for folder, _ in spilled)
+
+
+def test_quarantine_of_a_partition_without_parquet_files_says_so(state, cfg):
+    folder = table_partition("fraud", "transactions", DAY.isoformat())
+    folder.mkdir(parents=True)
+    (folder / MANIFEST_FILE).write_text(json.dumps({"rows": 0}))
+    with pytest.raises(FileNotFoundError, match="no Parquet file.*run the extract"):
+        quarantine_day(cfg, DAY)

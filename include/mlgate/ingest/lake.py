@@ -16,6 +16,7 @@ given) is named as ``invalid_utf8:<column>`` instead, and quarantined with that 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -37,6 +38,9 @@ PART_FILE = "part-00000.parquet"
 UNPARSABLE_COLUMN = "_unparsable"
 # How `_unparsable` names a column whose source text was not valid UTF-8.
 INVALID_UTF8_MARK = "invalid_utf8:"
+# Rows a task process outside Spark reads from a lake partition at once (the record rules,
+# the reconciliation's key sum): its memory stays flat however large the day is.
+READ_BATCH_ROWS = 10_000
 
 
 class InvalidText(bytes):
@@ -392,20 +396,36 @@ def partition_rows(pipeline: str, name: str, ds: str) -> int | None:
     return json.loads(manifest.read_text())["rows"]
 
 
+def read_batches(
+    paths: list[Path], columns: list[str] | None = None, batch_rows: int = READ_BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """The rows of these Parquet files in their order, at most `batch_rows` at a time.
+
+    One row group at a time: letting pyarrow read across row groups held several times
+    more memory (about 100 MB against 30 on a 3M-row day of 50k-row groups).
+    """
+    for path in paths:
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.num_row_groups):
+            yield from parquet.iter_batches(
+                batch_size=batch_rows, row_groups=[group], columns=columns, use_threads=False
+            )
+
+
 def measure_files(paths: list[Path], key: str | None) -> Measure:
-    """Rows and sum of the integer key column over Parquet files (read column by column)."""
+    """Rows (from the Parquet metadata) and sum of the integer key column over Parquet files
+    (read in batches)."""
     rows, total, integer_key = 0, 0, False
     for path in paths:
         parquet = pq.ParquetFile(path)
         rows += parquet.metadata.num_rows
         if key is None or key not in parquet.schema_arrow.names:
             continue
-        column = parquet.read(columns=[key]).column(key)
-        if not pa.types.is_integer(column.type):
+        if not pa.types.is_integer(parquet.schema_arrow.field(key).type):
             continue
         integer_key = True
-        if len(column):
-            summed = pc.sum(column.cast(pa.decimal128(38, 0))).as_py()
+        for batch in read_batches([path], [key]):
+            summed = pc.sum(batch.column(0).cast(pa.decimal128(38, 0))).as_py()
             total += int(summed or 0)
     return Measure(rows, total if integer_key else None)
 

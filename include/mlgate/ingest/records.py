@@ -5,6 +5,8 @@ returns the failing rows, each with all of its reasons. `quarantine_day` writes 
 lake/quarantine/<events table>/ds=<day> (replacing any earlier quarantine of that day)
 with a `_summary.json`; the bad_record_ratio gate compares the summary's ratio with its
 threshold, and the features job leaves the quarantined keys out of the feature table.
+`quarantine_day` runs in the check_raw task, outside Spark, so it streams the day in
+bounded batches (see its docstring) with the same result as the day in one frame.
 
 Reasons, in this order within a row (joined with "; "):
 
@@ -28,10 +30,15 @@ A null value breaks only `required`: it is never out of range, not allowed or un
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
+from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import numpy as np
 import pandas as pd
@@ -39,7 +46,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlgate.config import PipelineConfig, RecordRules
-from mlgate.ingest.lake import INVALID_UTF8_MARK, PART_FILE, UNPARSABLE_COLUMN
+from mlgate.ingest.lake import (
+    INVALID_UTF8_MARK,
+    PART_FILE,
+    READ_BATCH_ROWS,
+    UNPARSABLE_COLUMN,
+    read_batches,
+)
 from mlgate.paths import (
     quarantine_partition,
     swap_into_place,
@@ -53,6 +66,11 @@ REASON_COLUMN = "reason"
 QUARANTINED_AT_COLUMN = "quarantined_at"
 SUMMARY_FILE = "_summary.json"  # Spark and pyarrow skip files starting with "_"
 REASON_SEPARATOR = "; "
+# Rows of key and time the duplicate_key pass holds at once (~150 bytes each with the sort),
+# and the most groups it splits a day into (one open file each while it reads the day).
+KEY_PASS_ROWS = 100_000
+MAX_KEY_GROUPS = 256
+POSITION_COLUMN = "_position"  # a row's place in the day, in the duplicate_key pass's files
 
 __all__ = [
     "QUARANTINED_AT_COLUMN",
@@ -165,10 +183,13 @@ def find_bad_records(
     time_column: str,
     window_start: datetime,
     window_end: datetime,
+    duplicates: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The rows of `df` that break a record rule, with all their reasons in `reason`.
 
     Every original column is kept (and the original index); rows keep their order.
+    `duplicates` marks the rows of `df` that repeat an earlier key of the whole day when
+    `df` is one batch of it (see `_day_duplicates`); without it they are found in `df`.
     """
     needed = [*rules.required, *(rule.column for rule in rules.rules), key, time_column]
     missing = [name for name in dict.fromkeys(needed) if name not in df.columns]
@@ -212,7 +233,9 @@ def find_bad_records(
     checks.append(("time_outside_window", outside.to_numpy()))
 
     if rules.unique_key:
-        checks.append(("duplicate_key", _later_duplicates(df[key], times)))
+        if duplicates is None:
+            duplicates = _later_duplicates(df[key], times)
+        checks.append(("duplicate_key", duplicates))
     checks += [(_unparsable_reason(mark), mask) for mark, mask in unparsable.items()]
 
     labels = np.array([label for label, _ in checks], dtype=object)
@@ -241,11 +264,116 @@ def _as_date(ds: date | str) -> date:
     return date.fromisoformat(str(ds))
 
 
-def quarantine_day(cfg: PipelineConfig, ds: date) -> QuarantineResult:
+def _integers_with_nulls(files: list[Path], batch_rows: int) -> list[str]:
+    """The integer columns with a null somewhere in the day. The whole day's frame has them
+    as float64 (null as NaN); a batch without a null would have int64, which hashes and
+    prints differently ("5" against "5.0")."""
+    schema = pq.read_schema(files[0])
+    integers = [field.name for field in schema if pa.types.is_integer(field.type)]
+    nulls = Counter()
+    for batch in read_batches(files, integers, batch_rows):
+        nulls.update({name: batch.column(name).null_count for name in integers})
+    return [name for name in integers if nulls[name]]
+
+
+def _as_frame(batch: pa.RecordBatch | pa.Table, floats: list[str]) -> pd.DataFrame:
+    """A batch as pandas with the column types of the whole day's frame (`floats`: the
+    integer columns the whole day has as float64)."""
+    frame = batch.to_pandas()
+    for name in floats:
+        if name in frame.columns:
+            frame[name] = frame[name].astype("float64")
+    return frame
+
+
+def _spill_by_key_hash(
+    files: list[Path],
+    key: str,
+    time_column: str,
+    floats: list[str],
+    *,
+    groups: int,
+    batch_rows: int,
+    folder: Path,
+) -> list[Path]:
+    """One read of the key and time columns: every row with a key goes, with its position
+    in the day, to the Arrow file of its key's hash group (in day order within a group)."""
+    paths, offset = {}, 0
+    with ExitStack() as open_files:
+        writers = {}
+        for batch in read_batches(files, [key, time_column], batch_rows):
+            keys = _as_frame(batch.select([key]), floats)[key]  # hashed as the whole day's frame
+            known = keys.notna().to_numpy()
+            group_of = pd.util.hash_pandas_object(keys, index=False).to_numpy() % groups
+            positions = np.arange(offset, offset + len(keys))
+            rows = pa.RecordBatch.from_arrays(
+                [batch.column(key), batch.column(time_column), positions],
+                names=[key, time_column, POSITION_COLUMN],
+            )
+            for group in np.unique(group_of[known]):
+                if group not in writers:
+                    paths[group] = folder / f"group-{group}.arrow"
+                    writers[group] = open_files.enter_context(
+                        pa.ipc.new_file(paths[group], rows.schema)
+                    )
+                writers[group].write_batch(rows.take(np.flatnonzero(known & (group_of == group))))
+            offset += len(keys)
+    return [paths[group] for group in sorted(paths)]
+
+
+def _day_duplicates(
+    files: list[Path],
+    key: str,
+    time_column: str,
+    floats: list[str],
+    *,
+    batch_rows: int,
+    key_pass_rows: int,
+    folder: Path,
+) -> np.ndarray:
+    """`duplicate_key` of every row of the day (in its order), in bounded memory.
+
+    The rule needs all the rows of a key together: the key and time columns are read once
+    and split by the key's hash into groups of about `key_pass_rows` rows (at most
+    MAX_KEY_GROUPS), spilled to Arrow files under `folder`; then one group at a time is
+    judged, holding its keys, times and positions (~150 bytes a row with the sort). The
+    answer for the whole day costs one byte per row.
+    """
+    total = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
+    groups = min(MAX_KEY_GROUPS, max(1, math.ceil(total / key_pass_rows)))
+    duplicates = np.zeros(total, dtype=bool)
+    for path in _spill_by_key_hash(
+        files,
+        key,
+        time_column,
+        floats,
+        groups=groups,
+        batch_rows=batch_rows,
+        folder=folder,
+    ):
+        with pa.OSFile(str(path)) as spilled:
+            frame = _as_frame(pa.ipc.open_file(spilled).read_all(), floats)
+        later = _later_duplicates(frame[key], _as_timestamps(frame[time_column]))
+        duplicates[frame[POSITION_COLUMN].to_numpy()[later]] = True
+    return duplicates
+
+
+def quarantine_day(
+    cfg: PipelineConfig,
+    ds: date,
+    *,
+    batch_rows: int = READ_BATCH_ROWS,
+    key_pass_rows: int = KEY_PASS_ROWS,
+) -> QuarantineResult:
     """Apply the record rules to the day's lake partition and (re)write its quarantine.
 
     The quarantine partition is always written, with 0 rows when the day is clean, and
     replaces the previous one whole: a rerun after the source was fixed clears it.
+
+    The day is streamed `batch_rows` rows at a time (the rules and the quarantine file
+    alike), so the task never holds the whole table; only duplicate_key looks across
+    batches, answered beforehand by `_day_duplicates` (one byte a row for the whole day,
+    plus at most `key_pass_rows` keys and times at once).
     """
     rules = cfg.records
     if rules is None:
@@ -259,42 +387,69 @@ def quarantine_day(cfg: PipelineConfig, ds: date) -> QuarantineResult:
         raise FileNotFoundError(
             f"lake partition {source} does not exist: run the extract for {day} first"
         )
-    table = pq.read_table(source)
-    clashing = [c for c in (REASON_COLUMN, QUARANTINED_AT_COLUMN) if c in table.column_names]
+    files = sorted(source.glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(
+            f"lake partition {source} has no Parquet file: run the extract for {day} again"
+        )
+    day_schema = pq.read_schema(files[0])
+    clashing = [c for c in (REASON_COLUMN, QUARANTINED_AT_COLUMN) if c in day_schema.names]
     if clashing:
         raise ValueError(f"the events table has columns {clashing}, which the quarantine adds")
 
     window_start, window_end = day_bounds(day)
-    bad = find_bad_records(
-        table.to_pandas(),
-        rules,
-        key=spec.key,
-        time_column=spec.time_column,
-        window_start=window_start,
-        window_end=window_end,
-    )
     quarantined_at = datetime.now(UTC)
-    rows = table.take(pa.array(bad.index.to_numpy(), type=pa.int64()))
-    rows = rows.append_column(
-        pa.field(REASON_COLUMN, pa.string()),
-        pa.array(bad[REASON_COLUMN].tolist(), type=pa.string()),
-    ).append_column(
-        pa.field(QUARANTINED_AT_COLUMN, pa.timestamp("us", tz="UTC")),
-        pa.array([quarantined_at] * len(bad), type=pa.timestamp("us", tz="UTC")),
+    schema = day_schema.append(pa.field(REASON_COLUMN, pa.string())).append(
+        pa.field(QUARANTINED_AT_COLUMN, pa.timestamp("us", tz="UTC"))
     )
-
     target = quarantine_partition(cfg.name, spec.table, day.isoformat())
-    result = QuarantineResult(
-        ds=day.isoformat(),
-        total_rows=table.num_rows,
-        bad_rows=len(bad),
-        reasons=reason_counts(bad[REASON_COLUMN]),
-        path=str(target),
-    )
+    total_rows, bad_rows, reasons = 0, 0, Counter()
     tmp = temporary_sibling(target)
     tmp.mkdir()
     try:
-        pq.write_table(rows, tmp / PART_FILE)
+        floats = _integers_with_nulls(files, batch_rows)
+        duplicates = None
+        if rules.unique_key:
+            with TemporaryDirectory(dir=tmp) as spill:
+                duplicates = _day_duplicates(
+                    files,
+                    spec.key,
+                    spec.time_column,
+                    floats,
+                    batch_rows=batch_rows,
+                    key_pass_rows=key_pass_rows,
+                    folder=Path(spill),
+                )
+        with pq.ParquetWriter(tmp / PART_FILE, schema) as writer:
+            for batch in read_batches(files, batch_rows=batch_rows):
+                bad = find_bad_records(
+                    _as_frame(batch, floats),
+                    rules,
+                    key=spec.key,
+                    time_column=spec.time_column,
+                    window_start=window_start,
+                    window_end=window_end,
+                    duplicates=None
+                    if duplicates is None
+                    else duplicates[total_rows : total_rows + batch.num_rows],
+                )
+                rows = batch.take(pa.array(bad.index.to_numpy(), type=pa.int64()))
+                columns = [
+                    *rows.columns,
+                    pa.array(bad[REASON_COLUMN].tolist(), type=pa.string()),
+                    pa.array([quarantined_at] * len(bad), type=pa.timestamp("us", tz="UTC")),
+                ]
+                writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
+                total_rows += batch.num_rows
+                bad_rows += len(bad)
+                reasons.update(reason_counts(bad[REASON_COLUMN]))
+        result = QuarantineResult(
+            ds=day.isoformat(),
+            total_rows=total_rows,
+            bad_rows=bad_rows,
+            reasons=dict(sorted(reasons.items())),
+            path=str(target),
+        )
         write_json(
             tmp / SUMMARY_FILE,
             {
