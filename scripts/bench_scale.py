@@ -90,6 +90,8 @@ def process_kind(argv: list[str]) -> str:
     program = Path(argv[0]).name
     if program == "java" or program.startswith("java"):
         joined = " ".join(argv)
+        if "org.apache.spark.launcher.Main" in joined:  # spark-class building the command
+            return OTHER
         if "CoarseGrainedExecutorBackend" in joined:
             return EXECUTOR
         if "SparkSubmit" in joined:
@@ -163,7 +165,7 @@ def process_tree(roots: list[int]) -> list[int]:
 
 
 class Sampler:
-    """Samples the memory of a process tree; remembers each process's kind once."""
+    """Samples the memory of a process tree; remembers each process's kind once known."""
 
     def __init__(self, roots: list[int]):
         self.roots = roots
@@ -176,9 +178,10 @@ class Sampler:
             status = read_status(pid)
             if status is None:
                 continue
-            if pid not in self._kinds:
-                self._kinds[pid] = process_kind(read_argv(pid))
-            self.samples.append(Sample(now, pid, self._kinds[pid], *status))
+            kind = self._kinds.get(pid) or process_kind(read_argv(pid))
+            if kind != OTHER:  # an OTHER may still exec into one (spark-class execs java)
+                self._kinds[pid] = kind
+            self.samples.append(Sample(now, pid, kind, *status))
 
 
 # --- attribution to tasks ------------------------------------------------------------------

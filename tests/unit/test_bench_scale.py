@@ -60,6 +60,8 @@ def test_process_kinds_from_command_lines():
     assert process_kind(["airflow task supervisor: ['airflow', 'tasks']"]) == AIRFLOW
     java = ["/usr/lib/jvm/bin/java", "-cp", "x", "org.apache.spark.deploy.SparkSubmit"]
     assert process_kind([*java, "/w/include/mlgate/jobs/train_job.py"]) == SPARK_JVM
+    launcher = ["java", "-Xmx128m", "-cp", "x", "org.apache.spark.launcher.Main"]
+    assert process_kind([*launcher, "org.apache.spark.deploy.SparkSubmit", "a.py"]) == "other"
     assert process_kind([python, "/w/include/mlgate/jobs/train_job.py", "--ds", "x"]) == DRIVER
     assert process_kind([python, "-m", "pyspark.daemon"]) == PY_WORKERS
     assert process_kind([python, "/w/.venv/bin/mlgate", "run-day"]) == "other"
@@ -193,3 +195,18 @@ def test_a_new_run_replaces_the_same_size_and_keeps_the_others(tmp_path):
         ("fraud", "new"),
         ("shop", "old"),
     ]
+
+
+def test_a_process_that_execs_into_the_spark_jvm_is_sampled_as_the_jvm(monkeypatch):
+    """spark-class is a bash script that execs java: same pid, new command line."""
+    argv = {7: ["bash", "/w/.venv/bin/spark-class", "org.apache.spark.deploy.SparkSubmit"]}
+    monkeypatch.setattr(bench_scale, "process_tree", lambda roots: [7])
+    monkeypatch.setattr(bench_scale, "read_status", lambda pid: (100 * MB, 100 * MB))
+    monkeypatch.setattr(bench_scale, "read_argv", lambda pid: argv[pid])
+    sampler = bench_scale.Sampler([7])
+    sampler.sample()
+    argv[7] = ["/jdk/bin/java", "-cp", "x", "org.apache.spark.deploy.SparkSubmit", "job.py"]
+    sampler.sample()
+    argv[7] = ["renamed"]  # once known, the kind stays
+    sampler.sample()
+    assert [s.kind for s in sampler.samples] == ["other", SPARK_JVM, SPARK_JVM]
