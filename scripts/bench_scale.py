@@ -387,6 +387,11 @@ def _size(rows: int) -> str:
     return f"{rows:,}"
 
 
+def airflow_peak(run: dict) -> int:
+    """The highest RSS of the Airflow task process over every task of one run."""
+    return max((t.get(AIRFLOW) or 0 for t in run["tasks"].values()), default=0)
+
+
 def label_section(payload: dict) -> list[str]:
     runs = sorted(
         payload["runs"], key=lambda r: (r["pipeline"] != "fraud", r["pipeline"], r["rows"])
@@ -417,9 +422,7 @@ def label_section(payload: dict) -> list[str]:
     lines.append(
         f"| **{DAG}** | " + " | ".join(f"**{_seconds(r['dag_seconds'])}**" for r in runs) + " |"
     )
-    airflow_peaks = [
-        max((t.get(AIRFLOW) or 0 for t in r["tasks"].values()), default=0) for r in runs
-    ]
+    airflow_peaks = [airflow_peak(r) for r in runs]
     lines.append(
         "| Airflow process, highest MB | " + " | ".join(_mb(p) for p in airflow_peaks) + " |"
     )
@@ -456,6 +459,16 @@ def label_section(payload: dict) -> list[str]:
         if task == DAG and k is not None:
             mark = f" ({'met' if k <= EXPONENT_GOAL else 'NOT met'})"
         lines.append(f"| {task} | {_exponent(k)}{mark} | {_exponent(every.get(task))} |")
+    fraud = [r for r in runs if r["pipeline"] == "fraud"]
+    memory = [(r["rows"], airflow_peak(r)) for r in fraud if airflow_peak(r)]
+    if len(memory) >= 2:
+        (low, low_mb), (high, high_mb) = memory[0], memory[-1]
+        lines += [
+            "",
+            f"Airflow task process, highest peak over the tasks (goal: flat): {_mb(low_mb)} MB "
+            f"at {_size(low)} rows, {_mb(high_mb)} MB at {_size(high)} "
+            f"(k = {_exponent(growth_exponent(memory))}).",
+        ]
     failed = [f"{r['pipeline']} {_size(r['rows'])}" for r in runs if r["exit_code"] != 0]
     if failed:
         lines += ["", f"**The run failed** (exit code not 0) at: {', '.join(failed)}."]

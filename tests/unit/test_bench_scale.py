@@ -176,6 +176,8 @@ def test_docs_section_has_a_table_per_label_ratio_exponent_and_plot(tmp_path):
     assert "8% (goal ≤ 10%: met)" in section
     # every task linear: k = 1.00, also for the DAG; the goal is met
     assert "| DAG | 1.00 (met) | 1.00 |" in section
+    # the Airflow process grew with check_raw's rows: not flat
+    assert "(goal: flat): 300 MB at 250k rows, 581 MB at 4M (k = 0.24)" in section
     assert "![time against rows per task](scale.png)" in section
     png = tmp_path / "scale.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
