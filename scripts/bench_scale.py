@@ -546,7 +546,6 @@ def write_plot(results: dict[str, dict], path: Path) -> Path | None:
                 marker="o",
                 color=colours[task],
                 linewidth=2.5 if task == DAG else 1.5,
-                label=f"{task} ({label})",
             )
     if not drew:
         plt.close(figure)
@@ -557,7 +556,15 @@ def write_plot(results: dict[str, dict], path: Path) -> Path | None:
     axes.set_ylabel("seconds")
     axes.set_title("Retrain DAG per task: time against rows (log-log)")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=7, ncol=2)
+    # one entry per task (its colour) and one per label (its line style), not their product
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colours[task], label=task) for task in tasks]
+    handles += [
+        Line2D([], [], color="black", linestyle=LINE_STYLES.get(label, "-."), label=label)
+        for label in results
+    ]
+    axes.legend(handles=handles, fontsize=7, ncol=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
