@@ -663,14 +663,21 @@ class SparkCluster:
         }
         logs = state / "spark" / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        self.processes = [self._start(master_argv("127.0.0.1", port, ui), logs / "master.log")]
-        self._wait(lambda s: s.get("status") == "ALIVE", "the master")
-        for i in range(SPARK_WORKERS):
-            work = state / "spark" / "work" / f"worker-{i + 1}"
-            work.mkdir(parents=True, exist_ok=True)
-            argv = worker_argv("127.0.0.1", free_port(), work, self.url)
-            self.processes.append(self._start(argv, logs / f"worker-{i + 1}.log"))
-        self._wait(lambda s: s.get("aliveworkers", 0) >= SPARK_WORKERS, f"{SPARK_WORKERS} workers")
+        self.processes: list[subprocess.Popen] = []
+        try:
+            self.processes.append(
+                self._start(master_argv("127.0.0.1", port, ui), logs / "master.log")
+            )
+            self._wait(lambda s: s.get("status") == "ALIVE", "the master")
+            for i in range(SPARK_WORKERS):
+                work = state / "spark" / "work" / f"worker-{i + 1}"
+                work.mkdir(parents=True, exist_ok=True)
+                argv = worker_argv("127.0.0.1", free_port(), work, self.url)
+                self.processes.append(self._start(argv, logs / f"worker-{i + 1}.log"))
+            self._wait(lambda s: s.get("aliveworkers", 0) >= SPARK_WORKERS, "the workers")
+        except BaseException:  # never leave a JVM behind
+            self.stop()
+            raise
 
     def _start(self, argv: list[str], output: Path) -> subprocess.Popen:
         with open(output, "w") as handle:
@@ -681,10 +688,12 @@ class SparkCluster:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if ready(spark_master_state(self.ui_url) or {}):
-                return
+            try:
+                if ready(spark_master_state(self.ui_url) or {}):
+                    return
+            except OSError:  # the status page is not listening yet
+                pass
             time.sleep(1)
-        self.stop()
         raise SystemExit(f"the bench's Spark cluster did not come up ({what}): see its logs")
 
     def run_env(self) -> dict[str, str]:
