@@ -713,7 +713,11 @@ class SparkCluster:
 
 
 def read_phases(state: Path, pipeline: str) -> dict:
-    path = state / "pipelines" / pipeline / "runs" / f"ds={END_DATE}" / "job_phases.json"
+    """The run's job_phases.json (runs.PhaseClock); {} from code that writes none."""
+    from mlgate.runs import JOB_PHASES_FILE
+
+    # paths.run_dir's layout, under this size's state folder rather than $MLGATE_STATE
+    path = state / "pipelines" / pipeline / "runs" / f"ds={END_DATE}" / JOB_PHASES_FILE
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
