@@ -117,6 +117,19 @@ bench-records: install  ## record rules on a day of the lake (20k and 1M rows) -
 	$(BIN)/python scripts/bench_records.py --rows $(BENCH_RECORDS_ROWS) --repeats $(BENCH_REPEATS) \
 	  --write docs/benchmarks.md
 
+# The scale benchmark (issue 13): fraud at SCALE_ROWS, shop at SCALE_SHOP_ROWS events; results
+# in docs/bench/scale-$(SCALE_LABEL).json; CHECKOUT=<dir> measures another checkout (its own
+# .venv: the "before"); SPARK=cluster runs the Spark jobs on a standalone master + 2 workers.
+SCALE_ROWS ?= 250000 1000000 4000000
+SCALE_SHOP_ROWS ?= 200000 800000
+SCALE_LABEL ?= $(if $(filter cluster,$(SPARK)),cluster,after)
+CHECKOUT ?= $(CURDIR)
+
+.PHONY: bench-scale
+bench-scale: install  ## the DAG at growing sizes, time + memory per task (SCALE_ROWS SCALE_SHOP_ROWS SCALE_LABEL CHECKOUT SPARK) -> docs/benchmarks.md
+	$(BIN)/python scripts/bench_scale.py --label $(SCALE_LABEL) --checkout $(CHECKOUT) \
+	  --rows $(SCALE_ROWS) --shop-rows $(SCALE_SHOP_ROWS) --spark $(SPARK) --write docs/benchmarks.md
+
 BENCH_SECONDS ?= 10
 
 .PHONY: bench-serve score-day serve

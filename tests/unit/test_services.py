@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.local import mlflow_server, processes, services, spark_cluster
+from mlgate.local import embedded, mlflow_server, processes, services, spark_cluster
 from mlgate.local.processes import ServicesError
 from mlgate.local.services import Ports, Services
 
@@ -69,6 +69,18 @@ def test_spark_cluster_points_spark_default_at_the_master(tmp_path, ports):
     secret = (tmp_path / "secrets" / spark_cluster.SPARK_SECRET).read_text().strip()
     assert settings["spark.authenticate.secret"] == secret
     assert settings["spark.ui.killEnabled"] == "false"
+
+
+def test_run_day_sends_spark_jobs_to_the_master_named_in_mlgate_spark_master(tmp_path):
+    """`make bench-scale SPARK=cluster` points embedded run-day at its own standalone master."""
+    base = {"JAVA_HOME": "/jdk", embedded.SPARK_MASTER_ENV: "spark://127.0.0.1:17077"}
+    conn = json.loads(embedded.embedded_env(tmp_path, base=base)["AIRFLOW_CONN_SPARK_DEFAULT"])
+    assert (conn["host"], conn["port"]) == ("spark://127.0.0.1", 17077)
+    assert conn["extra"]["deploy-mode"] == "client"
+    local = embedded.embedded_env(tmp_path, base={"JAVA_HOME": "/jdk"})
+    assert json.loads(local["AIRFLOW_CONN_SPARK_DEFAULT"])["host"] == "local[*]"
+    with pytest.raises(ValueError, match="spark://HOST:PORT"):
+        embedded.spark_connection("spark://no-port")
 
 
 def test_state_folder_and_every_secret_are_readable_by_their_owner_only(tmp_path, ports):

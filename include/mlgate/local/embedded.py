@@ -18,6 +18,28 @@ from typing import IO
 from mlgate.paths import REPO_ROOT, state_dir
 
 DEFAULT_SMTP_PORT = 8025
+# A standalone master (spark://host:port) for the DAG's Spark jobs instead of local[*]; its
+# spark-defaults.conf (the shared secret, executor sizes) comes from $SPARK_CONF_DIR.
+SPARK_MASTER_ENV = "MLGATE_SPARK_MASTER"
+LOCAL_SPARK_MASTER = "local[*]"
+
+
+def spark_connection(master: str) -> str:
+    """Airflow's spark_default connection (JSON) for `master`: local[*] or spark://host:port
+    (client mode: the driver runs in the task's spark-submit, next to the lake)."""
+    if not master.startswith("spark://"):
+        return json.dumps({"conn_type": "spark", "host": master})
+    host, _, port = master.removeprefix("spark://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{SPARK_MASTER_ENV}={master!r}: expected spark://HOST:PORT")
+    return json.dumps(
+        {
+            "conn_type": "spark",
+            "host": f"spark://{host}",
+            "port": int(port),
+            "extra": {"deploy-mode": "client"},
+        }
+    )
 
 
 def smtp_port(env: dict[str, str]) -> int:
@@ -69,8 +91,12 @@ def embedded_env(state: Path | None = None, base: dict | None = None) -> dict[st
                     "extra": {"disable_tls": True, "disable_ssl": True},
                 }
             ),
-            # spark-submit with master local[*]: Spark runs on this machine, no cluster needed.
-            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[*]"}),
+            # spark-submit with master local[*]: Spark runs on this machine, no cluster needed
+            # (unless $MLGATE_SPARK_MASTER names a standalone master, as `make bench-scale`'s
+            # SPARK=cluster does).
+            "AIRFLOW_CONN_SPARK_DEFAULT": spark_connection(
+                env.get(SPARK_MASTER_ENV) or LOCAL_SPARK_MASTER
+            ),
             # Spark binds its driver to loopback instead of the first network interface.
             "SPARK_LOCAL_IP": "127.0.0.1",
             "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",

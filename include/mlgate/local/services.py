@@ -42,7 +42,7 @@ from mlgate.local.airflow_api import (
     all_healthy,
 )
 from mlgate.local.dagfiles import sync_dag_files
-from mlgate.local.embedded import embedded_env, migrate_airflow_db
+from mlgate.local.embedded import embedded_env, migrate_airflow_db, spark_connection
 from mlgate.local.mailsink import start_background, stop_background
 from mlgate.local.mlflow_server import (
     PASSWORD_SECRET,
@@ -206,14 +206,7 @@ def services_env(
         }
     )
     if spark_cluster:
-        env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "spark",
-                "host": f"spark://{HOST}",
-                "port": ports.spark_master,
-                "extra": {"deploy-mode": "client"},
-            }
-        )
+        env["AIRFLOW_CONN_SPARK_DEFAULT"] = spark_connection(f"spark://{HOST}:{ports.spark_master}")
         # spark-submit reads the executor sizes from here: the DAG stays the same.
         env["SPARK_CONF_DIR"] = str(spark_conf_dir(state))
         env["SPARK_DAEMON_MEMORY"] = SPARK_DAEMON_MEMORY
