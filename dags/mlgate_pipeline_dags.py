@@ -246,7 +246,8 @@ def retrain_dag(cfg: PipelineConfig):
 
         @task(retries=0)
         def gates(**context) -> dict:
-            """Evaluate the model gates, register the candidate and tag it with every verdict."""
+            """Record the model gates the train job computed, with this run's overrides and
+            gate mode; register the candidate and tag it with every verdict."""
             return _run_stage(name, "evaluate_gates", context)
 
         @task(retries=0)
