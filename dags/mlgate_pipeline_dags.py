@@ -34,9 +34,8 @@ one data interval (a UTC day) and is reproducible from that date alone.
 | check_raw | record rules, bad rows to quarantine with a reason; raw Great Expectations suite; day volume; each judged day accepted or rejected | reconciliation, bad_record_ratio, data_expectations |
 | features | spark-submit: the rows the model scores ({rows}) with the features of the spec, from strictly earlier rows of accepted days; matured labels | |
 | check_features | feature-table suite (invariants) and label rate | data_expectations |
-| train | spark-submit: seeded search, time-gapped holdout, all logged to MLflow with the model's ONNX twin | |
-| evaluate | spark-submit: candidate and champion score the same holdout, the assertion set and the latest day; the ONNX twin scores the holdout too | |
-| gates | verdicts, registered version tagged with them | training_iterations, assertion_set, quality, shadow, export_parity |
+| train | spark-submit: seeded search, time-gapped holdout, all logged to MLflow with the model's ONNX twin; then, with the model in memory, candidate and champion score the same holdout, the assertion set and the latest day, the ONNX twin scores the holdout too, and the model gates are computed there | training_iterations, assertion_set, quality, shadow, export_parity (computed) |
+| gates | the model gates with the run's overrides and gate mode, registered version tagged with them | training_iterations, assertion_set, quality, shadow, export_parity |
 | promote | `champion` alias moves (and `previous`), history appended, unless dry run | |
 
 A blocking gate failure fails the run, leaves the champion untouched and emails the gate
@@ -247,7 +246,8 @@ def retrain_dag(cfg: PipelineConfig):
 
         @task(retries=0)
         def gates(**context) -> dict:
-            """Evaluate the model gates, register the candidate and tag it with every verdict."""
+            """Record the model gates the train job computed, with this run's overrides and
+            gate mode; register the candidate and tag it with every verdict."""
             return _run_stage(name, "evaluate_gates", context)
 
         @task(retries=0)
@@ -265,7 +265,8 @@ def retrain_dag(cfg: PipelineConfig):
         train = _spark_job(
             cfg,
             "train",
-            "Spark job: seeded search, time-gapped holdout, everything logged to MLflow.",
+            "Spark job: seeded search, time-gapped holdout, everything logged to MLflow; "
+            "then champion and candidate score the evidence and the model gates are computed.",
             "train_job.py",
             [
                 "--family",
@@ -276,23 +277,7 @@ def retrain_dag(cfg: PipelineConfig):
                 "{{ dag_run.run_type.value }}:{{ dag_run.triggering_user_name or '-' }}",
             ],
         )
-        evaluate = _spark_job(
-            cfg,
-            "evaluate",
-            "Spark job: candidate and champion score the holdout, assertion set and latest day.",
-            "evaluate_job.py",
-            [],
-        )
-        (
-            extract()
-            >> check_raw()
-            >> features
-            >> check_features()
-            >> train
-            >> evaluate
-            >> gates()
-            >> promote()
-        )
+        (extract() >> check_raw() >> features >> check_features() >> train >> gates() >> promote())
 
     return retrain()
 

@@ -182,6 +182,16 @@ def read_history(pipeline: str) -> list[dict]:
     return ledger.history(pipeline)
 
 
+def accepted_efforts(pipeline: str, limit: int) -> list[dict]:
+    """Training-effort metrics of the most recent promoted (accepted) runs, oldest first."""
+    efforts = [
+        e["effort"]
+        for e in read_history(pipeline)
+        if e.get("action") == "promote" and e.get("effort")
+    ]
+    return efforts[-limit:]
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

@@ -410,7 +410,7 @@ def test_fraud_score_dag_writes_the_champions_scores_of_the_day(embedded, monkey
     with engine.connect() as conn:
         written = pd.read_sql(sa.text(query), conn)
     # Spark scores of the day's traffic by the same version, with the features of the
-    # training pipeline (the evaluate job's shadow scores): batch scoring must match them.
+    # training pipeline (the train job's shadow scores): batch scoring must match them.
     shadow = pd.read_parquet(run_dir(state, DAY) / "shadow_scores.parquet")
     assert len(written) == len(shadow) > 100
     both = written.merge(shadow, on="transaction_id", validate="1:1")

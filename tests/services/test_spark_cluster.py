@@ -1,7 +1,7 @@
 """The DAG's Spark jobs ran on the standalone cluster, on both workers.
 
 The services were started with `--spark-cluster`: `spark_default` points at the master, so
-spark-submit sends features, train and evaluate there. The master's JSON status lists each
+spark-submit sends features and train there. The master's JSON status lists each
 finished application; each worker's JSON status lists the executors it hosted, by app id.
 """
 
@@ -16,7 +16,7 @@ from mlgate.local.spark_cluster import SPARK_WORKERS, spark_master_state
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
-JOBS = ("features", "train", "evaluate")
+JOBS = ("features", "train")
 EVIDENCE = Path(__file__).resolve().parents[2] / "test-artifacts" / "spark-cluster-status.json"
 
 

@@ -151,9 +151,15 @@ def test_train_figure_gives_the_candidates_holdout_auc_pr_and_roc_auc(files):
         (None, "no champion yet to compare with"),
     ],
 )
-def test_evaluate_figure_names_the_champion_it_compared_with(files, champion, said):
+def test_train_figure_names_the_champion_its_evaluation_compared_with(files, champion, said):
+    write(
+        files.run_dir / "candidate.json",
+        {"family": "gbt", "holdout_rows": 23442, "metrics": {"auc_pr": 0.5, "roc_auc": 0.9}},
+    )
     write(files.run_dir / "evaluation.json", {"holdout_rows": 23442, "champion": champion})
-    assert progress.figure_evaluate(files) == f"23,442 holdout rows scored; {said}"
+    assert progress.figure_train(files) == (
+        f"holdout AUC-PR 0.500, ROC AUC 0.900 (gbt, 23,442 holdout rows); {said}"
+    )
 
 
 def test_gates_figure_lists_the_model_gates_only_with_the_registered_version(files):

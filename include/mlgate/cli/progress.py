@@ -169,29 +169,26 @@ def figure_check_features(files: RunFiles) -> str | None:
 
 
 def figure_train(files: RunFiles) -> str | None:
-    """The candidate's holdout AUC-PR and ROC AUC."""
+    """The candidate's holdout AUC-PR and ROC AUC, and the champion its evaluation compared
+    it with."""
     candidate = files.run_file(CANDIDATE_FILE)
     if candidate is None:
         return None
     metrics = candidate["metrics"]
-    return (
+    figure = (
         f"holdout AUC-PR {metrics['auc_pr']:.3f}, ROC AUC {metrics['roc_auc']:.3f} "
         f"({candidate['family']}, {candidate['holdout_rows']:,} holdout rows)"
     )
-
-
-def figure_evaluate(files: RunFiles) -> str | None:
-    """Holdout rows scored and the champion the candidate was compared with."""
     evaluation = files.run_file(EVALUATION_FILE)
-    if evaluation is None:
-        return None
+    if evaluation is None:  # the job failed between logging and evaluating
+        return figure
     champion = evaluation.get("champion")
     compared = (
         f"compared with champion version {champion['version']}"
         if champion
         else "no champion yet to compare with"
     )
-    return f"{evaluation['holdout_rows']:,} holdout rows scored; {compared}"
+    return f"{figure}; {compared}"
 
 
 def figure_gates(files: RunFiles) -> str | None:
@@ -237,7 +234,6 @@ FIGURES: dict[str, Callable[[RunFiles], str | None]] = {
     "features": figure_features,
     "check_features": figure_check_features,
     "train": figure_train,
-    "evaluate": figure_evaluate,
     "gates": figure_gates,
     "promote": figure_promote,
     "score": figure_score,

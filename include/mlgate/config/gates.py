@@ -10,7 +10,7 @@ from mlgate.config.base import Strict
 
 GateMode = Literal["block", "warn"]
 # The data gates judge the day's data before any training (check_raw, check_features);
-# the model gates judge the candidate after the evaluate job (the gates task).
+# the model gates judge the candidate (computed by the train job, recorded by the gates task).
 DATA_GATES: tuple[str, ...] = ("reconciliation", "bad_record_ratio", "data_expectations")
 MODEL_GATES: tuple[str, ...] = (
     "training_iterations",

@@ -15,6 +15,8 @@ Airflow, Great Expectations or SQL: the import contracts in pyproject.toml check
 * ``data``: the gates on data (reconciliation, bad_record_ratio, data_expectations);
 * ``model``: the gates on the candidate model (training_iterations, assertion_set,
   quality, shadow, export_parity);
+* ``candidate``: every configured model gate of a candidate from its ``ModelEvidence``
+  (``model_gate_results``; the train job calls it where the scores are);
 * ``metrics``: the holdout metrics training logs and the quality gate judges, the paired
   bootstrap and the PSI.
 
@@ -32,6 +34,7 @@ Gates and the seeds that ask for them (see shared/DESIGN.md):
 * ``export_parity``: the portable ONNX twin reproduces Spark's probabilities (001, 003).
 """
 
+from mlgate.gates.candidate import ModelEvidence, effort_of, model_gate_results
 from mlgate.gates.data import (
     bad_record_ratio,
     data_expectations,
@@ -61,15 +64,18 @@ __all__ = [
     "NO_CHAMPION",
     "GateReport",
     "GateResult",
+    "ModelEvidence",
     "assertion_set",
     "average_precision",
     "bad_record_ratio",
     "data_expectations",
     "days_short_of_labels",
     "decision_cost",
+    "effort_of",
     "export_parity",
     "holdout_metrics",
     "label_feed_stalled",
+    "model_gate_results",
     "paired_bootstrap",
     "psi",
     "quality",

@@ -1,10 +1,15 @@
-"""spark-submit job: fit, search and evaluate a candidate model, and log it to MLflow.
+"""spark-submit job: fit, search and evaluate a candidate model, log it, compute its gates.
 
 Reads features/ds=<ds>, splits it in time (training rows | gap | holdout, mature labels
 only), searches the configured grid on the training rows, scores the untouched holdout,
 and logs params, metrics, plots, the model and its lineage to one MLflow run, with the
 model's portable ONNX twin (onnx/model.onnx, onnx/spec.json; mlgate.export.to_onnx). The run
-id and model URI go to runs/ds=<ds>/candidate.json for the register task.
+id and model URI go to runs/ds=<ds>/candidate.json for the gates and promote tasks.
+
+Then, in the same Spark session and with the model still in memory, it evaluates the
+candidate against the champion and computes the model gates (mlgate.jobs.evaluation):
+the score files, evaluation.json and model_gates.json of runs/ds=<ds>/. Seconds per phase
+(fit, log, evaluate, gates) go to runs/ds=<ds>/job_phases.json.
 """
 
 from __future__ import annotations
@@ -12,13 +17,17 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
+from pyspark.sql import DataFrame
 
 from mlgate.export.to_onnx import log_portable_model
 from mlgate.gates.metrics import holdout_metrics
 from mlgate.jobs.common import JobInputError, job_arguments, run_job, setup, spark_session
+from mlgate.jobs.evaluation import evaluate_candidate, holdout_columns, write_model_gates
 from mlgate.ml import plots
 from mlgate.ml.features import feature_columns
 from mlgate.ml.split import split_by_time, unlabelled_holdout_days
@@ -46,6 +55,7 @@ from mlgate.runs import (
     RUN_ID_KEY,
     TRACKING_FILE,
     WINDOW_TAG_PREFIX,
+    PhaseClock,
     lineage_tags,
     run_file,
     run_file_of,
@@ -78,12 +88,45 @@ def main(argv: list[str] | None = None) -> None:
     if args.family:
         cfg = cfg.with_family(args.family)
     ds = args.ds
+    clock = PhaseClock(cfg.name, ds.isoformat(), "train")
+    spark = spark_session(f"mlgate-train-{ds}")
+    rows = spark.read.parquet(str(features_partition(cfg.name, ds.isoformat())))
+    with clock.phase("fit"):
+        fitted = fit(cfg, ds, rows)
+    with clock.phase("log"):
+        candidate = log_candidate(cfg, args, spark, fitted)
+    write_run_file(cfg.name, ds.isoformat(), CANDIDATE_FILE, candidate)
+    # The evaluation reuses the model in memory and the holdout it scored (cached).
+    with clock.phase("evaluate"):
+        evidence = evaluate_candidate(
+            spark, cfg, ds, fitted.model, candidate, rows, fitted.holdout, fitted.scored
+        )
+    with clock.phase("gates"):
+        write_model_gates(cfg, ds, evidence, args.dag_run_id)
+    clock.write()
+    spark.stop()
+
+
+@dataclass
+class Fitted:
+    """The fitted candidate and what the fit measured, handed from phase to phase."""
+
+    model: object
+    bounds: dict
+    holdout: DataFrame  # cached: the champion scores it too
+    scored: DataFrame  # the holdout scored by the candidate (holdout_columns, score, features)
+    labels: np.ndarray
+    scores: np.ndarray
+    metrics: dict
+    importances: dict
+    names: list[str]
+
+
+def fit(cfg, ds, rows: DataFrame) -> Fitted:
+    """Split in time, sample, search the grid, and score the untouched holdout."""
     label = cfg.target.name
     time_column = cfg.row_time
     bounds = cfg.window_spec().split_bounds(ds)
-
-    spark = spark_session(f"mlgate-train-{ds}")
-    rows = spark.read.parquet(str(features_partition(cfg.name, ds.isoformat())))
     train, holdout = split_by_time(rows, time_column=time_column, bounds=bounds)
     unlabelled = unlabelled_holdout_days(
         holdout, time_column=time_column, label=label, days=newest_holdout_days(cfg, ds)
@@ -120,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     model = search_model.bestModel
     validation = list(getattr(search_model, "validationMetrics", None) or search_model.avgMetrics)
 
-    scored = score(model, holdout).select(label, "score", "features").cache()
+    holdout = holdout.cache()
+    scored = score(model, holdout).select(*holdout_columns(cfg), "score", "features").cache()
     pdf = scored.select(label, "score").toPandas()
     labels_arr = pdf[label].to_numpy().astype(int)
     scores_arr = pdf["score"].to_numpy()
@@ -132,7 +176,19 @@ def main(argv: list[str] | None = None) -> None:
     names = feature_names(scored)
     importances = feature_importances(model, names)
     log.info("holdout metrics: %s", json.dumps(metrics, indent=1))
+    return Fitted(
+        model, bounds, holdout, scored, labels_arr, scores_arr, metrics, importances, names
+    )
 
+
+def log_candidate(cfg, args, spark, fitted: Fitted) -> dict:
+    """Log the candidate to the DAG run's MLflow run (params, metrics, plots, the model and
+    its ONNX twin); what candidate.json records."""
+    ds = args.ds
+    model, bounds, metrics = fitted.model, fitted.bounds, fitted.metrics
+    labels_arr, scores_arr, label = fitted.labels, fitted.scores, cfg.target.name
+    threshold = cfg.training.operating_threshold
+    numeric, categorical = feature_columns(cfg.features)
     mlflow = configure_mlflow()
     experiment_id = ensure_experiment(cfg.model_name)
     # The DAG run's MLflow run (created by its extract task); a standalone run makes its own.
@@ -174,11 +230,11 @@ def main(argv: list[str] | None = None) -> None:
             plots.score_distribution_png(
                 labels_arr, scores_arr, threshold, out / "score_distribution.png", label
             )
-            plots.feature_importance_png(importances, out / "feature_importances.png")
+            plots.feature_importance_png(fitted.importances, out / "feature_importances.png")
             mlflow.log_artifacts(str(out), artifact_path="plots")
-        mlflow.log_text(model_text(model, names), "model_debug_string.txt")
+        mlflow.log_text(model_text(model, fitted.names), "model_debug_string.txt")
         mlflow.log_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "config.yaml")
-        mlflow.log_dict(importances, "feature_importances.json")
+        mlflow.log_dict(fitted.importances, "feature_importances.json")
         # the data manifest and data-check reports written by the earlier tasks
         for name in DATA_FILES:
             if run_file(cfg.name, ds.isoformat(), name).exists():
@@ -209,9 +265,8 @@ def main(argv: list[str] | None = None) -> None:
             RUN_ID_KEY: args.dag_run_id,
             "onnx": portable,
         }
-    write_run_file(cfg.name, ds.isoformat(), CANDIDATE_FILE, candidate)
     log.info("candidate logged: run %s, model %s", run.info.run_id, model_info.model_uri)
-    spark.stop()
+    return candidate
 
 
 if __name__ == "__main__":

@@ -1,111 +1,51 @@
-"""The gates task: the model gates from the evaluate job's scores, the candidate registered
-and tagged with every verdict, and the decision written for the promote task."""
+"""The gates task: the model gates the train job computed, with the run's overrides and gate
+mode applied; the candidate registered and tagged with every verdict, and the decision
+written for the promote task. It reads small JSON files only, never the score files."""
 
 from __future__ import annotations
 
 import logging
 from datetime import date
 
-from mlgate import gates, registry
+from mlgate import registry
 from mlgate.config import PipelineConfig
+from mlgate.gates import GateResult
 from mlgate.runs import (
-    ASSERTION_SCORES,
     CANDIDATE_FILE,
     DECISION_FILE,
     DISAGREEMENTS_FILE,
     EVALUATION_FILE,
-    HOLDOUT_SCORES,
-    PARITY_SCORES,
+    MODEL_GATES_FILE,
     RUN_ID_KEY,
-    SHADOW_SCORES,
     read_run_file,
     run_file,
+    run_file_of,
     write_run_file,
 )
 from mlgate.stages.common import RunOptions, enforce, record_gates
 
 log = logging.getLogger(__name__)
 
-EFFORT_PREFIX = "effort_"  # training-effort metrics (mlgate.ml.training.TrainingEffort)
 
-
-def effort_of(metrics: dict) -> dict[str, float]:
-    """The training-effort metrics among a candidate's metrics."""
-    return {k: v for k, v in metrics.items() if k.startswith(EFFORT_PREFIX)}
-
-
-def accepted_efforts(pipeline: str, limit: int) -> list[dict]:
-    """Training-effort metrics of the most recent promoted (accepted) runs, oldest first."""
-    efforts = [
-        e["effort"]
-        for e in registry.read_history(pipeline)
-        if e.get("action") == "promote" and e.get("effort")
-    ]
-    return efforts[-limit:]
-
-
-def model_gate_results(cfg: PipelineConfig, day: str, candidate: dict, evaluation: dict) -> list:
-    """Every configured model gate, from the files the evaluate job wrote for `day`."""
-    import pandas as pd
-
-    threshold = candidate["operating_threshold"]
-    results = []
-    g = cfg.gates
-    if g.training_iterations is not None:
-        history = accepted_efforts(cfg.name, g.training_iterations.history)
-        results.append(
-            gates.training_iterations(
-                g.training_iterations, effort_of(candidate["metrics"]), history
-            )
+def model_gate_results(cfg: PipelineConfig, day: str, opts: RunOptions) -> list[GateResult]:
+    """The model gates the train job of this DAG run computed (before any override)."""
+    computed = run_file_of(cfg.name, day, MODEL_GATES_FILE, opts.airflow_run_id)
+    if computed is None:
+        raise FileNotFoundError(
+            f"{run_file(cfg.name, day, MODEL_GATES_FILE)} is missing or was written by another "
+            f"run than {opts.airflow_run_id}: the train task of this run computes the model "
+            "gates; rerun it (it writes the file when it ends)"
         )
-    if g.assertion_set is not None:
-        examples = pd.read_parquet(run_file(cfg.name, day, ASSERTION_SCORES))
-        results.append(gates.assertion_set(g.assertion_set, examples, threshold))
-    has_champion = evaluation.get("champion") is not None
-    if g.quality is not None:
-        holdout = pd.read_parquet(run_file(cfg.name, day, HOLDOUT_SCORES))
-        results.append(
-            gates.quality(
-                g.quality,
-                holdout[cfg.target.name].to_numpy().astype(int),
-                holdout["candidate_score"].to_numpy(),
-                holdout["champion_score"].to_numpy() if has_champion else None,
-                threshold,
-                seed=cfg.training.seed,
-            )
-        )
-    if g.shadow is not None:
-        shadow_rows = pd.read_parquet(run_file(cfg.name, day, SHADOW_SCORES))
-        result, disagreements = gates.shadow(
-            g.shadow,
-            shadow_rows["candidate_score"].to_numpy(),
-            shadow_rows["champion_score"].to_numpy() if has_champion else None,
-            threshold,
-            shadow_rows.drop(columns=["candidate_score", "champion_score"]),
-        )
-        results.append(result)
-        disagreements.to_csv(run_file(cfg.name, day, DISAGREEMENTS_FILE), index=False)
-    if g.export_parity is not None:
-        parity = pd.read_parquet(run_file(cfg.name, day, PARITY_SCORES))
-        results.append(
-            gates.export_parity(
-                g.export_parity,
-                parity["spark_score"].to_numpy(),
-                parity["onnx_score"].to_numpy(),
-                threshold,
-                keys=parity[cfg.row_key].to_numpy(),
-                export_error=evaluation.get("onnx_error"),
-            )
-        )
-    return results
+    return [GateResult.from_dict(r) for r in computed["results"]]
 
 
 def evaluate_gates(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
-    """Model gates from the evaluate job's scores; register the candidate; record all."""
+    """Record the model gates the train job computed (overrides applied), register the
+    candidate tagged with every verdict, write the decision; stop on a blocking failure."""
     day = ds.isoformat()
     candidate = read_run_file(cfg.name, day, CANDIDATE_FILE)
     evaluation = read_run_file(cfg.name, day, EVALUATION_FILE)
-    results = model_gate_results(cfg, day, candidate, evaluation)
+    results = model_gate_results(cfg, day, opts)
     report = record_gates(cfg, ds, opts, results, "gates")
     if not cfg.gates.configured():
         log.error("no gate is configured: the candidate can never be promoted")

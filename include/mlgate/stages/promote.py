@@ -7,6 +7,7 @@ from datetime import date
 
 from mlgate import registry
 from mlgate.config import PipelineConfig
+from mlgate.gates import effort_of
 from mlgate.runs import (
     CANDIDATE_FILE,
     DECISION_FILE,
@@ -15,7 +16,6 @@ from mlgate.runs import (
     write_run_file,
 )
 from mlgate.stages.common import DRY_RUN, RunOptions, load_gates
-from mlgate.stages.evaluate import effort_of
 
 log = logging.getLogger(__name__)
 
