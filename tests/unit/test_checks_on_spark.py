@@ -133,7 +133,7 @@ def test_a_nan_counts_as_a_null_on_spark_as_on_pandas(spark, parquet_and_suite):
     assert failed["score"] == "2 of 12 values (16.67%) unexpected"
 
 
-def test_a_clean_spark_frame_passes_and_is_left_uncached(spark, tmp_path):
+def test_a_clean_spark_frame_passes_and_nothing_stays_cached(spark, tmp_path):
     frame = spark.createDataFrame([(i, float(i)) for i in range(5)], "id long, value double")
     suite = tmp_path / "ok.json"
     suite.write_text(

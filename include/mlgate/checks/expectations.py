@@ -531,20 +531,20 @@ def run_suite(
     )
     suite = gx.ExpectationSuite(name=spec["name"], expectations=expectations)
     if is_spark_frame(df):
-        # Cached once here: each of a suite's expectations is its own Spark query, and
-        # without the cache each would read the source (a Parquet table) again.
-        frame = _prepare_spark_frame(df).persist()
-        try:
-            rows = frame.count()
-            batch_definition = (
-                context.data_sources.add_spark("mlgate", persist=False)
-                .add_dataframe_asset(spec["name"])
-                .add_batch_definition_whole_dataframe("whole")
-            )
-            batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-            result = batch.validate(suite, result_format=_RESULT_FORMAT)
-        finally:
-            frame.unpersist()
+        # Not cached (GX's persist is off too): each expectation is its own Spark query,
+        # and on a Parquet table it reads only its one or two columns. Measured on the
+        # fraud feature table at 960k rows, 76 expectations, 2 cores: 11.5 s read from
+        # Parquet each time, 14.1 s with the frame cached once (all columns). A caller
+        # whose frame is an expensive plan, not a file, caches it before.
+        frame = _prepare_spark_frame(df)
+        rows = frame.count()
+        batch_definition = (
+            context.data_sources.add_spark("mlgate", persist=False)
+            .add_dataframe_asset(spec["name"])
+            .add_batch_definition_whole_dataframe("whole")
+        )
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format=_RESULT_FORMAT)
     else:
         frame = _prepare_frame(df)
         rows = len(frame)
