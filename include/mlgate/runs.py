@@ -29,8 +29,10 @@ from mlgate.paths import REPO_ROOT, run_dir, write_json
 TRACKING_FILE = "tracking.json"  # extract: the DAG run's MLflow run (experiment, run id)
 MANIFEST_FILE = "manifest.json"  # extract: the lake partitions the run reads
 QUARANTINE_FILE = "quarantine.json"  # check_raw: rows that failed the record rules
-CHECK_RAW_FILE = "check_raw.json"  # check_raw: the raw Great Expectations report
-CHECK_FEATURES_FILE = "check_features.json"  # check_features: the feature-table report
+CHECK_RAW_FILE = "check_raw.json"  # features job: the raw Great Expectations report
+CHECK_FEATURES_FILE = "check_features.json"  # features job: the feature-table report
+# features job: the label rate of the mature rows and the positive labels per newest day
+LABEL_STATS_FILE = "label_stats.json"
 GATES_FILE = "gates.json"  # every stage with gates: the gate report so far
 CANDIDATE_FILE = "candidate.json"  # train: the candidate's run, model URI, metrics
 # train, its evaluation: the evidence the model gates judged, and their results
@@ -49,7 +51,13 @@ JOB_PHASES_FILE = "job_phases.json"  # each Spark job: seconds per phase (PhaseC
 FEATURE_SUMMARY_FILE = "_feature_summary.json"
 
 # The reports the train job logs with the model as data/ artefacts.
-DATA_FILES = (MANIFEST_FILE, CHECK_RAW_FILE, CHECK_FEATURES_FILE, QUARANTINE_FILE)
+DATA_FILES = (
+    MANIFEST_FILE,
+    CHECK_RAW_FILE,
+    CHECK_FEATURES_FILE,
+    LABEL_STATS_FILE,
+    QUARANTINE_FILE,
+)
 RUN_ID_KEY = "airflow_run_id"
 
 # --- MLflow tags --------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -316,34 +315,6 @@ def test_importing_checks_does_not_import_gx():
         env={"PYTHONPATH": str(Path(checks.__file__).resolve().parents[1])},
     )
     assert out.stdout.strip() == "False"
-
-
-def test_recent_labels_are_counted_per_matured_day_and_a_day_without_rows_is_zero():
-    from mlgate.config import load_pipeline
-    from mlgate.stages.checks import recent_labels_by_day
-
-    cfg = load_pipeline("fraud")  # run of 10-31: the newest matured days 10-19 .. 10-21
-    mature = pd.DataFrame(
-        {
-            "created_at": pd.to_datetime(
-                [
-                    "2026-10-18 10:00:00",
-                    "2026-10-19 00:00:00",
-                    "2026-10-19 23:59:59",
-                    "2026-10-19 12:00:00",
-                    "2026-10-20 08:00:00",
-                ]
-            ),  # fmt: skip
-            "is_fraud": [1, 1, 1, 0, 0],
-        }
-    )
-    days = recent_labels_by_day(cfg, date(2026, 10, 31), mature)
-    assert days == {"2026-10-19": 2, "2026-10-20": 0, "2026-10-21": 0}
-    expectations = cfg.gates.data_expectations.model_copy(update={"label_freshness_days": 0})
-    off = cfg.model_copy(
-        update={"gates": cfg.gates.model_copy(update={"data_expectations": expectations})}
-    )
-    assert recent_labels_by_day(off, date(2026, 10, 31), mature) is None
 
 
 def test_every_joined_column_gets_a_not_null_check_and_its_declared_values():

@@ -2157,3 +2157,18 @@ def test_reconciliation_pass_says_when_the_key_sums_were_not_compared():
     }
     unchecked = gates.reconciliation(ReconciliationGate(checksum=False), 4, 4)
     assert unchecked.reason == "4 rows in the source window and in the lake"
+
+
+def test_data_expectations_with_the_suites_judged_later_judge_the_volume_alone():
+    # check_raw: the features job runs the suites; check_features judges them
+    cfg = DataExpectationsGate(**SUITES)
+    kwargs = {"label_rate": None, "volume_history": [100, 100, 100]}
+    within = gates.data_expectations(cfg, None, volume=100, **kwargs)
+    assert within.verdict == "pass" and within.details["suites"] == []
+    assert within.reason == (
+        "suites judged with the feature table (check_features); volume 100 rows "
+        "(no label rate given)"
+    )
+    outside = gates.data_expectations(cfg, None, volume=10, **kwargs)
+    assert (outside.verdict, outside.value) == ("fail", 1.0)
+    assert outside.reason.startswith("volume 10 rows outside")

@@ -1,4 +1,5 @@
-"""Data checks: run a Great Expectations suite, kept as a small JSON file, on a pandas frame.
+"""Data checks: run a Great Expectations suite, kept as a small JSON file, on a pandas frame
+or a Spark DataFrame (the same report either way).
 
 A suite file lives in ``include/gx/<name>.json`` and is meant to be read and edited by hand::
 
@@ -16,7 +17,9 @@ and ``kwargs`` are its arguments.
 each failed expectation, its column, what was observed and a few offending values.
 
 Great Expectations is slow to import, and this module is imported by DAG files at parse
-time, so GX is only imported inside the functions that need it.
+time, so GX is only imported inside the functions that need it (``import_gx`` lets a Spark
+job start that import early, in the background). Spark is never imported here: a Spark
+DataFrame is recognised by its type and handled with its own methods.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from mlgate.paths import REPO_ROOT
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pyspark.sql import DataFrame as SparkDataFrame
 
     from mlgate.config import PipelineConfig
 
@@ -119,8 +123,11 @@ def resolve_suite_path(name_or_path: str | os.PathLike) -> Path:
     return SUITES_DIR / (path if path.suffix == ".json" else path.with_name(f"{path.name}.json"))
 
 
-def _gx():
-    """Import Great Expectations quietly (no usage statistics, no progress bars in logs)."""
+def import_gx():
+    """Import Great Expectations quietly (no usage statistics, no progress bars in logs).
+
+    The first import takes seconds; a Spark job calls this in a background thread while
+    its JVM starts, so that the suites later find GX imported."""
     os.environ["GX_ANALYTICS_ENABLED"] = "false"
     import great_expectations as gx
 
@@ -128,7 +135,7 @@ def _gx():
 
 
 def _expectation_class(type_name: str, where: str):
-    gx = _gx()
+    gx = import_gx()
     from great_expectations.expectations.expectation import Expectation
 
     camel = "".join(part.capitalize() for part in type_name.split("_"))
@@ -282,12 +289,39 @@ def _prepare_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def is_spark_frame(df: Any) -> bool:
+    """A Spark DataFrame (classic or Connect), told by its type without importing Spark."""
+    return type(df).__module__.startswith("pyspark.sql")
+
+
+def _prepare_spark_frame(sdf):
+    """The Spark frame as the pandas path sees the same data, so that both give one report:
+    decimals -> double (as ``_prepare_frame``), and a floating NaN is null (pandas counts
+    NaN as missing; Spark keeps it as a value, which a not-null check would let through)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    columns, changed = [], False
+    for spec in sdf.schema.fields:
+        column = F.col(f"`{spec.name}`")
+        floating = isinstance(spec.dataType, (T.DoubleType, T.FloatType))
+        if isinstance(spec.dataType, T.DecimalType):
+            column, floating = column.cast("double"), True
+        if floating:
+            column = F.when(F.isnan(column), F.lit(None)).otherwise(column)
+            changed = True
+        columns.append(column.alias(spec.name))
+    return sdf.select(*columns) if changed else sdf
+
+
 def _plain(value: Any) -> Any:
     """A JSON- and log-friendly version of one example value."""
     if value is None:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, (tuple, list)):  # a column pair's values, as a JSON list
+        return [_plain(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
         try:
             value = value.item()
@@ -451,9 +485,14 @@ def joined_column_expectations(cfg: PipelineConfig) -> list[dict]:
 
 
 def run_suite(
-    df: pd.DataFrame, suite_path: str | os.PathLike, extra: list[dict] | None = None
+    df: pd.DataFrame | SparkDataFrame,
+    suite_path: str | os.PathLike,
+    extra: list[dict] | None = None,
 ) -> CheckReport:
     """Validate ``df`` against a suite file with GX; never raises on a failed expectation.
+
+    ``df`` is a pandas frame or a Spark DataFrame (validated by Spark where it is, never
+    collected); the report is the same for the same data.
 
     ``extra``: entries (as in a suite file) run after the file's, e.g. those derived from
     the pipeline config (``joined_column_expectations``). Raises ``SuiteSpecError`` if the
@@ -471,7 +510,7 @@ def run_suite(
             ),
         ]
     where = f"suite file {spec['path']}"
-    gx = _gx()
+    gx = import_gx()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
@@ -490,15 +529,32 @@ def run_suite(
             progress_bars=ProgressBarsConfig(globally=False),
         ),
     )
-    batch_definition = (
-        context.data_sources.add_pandas("mlgate")
-        .add_dataframe_asset(spec["name"])
-        .add_batch_definition_whole_dataframe("whole")
-    )
-    frame = _prepare_frame(df)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     suite = gx.ExpectationSuite(name=spec["name"], expectations=expectations)
-    result = batch.validate(suite, result_format=_RESULT_FORMAT)
+    if is_spark_frame(df):
+        # Not cached (GX's persist is off too): each expectation is its own Spark query,
+        # and on a Parquet table it reads only its one or two columns. Measured on the
+        # fraud feature table at 960k rows, 76 expectations, 2 cores: 11.5 s read from
+        # Parquet each time, 14.1 s with the frame cached once (all columns). A caller
+        # whose frame is an expensive plan, not a file, caches it before.
+        frame = _prepare_spark_frame(df)
+        rows = frame.count()
+        batch_definition = (
+            context.data_sources.add_spark("mlgate", persist=False)
+            .add_dataframe_asset(spec["name"])
+            .add_batch_definition_whole_dataframe("whole")
+        )
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format=_RESULT_FORMAT)
+    else:
+        frame = _prepare_frame(df)
+        rows = len(frame)
+        batch_definition = (
+            context.data_sources.add_pandas("mlgate")
+            .add_dataframe_asset(spec["name"])
+            .add_batch_definition_whole_dataframe("whole")
+        )
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format=_RESULT_FORMAT)
 
     by_index: dict[int, Any] = {}
     for er in result.results:
@@ -506,7 +562,6 @@ def run_suite(
         by_index[int(meta.get(_INDEX_META_KEY, len(by_index)))] = er
 
     columns = [str(c) for c in frame.columns]
-    rows = len(frame)
     failed = []
     for index in sorted(by_index):
         er = by_index[index]

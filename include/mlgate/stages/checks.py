@@ -1,5 +1,7 @@
-"""The data-check tasks: record rules and the raw suite (check_raw), the feature suite,
-the label rate and its freshness (check_features), each folded into the run's gate report."""
+"""The data-check tasks: record rules and the day's volume (check_raw); the raw and feature
+suites and the label rate and its freshness, as the features job computed them on Spark
+(check_features); each folded into the run's gate report. Neither task reads a whole table
+or imports pandas or Great Expectations."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from datetime import date
 
 from mlgate import gates
 from mlgate.config import PipelineConfig
+from mlgate.errors import PermanentError
 from mlgate.ingest.lake import partition_rows
 from mlgate.ingest.status import (
     ACCEPTED,
@@ -17,14 +20,16 @@ from mlgate.ingest.status import (
     set_status,
     status_of,
 )
-from mlgate.paths import features_partition, table_partition
 from mlgate.runs import (
     CHECK_FEATURES_FILE,
     CHECK_RAW_FILE,
+    LABEL_STATS_FILE,
     MANIFEST_FILE,
     QUARANTINE_FILE,
+    RUN_ID_KEY,
     read_run_file,
     run_file,
+    run_file_of,
     write_run_file,
 )
 from mlgate.stages.common import RunOptions, enforce, log_run_artifact, record_gates
@@ -125,31 +130,25 @@ def record_lake_days(cfg: PipelineConfig, ds: date, judged: list[dict]) -> dict:
 
 
 def check_raw(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
-    """Reconciliation, record rules + quarantine (bad_record_ratio), the raw suite + volume.
+    """Reconciliation, record rules + quarantine (bad_record_ratio) and the day's volume.
 
     Their verdict decides the status of the day's partition (accepted / rejected); the
     window's days never judged are judged too (`judge_earlier_days`), and the manifest lists
-    the days training will leave out.
+    the days training will leave out. The raw suite runs in the features job, on Spark (a
+    failure there rejects the day too); check_features judges its report.
     """
     results, quarantine = day_record_gates(cfg, ds)
-    own_rows = None
+    table = cfg.source.events.table
+    own_rows = partition_rows(cfg.name, table, ds.isoformat())
     if quarantine is not None:
         write_run_file(cfg.name, ds.isoformat(), QUARANTINE_FILE, quarantine)
         own_rows = quarantine["total_rows"]
     expectations = cfg.gates.data_expectations
     if expectations is not None:
-        import pandas as pd
-
-        from mlgate.checks.expectations import run_suite
-
-        frame = pd.read_parquet(table_partition(cfg.name, cfg.source.events.table, ds.isoformat()))
-        own_rows = len(frame)
-        report = run_suite(frame, expectations.raw_suite).to_dict()
-        write_run_file(cfg.name, ds.isoformat(), CHECK_RAW_FILE, report)
         results.append(
             gates.data_expectations(
                 expectations,
-                [report],
+                None,  # the suites: the features job runs them, check_features judges them
                 label_rate=None,
                 volume=own_rows,
                 volume_history=recent_volumes(cfg, ds),
@@ -158,7 +157,7 @@ def check_raw(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
     report = record_gates(cfg, ds, opts, results, "check_raw")
     decider = Decider(cfg.name, ds.isoformat(), opts.airflow_run_id)
     status, reason = _verdict_of(report.results)
-    set_status(cfg.name, cfg.source.events.table, [ds], status, decider, reason=reason)
+    set_status(cfg.name, table, [ds], status, decider, reason=reason)
     lake_days = record_lake_days(cfg, ds, judge_earlier_days(cfg, ds, decider))
     if run_file(cfg.name, ds.isoformat(), MANIFEST_FILE).exists():
         log_run_artifact(cfg, ds, opts, MANIFEST_FILE, folder="data")
@@ -171,46 +170,41 @@ def check_raw(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
     }
 
 
-def recent_labels_by_day(cfg: PipelineConfig, ds: date, mature) -> dict[str, int] | None:
-    """Positive labels on each of the newest matured days (label_freshness_days), from the
-    feature table's mature rows; a day without any row counts 0. None when switched off."""
-    count = cfg.gates.data_expectations.label_freshness_days
-    days = cfg.window_spec().recent_mature_days(ds, count)
-    if not days:
-        return None
-    import pandas as pd
+class ChecksMissingError(RuntimeError, PermanentError):
+    """A report the features job writes is missing or from another run."""
 
-    moments = pd.to_datetime(mature[cfg.row_time], utc=True)
-    positives = mature[cfg.target.name].groupby(moments.dt.date).sum()
-    return {day.isoformat(): int(positives.get(day, 0)) for day in days}
+
+def _job_file(cfg: PipelineConfig, ds: date, opts: RunOptions, name: str) -> dict:
+    """A file the features job of this DAG run wrote (not one of an earlier run)."""
+    payload = run_file_of(cfg.name, ds.isoformat(), name, opts.airflow_run_id)
+    if payload is None:
+        raise ChecksMissingError(
+            f"{run_file(cfg.name, ds.isoformat(), name)} is missing or was written by another "
+            f"run than {opts.airflow_run_id}: the features job of this run writes it; "
+            "clear the run's features task and let it run again"
+        )
+    return {k: v for k, v in payload.items() if k != RUN_ID_KEY}
 
 
 def check_features(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
-    """The feature-table suite and the label rate, folded into data_expectations."""
+    """The raw and feature suites' reports and the label statistics the features job wrote,
+    folded into data_expectations with the day's volume; reads no table."""
     expectations = cfg.gates.data_expectations
     if expectations is None:
         return {"gates": {}}
-    import pandas as pd
-
-    from mlgate.checks.expectations import joined_column_expectations, run_suite
-    from mlgate.ml.labels import MATURE_COLUMN
-
-    frame = pd.read_parquet(features_partition(cfg.name, ds.isoformat()))
-    features_report = run_suite(
-        frame, expectations.features_suite, extra=joined_column_expectations(cfg)
-    ).to_dict()
-    write_run_file(cfg.name, ds.isoformat(), CHECK_FEATURES_FILE, features_report)
-    mature = frame[frame[MATURE_COLUMN]]
-    label_rate = float(mature[cfg.target.name].mean()) if len(mature) else None
-    raw = run_file(cfg.name, ds.isoformat(), CHECK_RAW_FILE)
-    reports = [read_run_file(cfg.name, ds.isoformat(), CHECK_RAW_FILE)] if raw.exists() else []
+    reports = [
+        _job_file(cfg, ds, opts, CHECK_RAW_FILE),
+        _job_file(cfg, ds, opts, CHECK_FEATURES_FILE),
+    ]
+    stats = _job_file(cfg, ds, opts, LABEL_STATS_FILE)
+    label_rate = stats["label_rate"]
     result = gates.data_expectations(
         expectations,
-        [*reports, features_report],
-        label_rate=label_rate if len(mature) else 0.0,
+        reports,
+        label_rate=label_rate if stats["mature_rows"] else 0.0,
         volume=partition_rows(cfg.name, cfg.source.events.table, ds.isoformat()),
         volume_history=recent_volumes(cfg, ds),
-        labels_by_day=recent_labels_by_day(cfg, ds, mature),
+        labels_by_day=stats["labels_by_day"],
     )
     report = record_gates(cfg, ds, opts, [result], "check_features")
     enforce(report, opts, "check_features")
