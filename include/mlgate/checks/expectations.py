@@ -53,7 +53,12 @@ MAX_EXAMPLES = 5
 _SUITE_KEYS = {"name", "description", "expectations", "meta"}
 _EXPECTATION_KEYS = {"type", "kwargs", "notes", "meta"}
 _INDEX_META_KEY = "mlgate_index"
-# SUMMARY gives counts plus a partial list of unexpected values (not the full list).
+# Two passes: every expectation with BOOLEAN_ONLY (its verdict only), then the failed ones
+# again with SUMMARY (counts plus a partial list of unexpected values). On Spark the list is
+# one more query per expectation: measured on the fraud feature table at 960k rows, 76
+# expectations, 2 cores: 12.8 s (127 Spark jobs) with SUMMARY for all, 4.5 s (29) with the
+# verdict only. A failed expectation is rare, and its second pass gives the same report.
+_VERDICT_FORMAT = {"result_format": "BOOLEAN_ONLY"}
 _RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
 
 
@@ -484,6 +489,15 @@ def joined_column_expectations(cfg: PipelineConfig) -> list[dict]:
     return entries
 
 
+def _results_by_index(result) -> dict[int, Any]:
+    """A validation's results by the expectation's place in the suite file."""
+    by_index: dict[int, Any] = {}
+    for er in result.results:
+        meta = er.expectation_config.meta or {}
+        by_index[int(meta.get(_INDEX_META_KEY, len(by_index)))] = er
+    return by_index
+
+
 def run_suite(
     df: pd.DataFrame | SparkDataFrame,
     suite_path: str | os.PathLike,
@@ -544,7 +558,6 @@ def run_suite(
             .add_batch_definition_whole_dataframe("whole")
         )
         batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(suite, result_format=_RESULT_FORMAT)
     else:
         frame = _prepare_frame(df)
         rows = len(frame)
@@ -554,12 +567,19 @@ def run_suite(
             .add_batch_definition_whole_dataframe("whole")
         )
         batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(suite, result_format=_RESULT_FORMAT)
-
-    by_index: dict[int, Any] = {}
-    for er in result.results:
-        meta = er.expectation_config.meta or {}
-        by_index[int(meta.get(_INDEX_META_KEY, len(by_index)))] = er
+    result = batch.validate(suite, result_format=_VERDICT_FORMAT)
+    by_index = _results_by_index(result)
+    failing = [by_index[i] for i in sorted(by_index) if not by_index[i].success]
+    if failing:  # the evidence of the failed ones: counts and examples
+        again = gx.ExpectationSuite(
+            name=f"{spec['name']}-failed",
+            expectations=[
+                _build_expectation(spec["expectations"][i], i, f"{where}: expectations[{i}]")
+                for i in sorted(by_index)
+                if not by_index[i].success
+            ],
+        )
+        by_index.update(_results_by_index(batch.validate(again, result_format=_RESULT_FORMAT)))
 
     columns = [str(c) for c in frame.columns]
     failed = []
