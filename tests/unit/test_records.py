@@ -725,3 +725,22 @@ def test_quarantine_of_a_partition_without_parquet_files_says_so(state, cfg):
     (folder / MANIFEST_FILE).write_text(json.dumps({"rows": 0}))
     with pytest.raises(FileNotFoundError, match="no Parquet file.*run the extract"):
         quarantine_day(cfg, DAY)
+
+
+def test_quarantine_without_unique_key_keeps_repeated_keys_and_applies_the_other_rules(
+    state, cfg
+):
+    rules = cfg.records.model_copy(update={"unique_key": False})
+    cfg = cfg.model_copy(update={"records": rules})
+    day = _faulty_day()
+    _write_lake_day(day)
+    expected, reasons = _one_frame_quarantine(rules)
+    assert "duplicate_key" not in reasons and "null:card_id" in reasons
+
+    result = quarantine_day(cfg, DAY, batch_rows=64)
+
+    stored = pq.read_table(
+        quarantine_partition("fraud", "transactions", DAY.isoformat()) / "part-00000.parquet"
+    )
+    assert stored.drop_columns([QUARANTINED_AT_COLUMN]).equals(expected)
+    assert (result.bad_rows, result.reasons) == (len(expected), reasons)
