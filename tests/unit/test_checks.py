@@ -318,7 +318,7 @@ def test_importing_checks_does_not_import_gx():
 
 
 def test_every_joined_column_gets_a_not_null_check_and_its_declared_values():
-    from mlgate.checks.expectations import joined_column_expectations
+    from mlgate.checks.derived import joined_column_expectations
     from mlgate.config import load_pipeline
 
     entries = joined_column_expectations(load_pipeline("fraud"))
@@ -346,7 +346,7 @@ def test_every_joined_column_gets_a_not_null_check_and_its_declared_values():
 
 
 def test_joined_column_checks_find_a_join_that_brought_nothing():
-    from mlgate.checks.expectations import joined_column_expectations
+    from mlgate.checks.derived import joined_column_expectations
     from mlgate.config import load_pipeline
 
     cfg = load_pipeline("fraud")

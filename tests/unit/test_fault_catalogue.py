@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from mlgate import gates
-from mlgate.checks.expectations import SUITES_DIR, joined_column_expectations, run_suite
+from mlgate.checks.derived import joined_column_expectations
+from mlgate.checks.expectations import SUITES_DIR, run_suite
 from mlgate.config import load_pipeline
 from mlgate.ingest.records import find_bad_records, reason_counts
 

@@ -132,7 +132,8 @@ def test_a_missing_onnx_twin_fails_export_parity_with_the_reason():
 
 def test_a_configured_assertion_set_without_scored_examples_is_an_error():
     cfg = load_pipeline("fraud")
-    with pytest.raises(ValueError, match="^the assertion_set gate is configured but no example was scored$"):
+    message = "^the assertion_set gate is configured but no example was scored$"
+    with pytest.raises(ValueError, match=message):
         model_gate_results(cfg, evidence(np.random.default_rng(7), assertions=None))
 
 

@@ -727,9 +727,7 @@ def test_quarantine_of_a_partition_without_parquet_files_says_so(state, cfg):
         quarantine_day(cfg, DAY)
 
 
-def test_quarantine_without_unique_key_keeps_repeated_keys_and_applies_the_other_rules(
-    state, cfg
-):
+def test_quarantine_without_unique_key_keeps_repeated_keys_and_applies_the_other_rules(state, cfg):
     rules = cfg.records.model_copy(update={"unique_key": False})
     cfg = cfg.model_copy(update={"records": rules})
     day = _faulty_day()

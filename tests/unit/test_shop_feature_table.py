@@ -133,7 +133,7 @@ def test_labels_are_paid_orders_in_the_week_after_midnight(frames, table):
 
 
 def test_features_suite_passes_on_the_table(table):
-    from mlgate.checks.expectations import joined_column_expectations
+    from mlgate.checks.derived import joined_column_expectations
 
     # with the checks of the joined columns (segment, region) that check_features adds
     extra = joined_column_expectations(CFG)

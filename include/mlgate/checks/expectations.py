@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame as SparkDataFrame
 
-    from mlgate.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -430,65 +429,6 @@ def _columns_of(kwargs: dict) -> str | None:
     return None
 
 
-def joined_column_expectations(cfg: PipelineConfig) -> list[dict]:
-    """Suite entries for every column a dimension join brings onto the feature table.
-
-    Each gets a not-null check that tolerates ``gates.data_expectations.joined_not_null``
-    (GX's ``mostly``; a key missing from the dimension leaves its columns null), plus the
-    value set, range or regex the dimension declares for it (``source.dimensions[].rules``).
-    A join that silently brings nothing (a renamed key, an empty snapshot) fails here
-    instead of training a model on a column of nulls.
-    """
-    expectations = cfg.gates.data_expectations
-    mostly = expectations.joined_not_null if expectations is not None else 1.0
-    rules = {
-        (dimension.table, rule.column): rule
-        for dimension in cfg.source.dimensions
-        for rule in dimension.rules
-    }
-    entries: list[dict] = []
-    for join in cfg.feature_table_joins():
-        for column in join.columns:
-            why = f"joined from {join.table} on {join.key}"
-            entries.append(
-                {
-                    "type": "expect_column_values_to_not_be_null",
-                    "kwargs": {"column": column, "mostly": mostly},
-                    "notes": f"{why}: rows without a match get nulls",
-                }
-            )
-            rule = rules.get((join.table, column))
-            if rule is None:
-                continue
-            declared = f"{why}: the values {join.table} declares (source.dimensions rules)"
-            if rule.allowed is not None:
-                entries.append(
-                    {
-                        "type": "expect_column_values_to_be_in_set",
-                        "kwargs": {"column": column, "value_set": list(rule.allowed)},
-                        "notes": declared,
-                    }
-                )
-            if rule.range is not None:
-                low, high = rule.range
-                entries.append(
-                    {
-                        "type": "expect_column_values_to_be_between",
-                        "kwargs": {"column": column, "min_value": low, "max_value": high},
-                        "notes": declared,
-                    }
-                )
-            if rule.regex is not None:
-                entries.append(
-                    {
-                        "type": "expect_column_values_to_match_regex",
-                        "kwargs": {"column": column, "regex": f"^(?:{rule.regex})$"},
-                        "notes": declared,
-                    }
-                )
-    return entries
-
-
 def _results_by_index(result) -> dict[int, Any]:
     """A validation's results by the expectation's place in the suite file."""
     by_index: dict[int, Any] = {}
@@ -509,7 +449,7 @@ def run_suite(
     collected); the report is the same for the same data.
 
     ``extra``: entries (as in a suite file) run after the file's, e.g. those derived from
-    the pipeline config (``joined_column_expectations``). Raises ``SuiteSpecError`` if the
+    the pipeline config (``mlgate.checks.derived``). Raises ``SuiteSpecError`` if the
     suite file itself is bad.
     """
     started = time.monotonic()

@@ -24,7 +24,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mlgate import gates
-from mlgate.checks.expectations import import_gx, joined_column_expectations, run_suite
+from mlgate.checks.derived import joined_column_expectations
+from mlgate.checks.expectations import import_gx, run_suite
 from mlgate.config import PipelineConfig
 from mlgate.ingest.status import REJECTED, Decider, read_statuses, set_status
 from mlgate.jobs.common import (
