@@ -113,7 +113,7 @@ def test_check_raw_judges_the_volume_without_importing_great_expectations(scenar
     assert gate["verdict"] == "pass"
     assert gate["details"]["suites"] == []  # no suite here, and no "nothing was checked"
     assert gate["details"]["volume"]["value"] == 10
-    assert gate["reason"].startswith("suites judged with the feature table (check_features)")
+    assert gate["reason"].startswith("suites run by the features job, judged at check_features")
     assert scenario["raw"]["rows"] == 10
 
 

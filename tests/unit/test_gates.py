@@ -2166,7 +2166,7 @@ def test_data_expectations_with_the_suites_judged_later_judge_the_volume_alone()
     within = gates.data_expectations(cfg, None, volume=100, **kwargs)
     assert within.verdict == "pass" and within.details["suites"] == []
     assert within.reason == (
-        "suites judged with the feature table (check_features); volume 100 rows "
+        "suites run by the features job, judged at check_features; volume 100 rows "
         "(no label rate given)"
     )
     outside = gates.data_expectations(cfg, None, volume=10, **kwargs)

@@ -127,12 +127,20 @@ def resolve_suite_path(name_or_path: str | os.PathLike) -> Path:
     return SUITES_DIR / (path if path.suffix == ".json" else path.with_name(f"{path.name}.json"))
 
 
+def quiet_gx_environment() -> None:
+    """No usage statistics sent by GX (it reads this when imported); idempotent."""
+    if os.environ.get("GX_ANALYTICS_ENABLED") != "false":
+        os.environ["GX_ANALYTICS_ENABLED"] = "false"
+
+
 def import_gx():
     """Import Great Expectations quietly (no usage statistics, no progress bars in logs).
 
     The first import takes seconds; a Spark job calls this in a background thread while
-    its JVM starts, so that the suites later find GX imported."""
-    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    its JVM starts, so that the suites later find GX imported; that job calls
+    `quiet_gx_environment` first, in its main thread: a thread that adds to os.environ
+    while pyspark copies it would break the copy."""
+    quiet_gx_environment()
     import great_expectations as gx
 
     return gx

@@ -278,7 +278,7 @@ def data_expectations(
         )
     checked = sum(int(s["evaluated"] or 0) for s in suites)
     if reports is None:
-        reason = "suites judged with the feature table (check_features)"
+        reason = "suites run by the features job, judged at check_features"
     else:
         reason = f"{checked} expectations in {len(suites)} suite(s) passed"
     if label_rate is not None:

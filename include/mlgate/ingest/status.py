@@ -25,12 +25,17 @@ from __future__ import annotations
 
 import fcntl
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from mlgate.paths import partition_status_lock, partition_status_path, write_json
+from mlgate.runs import MANIFEST_FILE, read_run_file, run_file, write_run_file
+
+if TYPE_CHECKING:
+    from mlgate.config import PipelineConfig
 
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
 STATUSES = (PENDING, ACCEPTED, REJECTED)
@@ -112,10 +117,46 @@ def set_status(
         partitions = read_statuses(pipeline, table)
         for key in keys:
             partitions[key] = dict(entry)
-        write_json(
-            partition_status_path(pipeline, table),
-            {"table": table, "partitions": dict(sorted(partitions.items()))},
-        )
+        _write_statuses(pipeline, table, partitions)
+
+
+def _write_statuses(pipeline: str, table: str, partitions: dict[str, dict]) -> None:
+    write_json(
+        partition_status_path(pipeline, table),
+        {"table": table, "partitions": dict(sorted(partitions.items()))},
+    )
+
+
+def update_status(
+    pipeline: str,
+    table: str,
+    day: date,
+    decider: Decider,
+    decide: Callable[[dict], tuple[str, str] | None],
+    *,
+    now: datetime | None = None,
+) -> dict:
+    """Read, decide and write one day's status under the lock, so that no other run's
+    decision lands in between: `decide(entry)` gets the day's current entry ({} when never
+    judged) and returns the new (status, reason), or None to leave it. The entry after."""
+    key = day.isoformat()
+    with _locked(pipeline, table):
+        partitions = read_statuses(pipeline, table)
+        current = partitions.get(key, {})
+        decided = decide(dict(current))
+        if decided is None:
+            return current
+        status, reason = decided
+        if status not in STATUSES:
+            raise ValueError(f"partition status must be one of {STATUSES}, not {status!r}")
+        partitions[key] = {
+            "status": status,
+            "reason": reason,
+            **decider.to_dict(),
+            "decided_at": (now or datetime.now(UTC)).isoformat(),
+        }
+        _write_statuses(pipeline, table, partitions)
+        return partitions[key]
 
 
 def days_to_judge(pipeline: str, table: str, days: Iterable[date]) -> list[date]:
@@ -144,3 +185,26 @@ def select_days(pipeline: str, table: str, days: Iterable[date]) -> DaySelection
             }
         )
     return DaySelection(read, skipped)
+
+
+def record_lake_days(cfg: PipelineConfig, ds: date, judged: list[dict] | None = None) -> dict:
+    """Write into the run's manifest which lake days its jobs read and which they skip, why
+    (check_raw, and the features job again when the raw suite rejects the run's day).
+    `judged`: the days this run judged; None keeps those the manifest lists already."""
+    selection = select_days(cfg.name, cfg.source.events.table, cfg.window_spec().extract_days(ds))
+    manifest_path = run_file(cfg.name, ds.isoformat(), MANIFEST_FILE)
+    manifest = (
+        read_run_file(cfg.name, ds.isoformat(), MANIFEST_FILE) if manifest_path.exists() else None
+    )
+    if judged is None:
+        judged = ((manifest or {}).get("lake_days") or {}).get("judged_by_this_run", [])
+    lake_days = {
+        "read": len(selection.read),
+        "skipped": selection.skipped,
+        "judged_by_this_run": judged,
+    }
+    if manifest is not None:
+        write_run_file(
+            cfg.name, ds.isoformat(), MANIFEST_FILE, {**manifest, "lake_days": lake_days}
+        )
+    return lake_days

@@ -25,9 +25,16 @@ from pyspark.sql import functions as F
 
 from mlgate import gates
 from mlgate.checks.derived import joined_column_expectations
-from mlgate.checks.expectations import import_gx, run_suite
+from mlgate.checks.expectations import import_gx, quiet_gx_environment, run_suite
 from mlgate.config import PipelineConfig
-from mlgate.ingest.status import REJECTED, Decider, read_statuses, set_status
+from mlgate.ingest.status import (
+    ACCEPTED,
+    REJECTED,
+    Decider,
+    read_statuses,
+    record_lake_days,
+    update_status,
+)
 from mlgate.jobs.common import (
     JobInputError,
     job_arguments,
@@ -91,6 +98,7 @@ def start_gx_import() -> threading.Thread:
         except Exception:
             log.exception("background import of great_expectations failed")
 
+    quiet_gx_environment()  # here, not in the thread: pyspark copies os.environ meanwhile
     thread = threading.Thread(target=work, name="gx-import", daemon=True)
     thread.start()
     return thread
@@ -117,16 +125,39 @@ def check_raw_partition(
     verdict = gates.data_expectations(
         expectations, [report], label_rate=None, volume=None, volume_history=[]
     )
-    if verdict.blocks() and verdict.name not in override_gates:
-        reason = f"{verdict.name}: {verdict.reason}"
-        earlier = read_statuses(cfg.name, table).get(ds.isoformat()) or {}
-        if earlier.get("status") == REJECTED and earlier.get("airflow_run_id") == (
-            decider.airflow_run_id
-        ):  # check_raw of this run rejected it already: keep its reason too
-            reason = f"{earlier.get('reason')}; {reason}"
-        set_status(cfg.name, table, [ds], REJECTED, decider, reason=reason)
-        log.warning("lake day %s rejected by the raw suite: %s", ds, verdict.reason)
+    settle_run_day(cfg, ds, decider, verdict, override_gates)
     return report
+
+
+def settle_run_day(
+    cfg: PipelineConfig, ds: date, decider: Decider, verdict, override_gates: list[str]
+) -> None:
+    """The run day's status after its raw suite, decided under the status lock.
+
+    A blocking suite (not overridden) rejects the day, keeping the reason check_raw of this
+    run gave when it rejected it too; a retry does not repeat the suite's reason. A rerun
+    with the suite's gate overridden accepts again a day that only this run's suite had
+    rejected. Then the manifest's list of read and skipped days is brought up to date."""
+    suite_reason = f"{verdict.name}: {verdict.reason}"
+    blocks = verdict.blocks() and verdict.name not in override_gates
+
+    def decide(entry: dict) -> tuple[str, str] | None:
+        this_run = entry.get("airflow_run_id") == decider.airflow_run_id
+        rejected = entry.get("status") == REJECTED
+        earlier = entry.get("reason", "") if this_run and rejected else ""
+        if blocks:
+            if suite_reason in earlier:
+                return None  # a retry: already said
+            return REJECTED, f"{earlier}; {suite_reason}" if earlier else suite_reason
+        if earlier.startswith(f"{verdict.name}:"):  # this run's suite alone rejected it
+            return ACCEPTED, f"{verdict.name} overridden by this run"
+        return None
+
+    before = read_statuses(cfg.name, cfg.source.events.table).get(ds.isoformat(), {})
+    after = update_status(cfg.name, cfg.source.events.table, ds, decider, decide)
+    if after.get("status") != before.get("status"):
+        log.warning("lake day %s %s by the raw suite: %s", ds, after["status"], after["reason"])
+        record_lake_days(cfg, ds)
 
 
 def label_stats(cfg: PipelineConfig, table: DataFrame, ds: date) -> dict:
@@ -158,7 +189,6 @@ def label_stats(cfg: PipelineConfig, table: DataFrame, ds: date) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    gx_import = start_gx_import()  # first: it overlaps the JVM start
     parser = job_arguments(__doc__.splitlines()[0])
     parser.add_argument(
         "--override-gates",
@@ -168,10 +198,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     cfg = setup(args)
+    expectations = cfg.gates.data_expectations
+    # before the Spark session: the import overlaps the JVM start
+    gx_import = start_gx_import() if expectations is not None else None
     ds = args.ds.isoformat()
     clock = PhaseClock(cfg.name, ds, "features")
     spark = spark_session(f"mlgate-features-{ds}")
-    expectations = cfg.gates.data_expectations
     if expectations is not None:
         with clock.phase("gx_import_wait"):
             gx_import.join()

@@ -1,7 +1,7 @@
 """The data-check tasks: record rules and the day's volume (check_raw); the raw and feature
 suites and the label rate and its freshness, as the features job computed them on Spark
 (check_features); each folded into the run's gate report. Neither task reads a whole table
-or imports pandas or Great Expectations."""
+into memory (check_raw streams the day in batches) or imports Great Expectations."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mlgate.ingest.status import (
     REJECTED,
     Decider,
     days_to_judge,
-    select_days,
+    record_lake_days,
     set_status,
     status_of,
 )
@@ -27,7 +27,6 @@ from mlgate.runs import (
     MANIFEST_FILE,
     QUARANTINE_FILE,
     RUN_ID_KEY,
-    read_run_file,
     run_file,
     run_file_of,
     write_run_file,
@@ -111,22 +110,6 @@ def judge_earlier_days(cfg: PipelineConfig, ds: date, decider: Decider) -> list[
             }
         )
     return judged
-
-
-def record_lake_days(cfg: PipelineConfig, ds: date, judged: list[dict]) -> dict:
-    """Add to the run's manifest which lake days its jobs read and which they skip, why."""
-    selection = select_days(cfg.name, cfg.source.events.table, cfg.window_spec().extract_days(ds))
-    lake_days = {
-        "read": len(selection.read),
-        "skipped": selection.skipped,
-        "judged_by_this_run": judged,
-    }
-    if run_file(cfg.name, ds.isoformat(), MANIFEST_FILE).exists():
-        manifest = read_run_file(cfg.name, ds.isoformat(), MANIFEST_FILE)
-        write_run_file(
-            cfg.name, ds.isoformat(), MANIFEST_FILE, {**manifest, "lake_days": lake_days}
-        )
-    return lake_days
 
 
 def check_raw(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:

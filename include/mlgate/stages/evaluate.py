@@ -27,7 +27,7 @@ from mlgate.stages.common import RunOptions, enforce, record_gates
 log = logging.getLogger(__name__)
 
 
-def model_gate_results(cfg: PipelineConfig, day: str, opts: RunOptions) -> list[GateResult]:
+def read_model_gates(cfg: PipelineConfig, day: str, opts: RunOptions) -> list[GateResult]:
     """The model gates the train job of this DAG run computed (before any override)."""
     computed = run_file_of(cfg.name, day, MODEL_GATES_FILE, opts.airflow_run_id)
     if computed is None:
@@ -45,7 +45,7 @@ def evaluate_gates(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
     day = ds.isoformat()
     candidate = read_run_file(cfg.name, day, CANDIDATE_FILE)
     evaluation = read_run_file(cfg.name, day, EVALUATION_FILE)
-    results = model_gate_results(cfg, day, opts)
+    results = read_model_gates(cfg, day, opts)
     report = record_gates(cfg, ds, opts, results, "gates")
     if not cfg.gates.configured():
         log.error("no gate is configured: the candidate can never be promoted")
