@@ -31,7 +31,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -42,6 +41,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bench_docs import publish
+
+from mlgate.local.embedded import SPARK_MASTER_ENV  # read by embedded run-day
+from mlgate.local.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO / "docs" / "bench"
@@ -67,7 +69,6 @@ TRAIN_CHECK_PHASES = CHECK_PHASES["train"]
 OVERHEAD_GOALS = {1_000_000: 0.20, 4_000_000: 0.10}
 EXPONENT_GOAL = 1.1
 LARGE_FROM = 1_000_000  # the exponent the goal is about: sizes from 1M rows up
-SPARK_MASTER_ENV = "MLGATE_SPARK_MASTER"  # read by embedded_env (also in older checkouts?)
 DAG = "DAG"  # the whole run: first task start to last task end
 
 # Process kinds, from a process's command line.
@@ -587,12 +588,6 @@ def write_docs(folder: Path, markdown: Path | None) -> str:
 
 def log(message: str) -> None:
     print(f"[bench-scale {datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
