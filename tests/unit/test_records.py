@@ -742,3 +742,31 @@ def test_quarantine_without_unique_key_keeps_repeated_keys_and_applies_the_other
     )
     assert stored.drop_columns([QUARANTINED_AT_COLUMN]).equals(expected)
     assert (result.bad_rows, result.reasons) == (len(expected), reasons)
+
+
+def test_a_day_written_as_several_files_and_row_groups_gives_the_one_frame_result(state, cfg):
+    # A split extract: three files of several row groups each; duplicates, batches and key
+    # groups all cross file and row-group boundaries.
+    day = _faulty_day(rows=420, seed=11)
+    schema = arrow_schema(source_schema.transactions)
+    folder = table_partition("fraud", "transactions", DAY.isoformat())
+    folder.mkdir(parents=True)
+    for i, part in enumerate(np.array_split(np.arange(len(day)), 3)):
+        table = pa.Table.from_pandas(day.iloc[part], schema=schema, preserve_index=False)
+        pq.write_table(table, folder / f"part-{i:05d}.parquet", row_group_size=37)
+    (folder / MANIFEST_FILE).write_text(json.dumps({"rows": len(day)}))
+    assert pq.ParquetFile(folder / "part-00000.parquet").num_row_groups > 1
+    expected, reasons = _one_frame_quarantine(cfg.records)
+    assert "duplicate_key" in reasons
+
+    result = quarantine_day(cfg, DAY, batch_rows=25, key_pass_rows=60)
+
+    stored = pq.read_table(
+        quarantine_partition("fraud", "transactions", DAY.isoformat()) / "part-00000.parquet"
+    )
+    assert stored.drop_columns([QUARANTINED_AT_COLUMN]).equals(expected)
+    assert (result.total_rows, result.bad_rows, result.reasons) == (
+        len(day),
+        len(expected),
+        reasons,
+    )
