@@ -17,7 +17,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from mlgate_alerts import GateAlertNotifier
 
 from mlgate.config import GATE_NAMES, MODEL_FAMILIES, PipelineConfig, load_pipeline, pipeline_path
-from mlgate.jobs.submit import DS, JOBS_DIR, spark_conf, spark_env
+from mlgate.jobs.submit import DS, JOBS_DIR, driver_memory, spark_conf, spark_env
 
 START_DATE = datetime(2026, 1, 1)
 DAILY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
@@ -121,7 +121,7 @@ def _spark_job(cfg: PipelineConfig, task_id: str, doc: str, script: str, extra: 
         ],
         conf=spark_conf(),
         env_vars=spark_env(),
-        driver_memory="4g",
+        driver_memory=driver_memory(),
         name=f"mlgate-{cfg.name}-{task_id}",
     )
 

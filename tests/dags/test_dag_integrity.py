@@ -125,6 +125,9 @@ def test_fraud_retrain_shape(dagbag):
     assert isinstance(dag.get_task("features"), SparkSubmitOperator)
     assert isinstance(dag.get_task("train"), SparkSubmitOperator)
     assert dag.get_task("features")._conn_id == "spark_default"
+    # sized by MLGATE_DRIVER_MEMORY / MLGATE_SHUFFLE_PARTITIONS when the DAG is parsed
+    assert dag.get_task("train")._driver_memory == "4g"
+    assert dag.get_task("train").conf["spark.sql.shuffle.partitions"] == "8"
     # The train job evaluates its candidate and computes the model gates itself.
     assert "evaluate" not in dag.task_ids
     # A failed gate is not transient: gate tasks never retry.

@@ -12,16 +12,26 @@ from mlgate.paths import REPO_ROOT
 JOBS_DIR = Path(__file__).resolve().parent  # the spark-submit entry points live here
 LOG4J_CONFIG = REPO_ROOT / "include" / "spark" / "log4j2.properties"
 DS = "{{ data_interval_start | ds }}"  # the run's day: the start of its data interval
+# Settings that follow the data's size (docs/deployment.md, "Sizing"), read when the DAG
+# files are parsed: shuffle partitions of every job, and the driver's memory.
+SHUFFLE_PARTITIONS_ENV, SHUFFLE_PARTITIONS = "MLGATE_SHUFFLE_PARTITIONS", "8"
+DRIVER_MEMORY_ENV, DRIVER_MEMORY = "MLGATE_DRIVER_MEMORY", "4g"
 
 
 def spark_conf() -> dict[str, str]:
     return {
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "false",
-        "spark.sql.shuffle.partitions": os.environ.get("MLGATE_SHUFFLE_PARTITIONS", "8"),
+        "spark.sql.shuffle.partitions": os.environ.get(SHUFFLE_PARTITIONS_ENV, SHUFFLE_PARTITIONS),
         # Spark's INFO chatter would drown the job's own messages in the task log.
         "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile={LOG4J_CONFIG}",
     }
+
+
+def driver_memory() -> str:
+    """spark-submit's --driver-memory: the driver collects the scored holdout and the
+    latest day's scores, so it grows with the holdout's rows, not with the window's."""
+    return os.environ.get(DRIVER_MEMORY_ENV, DRIVER_MEMORY)
 
 
 def spark_env() -> dict[str, str]:
