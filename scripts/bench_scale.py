@@ -445,22 +445,23 @@ def label_section(payload: dict) -> list[str]:
         + " |"
     )
     lines.append("")
-    large = exponents(runs, from_rows=LARGE_FROM)
-    every = exponents(runs)
-    lines += [
-        f"Growth exponent (time ~ rows^k, least squares on log-log), fraud; goal for the "
-        f"{DAG} from 1M to 4M rows: k ≤ {EXPONENT_GOAL}.",
-        "",
-        "| task | k, 1M..4M | k, all fraud sizes |",
-        "|---|---:|---:|",
-    ]
-    for task in [DAG, *task_order([r for r in runs if r["pipeline"] == "fraud"])]:
-        k = large.get(task)
-        mark = ""
-        if task == DAG and k is not None:
-            mark = f" ({'met' if k <= EXPONENT_GOAL else 'NOT met'})"
-        lines.append(f"| {task} | {_exponent(k)}{mark} | {_exponent(every.get(task))} |")
     fraud = [r for r in runs if r["pipeline"] == "fraud"]
+    if len({r["rows"] for r in fraud}) >= 2:  # one size has no growth to fit
+        large = exponents(runs, from_rows=LARGE_FROM)
+        every = exponents(runs)
+        lines += [
+            f"Growth exponent (time ~ rows^k, least squares on log-log), fraud; goal for the "
+            f"{DAG} from 1M to 4M rows: k ≤ {EXPONENT_GOAL}.",
+            "",
+            "| task | k, 1M..4M | k, all fraud sizes |",
+            "|---|---:|---:|",
+        ]
+        for task in [DAG, *task_order(fraud)]:
+            k = large.get(task)
+            mark = ""
+            if task == DAG and k is not None:
+                mark = f" ({'met' if k <= EXPONENT_GOAL else 'NOT met'})"
+            lines.append(f"| {task} | {_exponent(k)}{mark} | {_exponent(every.get(task))} |")
     memory = [(r["rows"], airflow_peak(r)) for r in fraud if airflow_peak(r)]
     if len(memory) >= 2:
         (low, low_mb), (high, high_mb) = memory[0], memory[-1]

@@ -212,3 +212,19 @@ def test_a_process_that_execs_into_the_spark_jvm_is_sampled_as_the_jvm(monkeypat
     argv[7] = ["renamed"]  # once known, the kind stays
     sampler.sample()
     assert [s.kind for s in sampler.samples] == ["other", SPARK_JVM, SPARK_JVM]
+
+
+def test_a_label_with_one_fraud_size_gets_no_growth_table(tmp_path):
+    synthetic_results(tmp_path)
+    after = json.loads((tmp_path / "scale-after.json").read_text())
+    one_size = [r for r in after["runs"] if r["rows"] == 4_000_000]
+    cluster = {**after, "label": "cluster", "spark": "cluster", "runs": one_size}
+    (tmp_path / "scale-cluster.json").write_text(json.dumps(cluster))
+    markdown = tmp_path / "benchmarks.md"
+    bench_scale.write_docs(tmp_path, markdown)
+
+    text = markdown.read_text()
+    cluster_part = text[text.index("### cluster") :]
+    assert "| task | fraud 4M |" in cluster_part
+    assert "Growth exponent" not in cluster_part
+    assert text[: text.index("### cluster")].count("Growth exponent") == 2  # before, after
