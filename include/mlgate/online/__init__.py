@@ -1,0 +1,6 @@
+"""Online features: the feature spec evaluated one event at a time, from an entity state.
+
+``features``: the spec's features of one event from the entities' earlier events, with the
+semantics of the Spark compiler (``mlgate.ml.features``) and from the same spec objects.
+Imports the config only: no Spark, no pandas; the scoring service runs it.
+"""
