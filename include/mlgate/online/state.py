@@ -1,0 +1,139 @@
+"""The online state of a pipeline: an event's features from the store, and its update.
+
+``OnlineState.ingest(event)`` joins the raw event with its dimensions as of its time (as
+``mlgate.ml.features.join_dimensions`` does in Spark), computes its features from its
+entities' earlier events (``mlgate.online.features``), and stores the event in their
+histories, counted once by its key: a replayed event gets its features again and changes
+nothing. ``features(event)`` is the same without the update (a scored observation, or a
+look at what an event would get).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from mlgate.config import DimensionTable, PipelineConfig
+from mlgate.online.features import OnlineFeatures, Past, insert, whole_seconds
+from mlgate.online.store import decode_history, encode_history
+
+STATIC, VERSIONS = "row", "versions"  # the two shapes of a stored dimension key
+
+
+def micros(moment: datetime | str) -> int:
+    """Microseconds since the epoch, UTC (a time without zone is UTC): joins compare times
+    exactly, as Spark's timestamps do, not in whole seconds."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def encode_dimension(spec: DimensionTable, rows: list[dict], columns: list[str]) -> bytes:
+    """One key's stored dimension: its columns (static), or its versions as
+    [start µs, end µs or None, {column: value}] (scd2, lastmodified)."""
+    if spec.history == "static":
+        return orjson.dumps({STATIC: {c: rows[0].get(c) for c in columns}})
+    start = spec.valid_from if spec.history == "scd2" else spec.updated_at
+    versions = [
+        [
+            micros(row[start]),
+            micros(row[spec.valid_to]) if spec.valid_to and row.get(spec.valid_to) else None,
+            {c: row.get(c) for c in columns},
+        ]
+        for row in rows
+        if row.get(start) is not None
+    ]
+    return orjson.dumps({VERSIONS: versions})
+
+
+def version_at(data: bytes | None, at: int) -> dict | None:
+    """The columns a row at ``at`` (µs) joins: the static row, or the newest version that
+    started at or before it and had not ended; None without one."""
+    if data is None:
+        return None
+    stored = orjson.loads(data)
+    if STATIC in stored:
+        return stored[STATIC]
+    valid = [v for v in stored[VERSIONS] if v[0] <= at and (v[1] is None or at < v[1])]
+    return max(valid, key=lambda v: v[0])[2] if valid else None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """An event's features, and whether this call counted it (False: a replay)."""
+
+    row: dict
+    features: dict
+    counted: bool
+
+
+class OnlineState:
+    """A pipeline's features online, over a store (``mlgate.online.store``)."""
+
+    def __init__(self, cfg: PipelineConfig, store):
+        self.cfg, self.store = cfg, store
+        self.spec = cfg.features
+        self.engine = OnlineFeatures(self.spec, time_column=cfg.row_time, row_key=cfg.row_key)
+        self.dimensions = {d.table: d for d in cfg.source.dimensions}
+        self.event_key = cfg.source.events.key
+        # event keys are kept as long as the longest lookback: no window reaches further
+        self.remember_seconds = max(self.engine.lookback.values(), default=0)
+
+    def joined(self, event: dict) -> dict:
+        """The event with its dimensions' columns, joined in the spec's order as of its
+        time (a later join may use a column an earlier one brought); no match: nulls."""
+        row = dict(event)
+        at = micros(row[self.cfg.row_time])
+        for join in self.spec.joins:
+            key = row.get(join.key)
+            found = None if key is None else version_at(self.store.dimension(join.table, key), at)
+            for column in join.columns:
+                row[column] = None if found is None else found.get(column)
+        return row
+
+    def _histories(self, row: dict) -> tuple[dict, dict]:
+        keys = {
+            entity: key for entity, key in self.engine.entity_keys(row).items() if key is not None
+        }
+        stored = self.store.histories(keys.items())
+        decoded = {
+            entity: decode_history(stored.get((entity, key))) for entity, key in keys.items()
+        }
+        return keys, decoded
+
+    def features(self, event: dict) -> Scored:
+        """The event's features from the state, without changing it."""
+        row = self.joined(event)
+        _, histories = self._histories(row)
+        return Scored(row, self.engine.compute(row, histories), counted=False)
+
+    def ingest(self, event: dict) -> Scored:
+        """The event's features from the state, then the event in its entities' histories,
+        in one transaction of the store; a replayed event (same key) changes nothing."""
+        row = self.joined(event)
+        keys, histories = self._histories(row)
+        values = self.engine.compute(row, histories)
+        epoch = whole_seconds(row[self.cfg.row_time])
+        updated = {}
+        for entity, past in self.engine.remember(row).items():
+            history = histories[entity]
+            newest = max([epoch, *(p.epoch for p in history[-1:])])
+            kept = insert(history, past, newest=newest, lookback=self.engine.lookback[entity])
+            updated[(entity, keys[entity])] = encode_history(kept, self.engine.columns[entity])
+        counted = self.store.apply(
+            row[self.event_key], epoch, updated, forget_before=epoch - self.remember_seconds
+        )
+        return Scored(row, values, counted)
+
+
+def entity_bytes(history: list[Past], columns: list[str]) -> int:
+    """Bytes of one entity's stored history (what docs/online.md states per entity)."""
+    return len(encode_history(history, columns)) if history else 0
+
+
+__all__ = ["OnlineState", "Scored", "encode_dimension", "micros", "version_at"]

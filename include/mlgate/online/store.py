@@ -1,0 +1,185 @@
+"""Where the online state lives: entity histories, dimension rows, the events counted.
+
+``EmbeddedStore`` is the default, one SQLite file in write-ahead-log mode that needs no
+server. An event's update (its entities' new histories and its key among the events
+counted) is one transaction: after ``apply`` returns, the update survives a crash of the
+process; with ``durable=True`` (``synchronous=FULL``) it also survives a crash of the
+machine, at the price of a flush per event.
+
+Keys are stored as their JSON text, so the entity 1 and the entity "1" stay apart; values
+are orjson bytes (``encode_history``): columns, not rows, to keep a typical entity small.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import orjson
+
+from mlgate.online.features import Past
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS history (
+    entity TEXT NOT NULL, key TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (entity, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dimension (
+    tbl TEXT NOT NULL, key TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tbl, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counted (
+    event_key TEXT PRIMARY KEY, epoch INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS counted_by_time ON counted (epoch);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+def key_text(key: object) -> str:
+    return orjson.dumps(key).decode()
+
+
+def encode_history(history: list[Past], columns: list[str]) -> bytes:
+    """[epochs, keys, {column: values}]: one list per column, in time order."""
+    return orjson.dumps(
+        [
+            [p.epoch for p in history],
+            [p.key for p in history],
+            {c: [p.values.get(c) for p in history] for c in columns},
+        ]
+    )
+
+
+def decode_history(data: bytes | None) -> list[Past]:
+    if not data:
+        return []
+    epochs, keys, columns = orjson.loads(data)
+    names = list(columns)
+    rows = zip(*(columns[c] for c in names), strict=True) if names else ([()] * len(epochs))
+    return [
+        Past(epoch, key, dict(zip(names, values, strict=True)))
+        for epoch, key, values in zip(epochs, keys, rows, strict=True)
+    ]
+
+
+class EmbeddedStore:
+    """The online state in one SQLite file (see the module docstring)."""
+
+    def __init__(self, path: str | Path, *, durable: bool = False):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are begun and committed here, explicitly
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- reads -----------------------------------------------------------------------
+
+    def histories(self, wanted: Iterable[tuple[str, object]]) -> dict[tuple[str, object], bytes]:
+        """(entity, key) -> its encoded history, for those that have one."""
+        found = {}
+        for entity, key in wanted:
+            row = self.db.execute(
+                "SELECT data FROM history WHERE entity = ? AND key = ?", (entity, key_text(key))
+            ).fetchone()
+            if row is not None:
+                found[(entity, key)] = row[0]
+        return found
+
+    def dimension(self, table: str, key: object) -> bytes | None:
+        row = self.db.execute(
+            "SELECT data FROM dimension WHERE tbl = ? AND key = ?", (table, key_text(key))
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def counted(self, event_key: object) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM counted WHERE event_key = ?", (key_text(event_key),)
+        ).fetchone()
+        return row is not None
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT name, value FROM meta").fetchall())
+
+    def sizes(self) -> dict[str, int]:
+        """Rows per table (entities with a history, dimension rows, events counted)."""
+        return {
+            table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+            for table in ("history", "dimension", "counted")
+        }
+
+    # --- writes ----------------------------------------------------------------------
+
+    def apply(
+        self,
+        event_key: object,
+        epoch: int,
+        histories: Mapping[tuple[str, object], bytes],
+        *,
+        forget_before: int | None = None,
+    ) -> bool:
+        """Count the event and store its entities' new histories, in one transaction.
+
+        False, and nothing written, when the event was counted before (a replay). Event keys
+        older than ``forget_before`` (epoch seconds) are forgotten: no window reaches them.
+        """
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            done = db.execute(
+                "INSERT INTO counted (event_key, epoch) VALUES (?, ?) "
+                "ON CONFLICT (event_key) DO NOTHING",
+                (key_text(event_key), epoch),
+            ).rowcount
+            if done:
+                db.executemany(
+                    "INSERT INTO history (entity, key, data) VALUES (?, ?, ?) "
+                    "ON CONFLICT (entity, key) DO UPDATE SET data = excluded.data",
+                    [(entity, key_text(key), data) for (entity, key), data in histories.items()],
+                )
+                if forget_before is not None:
+                    db.execute("DELETE FROM counted WHERE epoch < ?", (forget_before,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return bool(done)
+
+    def load(
+        self,
+        *,
+        histories: Iterable[tuple[str, object, bytes]] = (),
+        dimensions: Iterable[tuple[str, object, bytes]] = (),
+        counted: Iterable[tuple[object, int]] = (),
+        meta: Mapping[str, str] | None = None,
+    ) -> None:
+        """Bulk writes of a bootstrap, in one transaction (replacing what was there)."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT OR REPLACE INTO history VALUES (?, ?, ?)",
+                ((e, key_text(k), d) for e, k, d in histories),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO dimension VALUES (?, ?, ?)",
+                ((t, key_text(k), d) for t, k, d in dimensions),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO counted VALUES (?, ?)",
+                ((key_text(k), epoch) for k, epoch in counted),
+            )
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", (meta or {}).items())
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def clear(self) -> None:
+        self.db.executescript(
+            "DELETE FROM history; DELETE FROM dimension; DELETE FROM counted; DELETE FROM meta;"
+        )
