@@ -45,7 +45,6 @@ def smape(a: list, b: list) -> float | None:
     for x, y in zip(a, b, strict=True):
         if isinstance(x, str) or isinstance(y, str):
             return None
-        x, y = float(x), float(y)
         scale = abs(x) + abs(y)
         terms.append(0.0 if scale == 0 else 2 * abs(x - y) / scale)
     return float(np.mean(terms)) if terms else None

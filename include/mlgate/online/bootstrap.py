@@ -120,11 +120,7 @@ def histories_of(table: pa.Table, engine: OnlineFeatures, entity: str, key_colum
     epochs = keep.column(EPOCH).to_pylist()
     row_keys = keep.column(row_key).to_pylist()
     values = {
-        c: (
-            keep.column(c).cast(pa.float64())
-            if c in numeric or pa.types.is_decimal(keep.column(c).type)
-            else keep.column(c)
-        ).to_pylist()
+        c: (keep.column(c).cast(pa.float64()) if c in numeric else keep.column(c)).to_pylist()
         for c in columns
     }
     entity_keys = keep.column(key_column).to_numpy(zero_copy_only=False)
@@ -165,18 +161,6 @@ def dimension_rows(cfg: PipelineConfig, dimensions_of: date):
                 yield table, key, encode_dimension(spec, versions, columns)
 
 
-def _with_joined(cfg: PipelineConfig, store, table: pa.Table, columns: list[str]) -> pa.Table:
-    """The events with the joined columns the histories read, joined as of each event's
-    time by the online join itself (``OnlineState.joined``, dimensions already stored)."""
-    from mlgate.online.state import OnlineState
-
-    state = OnlineState(cfg, store)
-    rows = [state.joined(row) for row in table.to_pylist()]
-    for column in columns:
-        table = table.append_column(column, pa.array([row[column] for row in rows]))
-    return table
-
-
 def bootstrap(
     cfg: PipelineConfig,
     store,
@@ -191,31 +175,22 @@ def bootstrap(
     started = time.monotonic()
     as_of = _naive_utc(as_of)
     dimensions_of = dimensions_of or (as_of - timedelta(microseconds=1)).date()
-    engine = OnlineFeatures(cfg.features, time_column=cfg.row_time, row_key=cfg.source.events.key)
+    engine = OnlineFeatures(cfg.features, time_column=cfg.row_time, row_key=cfg.row_key)
     spec = cfg.source.events
     lookback = max(engine.lookback.values(), default=0)
     needed = {spec.key, spec.time_column, *cfg.features.entities.values()}
     for entity_columns in engine.columns.values():
         needed |= set(entity_columns)
     joined = {c for join in cfg.features.joins for c in join.columns}
-    store.clear()
-    dimension_keys = 0
-    batch = []
-    for item in dimension_rows(cfg, dimensions_of):
-        batch.append(item)
-        if len(batch) >= 100_000:
-            store.load(dimensions=batch)
-            dimension_keys += len(batch)
-            batch = []
-    store.load(dimensions=batch)
-    dimension_keys += len(batch)
+    if needed & joined:
+        raise BootstrapError(
+            f"the histories read {sorted(needed & joined)}, which a join brings: the "
+            "bootstrap reads histories from the events table's own columns only"
+        )
     progress(f"reading the events of the {lookback} s before {as_of.isoformat()}")
-    from_joins = sorted(needed & joined)
-    # with columns a join brings, read every event column (the join keys among them)
-    table, days = read_events(cfg, as_of, lookback, None if from_joins else sorted(needed))
-    if table is not None and from_joins:
-        table = _with_joined(cfg, store, table, from_joins)
+    table, days = read_events(cfg, as_of, lookback, sorted(needed))
     as_of_epoch = int((as_of - datetime(1970, 1, 1)).total_seconds())
+    store.clear()
     numeric = set(cfg.features.numeric)
     entities = 0
     for entity, key_column in cfg.features.entities.items():
@@ -233,6 +208,16 @@ def bootstrap(
                 batch = []
         store.load(histories=batch)
         entities += len(batch)
+    dimension_keys = 0
+    batch = []
+    for item in dimension_rows(cfg, dimensions_of):
+        batch.append(item)
+        if len(batch) >= 100_000:
+            store.load(dimensions=batch)
+            dimension_keys += len(batch)
+            batch = []
+    store.load(dimensions=batch)
+    dimension_keys += len(batch)
     events = 0 if table is None else table.num_rows
     if table is not None:
         keys = table.column(spec.key).to_pylist()
