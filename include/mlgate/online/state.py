@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import orjson
 
 from mlgate.config import DimensionTable, PipelineConfig
-from mlgate.online.features import OnlineFeatures, Past, insert, whole_seconds
+from mlgate.online.features import OnlineFeatures, insert, whole_seconds
 from mlgate.online.store import decode_history, encode_history
 
 STATIC, VERSIONS = "row", "versions"  # the two shapes of a stored dimension key
@@ -129,11 +129,6 @@ class OnlineState:
             row[self.event_key], epoch, updated, forget_before=epoch - self.remember_seconds
         )
         return Scored(row, values, counted)
-
-
-def entity_bytes(history: list[Past], columns: list[str]) -> int:
-    """Bytes of one entity's stored history (what docs/online.md states per entity)."""
-    return len(encode_history(history, columns)) if history else 0
 
 
 __all__ = ["OnlineState", "Scored", "encode_dimension", "micros", "version_at"]
