@@ -47,15 +47,18 @@ def features_of(row: dict, histories: dict) -> dict:
     return ONLINE.compute(row, mine)
 
 
+def reference_of(rows: list[dict]) -> dict:
+    return reference_features(rows, SPEC, time_column="at", row_key="key", history=HISTORY_COLUMN)
+
+
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(drawn=rows_strategy)
 def test_events_scored_as_they_arrive_in_time_order_equal_the_reference(drawn):
     rows = as_rows(drawn)
-    expected = reference_features(
-        rows, SPEC, time_column="at", row_key="key", history=HISTORY_COLUMN
-    )
+    expected = reference_of(rows)
     # in time order; within one second in any order (they must not see each other)
-    arrival = sorted(rows, key=lambda r: (whole_seconds(r["at"]), random.Random(7).random()))
+    shuffle = random.Random(7)  # one generator: a fresh one per row gave every row one value
+    arrival = sorted(rows, key=lambda r: (whole_seconds(r["at"]), shuffle.random()))
     histories, newest, got = {}, {}, {}
     for row in arrival:
         got[row["key"]] = features_of(row, histories)  # before the event is learnt
@@ -67,9 +70,7 @@ def test_events_scored_as_they_arrive_in_time_order_equal_the_reference(drawn):
 @given(drawn=rows_strategy)
 def test_a_late_event_sees_exactly_the_events_before_it(drawn):
     rows = as_rows(drawn)
-    expected = reference_features(
-        rows, SPEC, time_column="at", row_key="key", history=HISTORY_COLUMN
-    )
+    expected = reference_of(rows)
     histories, newest = {}, {}
     for row in reversed(rows):  # arrival order unrelated to time
         learn(histories, newest, row, lookback=FOREVER)
