@@ -40,6 +40,7 @@ HOLDOUT_SCORES = "holdout_scores.parquet"  # candidate and champion on the holdo
 ASSERTION_SCORES = "assertion_scores.parquet"  # the assertion set, candidate
 SHADOW_SCORES = "shadow_scores.parquet"  # the latest day, both models
 PARITY_SCORES = "parity_scores.parquet"  # the holdout, Spark and ONNX
+ONLINE_PARITY_ROWS = "online_parity.parquet"  # the newest labelled day, Spark and online
 EVALUATION_FILE = "evaluation.json"  # champion compared, row counts
 DISAGREEMENTS_FILE = "shadow_top_disagreements.csv"  # where the two models differ most
 MODEL_GATES_FILE = "model_gates.json"  # every model gate's result, before overrides

@@ -166,7 +166,10 @@ def test_rerun_compared_with_the_champion_on_every_gate(embedded):
         "quality": "pass",
         "shadow": "pass",
         "export_parity": "pass",
+        "online_parity": "pass",  # raw events through the online state = the Spark features
     }, gates["results"]
+    online = next(g for g in gates["results"] if g["name"] == "online_parity")
+    assert online["details"]["rows"] > 0 and online["details"]["decision_flips"] == 0
     quality = next(g for g in gates["results"] if g["name"] == "quality")
     assert quality["champion_value"] is not None  # compared with version 1 on the same holdout
     history = json.loads(mlgate(env, "history", "--json").stdout)

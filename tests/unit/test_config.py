@@ -858,6 +858,12 @@ TOP = "(top level): Value error, "
         ("gates.shadow.max_psi", 0, f"gates.shadow.max_psi: {GT} 0"),
         ("gates.shadow.max_flip_rate", 1.1, f"gates.shadow.max_flip_rate: {LE} 1"),
         ("gates.export_parity.max_abs_diff", 0, f"gates.export_parity.max_abs_diff: {GT} 0"),
+        ("gates.online_parity.tolerance", 0, f"gates.online_parity.tolerance: {GT} 0"),
+        (
+            "gates.online_parity.worst_rows",
+            0,
+            "gates.online_parity.worst_rows: Input should be greater than or equal to 1",
+        ),
         (
             "gates.data_expectations.volume_tolerance",
             0,
@@ -960,6 +966,8 @@ def test_each_rule_refuses_a_bad_value_naming_the_key(raw, key, value, message):
         ("gates.shadow.max_flip_rate", 0.0),
         ("gates.shadow.max_flip_rate", 1.0),
         ("gates.export_parity.max_abs_diff", 1.0),
+        ("gates.online_parity.tolerance", 1e-3),
+        ("gates.online_parity.worst_rows", 1000),
         ("source.events.splits", 32),
         ("source.incremental", [{**LASTMODIFIED_WITHOUT_KEY, "key": "account_id"}]),
         ("source.incremental", _incremental(("accounts", None), ("accounts", "accounts_v2"))),
@@ -1023,6 +1031,7 @@ GATE_DEFAULTS = {
     },
     "shadow": {"mode": "block", "max_psi": 0.2, "max_flip_rate": 0.01, "top_disagreements": 50},
     "export_parity": {"mode": "block", "max_abs_diff": 1e-5},
+    "online_parity": {"mode": "block", "tolerance": 1e-9, "worst_rows": 10},
 }
 
 

@@ -12,9 +12,14 @@ import pytest
 
 from mlgate import gates
 from mlgate.config import MODEL_GATES, load_pipeline
-from mlgate.gates import NO_CHAMPION, ModelEvidence, effort_of, model_gate_results
+from mlgate.gates import NO_CHAMPION, ModelEvidence, OnlineEvidence, effort_of, model_gate_results
 
 THRESHOLD = 0.4
+
+
+def day_rows(counts: list[int]) -> pd.DataFrame:
+    keys = ["d1", "d2"]
+    return pd.DataFrame({"transaction_id": keys, "card_count_1h": counts, "score": [0.1, 0.9]})
 
 
 def evidence(rng, champion: bool = True, **changes) -> ModelEvidence:
@@ -49,6 +54,16 @@ def evidence(rng, champion: bool = True, **changes) -> ModelEvidence:
         onnx_error=None,
         assertions=pd.DataFrame(
             {"id": ["a1", "a2"], "expected": [1, 0], "score": [0.9, 0.7], "description": "x"}
+        ),
+        online=OnlineEvidence(
+            spark=pd.DataFrame(
+                {"transaction_id": ["d1", "d2"], "card_count_1h": [1, 2], "score": [0.1, 0.9]}
+            ),  # fmt: skip
+            online=pd.DataFrame(
+                {"transaction_id": ["d1", "d2"], "card_count_1h": [1, 3], "score": [0.1, 0.9]}
+            ),  # fmt: skip
+            features=["card_count_1h"],
+            exact={"card_count_1h"},
         ),
     )
     return dataclasses.replace(built, **changes)
@@ -88,6 +103,16 @@ def direct(cfg, ev: ModelEvidence) -> dict[str, gates.GateResult]:
             keys=ev.parity["transaction_id"].to_numpy(),
             export_error=ev.onnx_error,
         ),
+        "online_parity": gates.online_parity(
+            g.online_parity,
+            ev.online.spark,
+            ev.online.online,
+            key="transaction_id",
+            features=ev.online.features,
+            exact=ev.online.exact,
+            threshold=ev.threshold,
+            unavailable=ev.online.unavailable,
+        ),
         "_disagreements": disagreements,
     }
 
@@ -107,6 +132,8 @@ def test_each_model_gate_is_the_gate_itself_on_the_evidence_in_table_order(champ
     assert by_name["assertion_set"].verdict == "fail"  # a2 scored 0.7, must be below 0.4
     assert by_name["export_parity"].verdict == "fail"  # row h7 differs by 0.3
     assert by_name["export_parity"].details["worst_rows"][0]["key"] == "h7"
+    assert by_name["online_parity"].verdict == "fail"  # d2 counts 3 online, 2 in Spark
+    assert by_name["online_parity"].details["worst_rows"][0]["key"] == "d2"
     if champion:
         assert by_name["quality"].champion_value is not None
         assert by_name["shadow"].details["rows"] == 50
@@ -142,3 +169,10 @@ def test_only_the_effort_metrics_count_as_training_effort():
         "effort_trees": 20.0,
         "effort_depth": 3.0,
     }
+
+
+def test_a_configured_online_parity_without_a_replay_is_an_error():
+    cfg = load_pipeline("fraud")
+    message = "^the online_parity gate is configured but nothing was replayed$"
+    with pytest.raises(ValueError, match=message):
+        model_gate_results(cfg, evidence(np.random.default_rng(8), online=None))

@@ -18,6 +18,7 @@ MODEL_GATES: tuple[str, ...] = (
     "quality",
     "shadow",
     "export_parity",
+    "online_parity",
 )
 GATE_NAMES: tuple[str, ...] = DATA_GATES + MODEL_GATES
 
@@ -155,6 +156,20 @@ class ExportParityGate(Gate):
     )
 
 
+class OnlineParityGate(Gate):
+    """The online path (raw events, online state, features, ONNX twin) reproduces the
+    Spark features and decisions of the newest labelled day, row by row."""
+
+    tolerance: float = Field(
+        1e-9,
+        gt=0,
+        le=1e-3,
+        description="largest relative difference of a value that is not a count, a flag or "
+        "a category (those must be equal)",
+    )
+    worst_rows: int = Field(10, ge=1, le=1000, description="rows with differences reported")
+
+
 class GatesConfig(Strict):
     """Each configured gate is evaluated; an absent gate is not. No gate, no promotion."""
 
@@ -166,6 +181,7 @@ class GatesConfig(Strict):
     quality: QualityGate | None = None
     shadow: ShadowGate | None = None
     export_parity: ExportParityGate | None = None
+    online_parity: OnlineParityGate | None = None
 
     def configured(self) -> list[str]:
         return [name for name in GATE_NAMES if getattr(self, name) is not None]

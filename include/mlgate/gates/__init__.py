@@ -15,6 +15,7 @@ Airflow, Great Expectations or SQL: the import contracts in pyproject.toml check
 * ``data``: the gates on data (reconciliation, bad_record_ratio, data_expectations);
 * ``model``: the gates on the candidate model (training_iterations, assertion_set,
   quality, shadow, export_parity);
+* ``online``: the online_parity gate (``mlgate.online`` replays the day);
 * ``candidate``: every configured model gate of a candidate from its ``ModelEvidence``
   (``model_gate_results``; the train job calls it where the scores are);
 * ``metrics``: the holdout metrics training logs and the quality gate judges, the paired
@@ -32,9 +33,11 @@ Gates and the seeds that ask for them (see shared/DESIGN.md):
   (002-004).
 * ``shadow``: champion and candidate score the same traffic: PSI and decision flips (002).
 * ``export_parity``: the portable ONNX twin reproduces Spark's probabilities (001, 003).
+* ``online_parity``: raw events through the online state and the ONNX twin give the Spark
+  features and decisions of the newest labelled day (the same prediction offline and online).
 """
 
-from mlgate.gates.candidate import ModelEvidence, effort_of, model_gate_results
+from mlgate.gates.candidate import ModelEvidence, OnlineEvidence, effort_of, model_gate_results
 from mlgate.gates.data import (
     bad_record_ratio,
     data_expectations,
@@ -51,6 +54,7 @@ from mlgate.gates.metrics import (
     roc_auc,
 )
 from mlgate.gates.model import assertion_set, export_parity, quality, shadow, training_iterations
+from mlgate.gates.online import online_parity
 from mlgate.gates.verdict import (
     MIN_OVERRIDE_REASON,
     NO_CHAMPION,
@@ -65,6 +69,7 @@ __all__ = [
     "GateReport",
     "GateResult",
     "ModelEvidence",
+    "OnlineEvidence",
     "assertion_set",
     "average_precision",
     "bad_record_ratio",
@@ -76,6 +81,7 @@ __all__ = [
     "holdout_metrics",
     "label_feed_stalled",
     "model_gate_results",
+    "online_parity",
     "paired_bootstrap",
     "psi",
     "quality",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from mlgate.gates.model import assertion_set, export_parity, quality, shadow, training_iterations
+from mlgate.gates.online import online_parity
 from mlgate.gates.verdict import GateResult
 
 if TYPE_CHECKING:
@@ -25,6 +26,19 @@ EFFORT_PREFIX = "effort_"  # training-effort metrics (mlgate.ml.training.Trainin
 def effort_of(metrics: dict) -> dict[str, float]:
     """The training-effort metrics among a candidate's metrics."""
     return {k: v for k, v in metrics.items() if k.startswith(EFFORT_PREFIX)}
+
+
+@dataclass
+class OnlineEvidence:
+    """The newest labelled day's rows, from Spark and from the online path, each with the
+    features and a ``score`` column (``mlgate.gates.online``); ``unavailable`` says why
+    there is nothing to compare."""
+
+    spark: pd.DataFrame | None
+    online: pd.DataFrame | None
+    features: list[str]
+    exact: set[str]
+    unavailable: str | None = None
 
 
 @dataclass
@@ -47,6 +61,7 @@ class ModelEvidence:
     parity: pd.DataFrame
     onnx_error: str | None = None
     assertions: pd.DataFrame | None = None
+    online: OnlineEvidence | None = None
     disagreements: pd.DataFrame | None = field(default=None, init=False)
 
 
@@ -99,6 +114,22 @@ def model_gate_results(cfg: PipelineConfig, evidence: ModelEvidence) -> list[Gat
                 threshold,
                 keys=parity[cfg.row_key].to_numpy(),
                 export_error=evidence.onnx_error,
+            )
+        )
+    if g.online_parity is not None:
+        online = evidence.online
+        if online is None:
+            raise ValueError("the online_parity gate is configured but nothing was replayed")
+        results.append(
+            online_parity(
+                g.online_parity,
+                online.spark,
+                online.online,
+                key=cfg.row_key,
+                features=online.features,
+                exact=online.exact,
+                threshold=threshold,
+                unavailable=online.unavailable,
             )
         )
     return results

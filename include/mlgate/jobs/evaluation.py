@@ -18,12 +18,13 @@ import logging
 from datetime import date
 
 import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mlgate import registry
 from mlgate.config import PipelineConfig
-from mlgate.gates import GateResult, ModelEvidence, model_gate_results
+from mlgate.gates import GateResult, ModelEvidence, OnlineEvidence, model_gate_results
 from mlgate.ml.assertions import load_assertion_set
 from mlgate.ml.features import feature_columns
 from mlgate.ml.training import score
@@ -33,6 +34,7 @@ from mlgate.runs import (
     EVALUATION_FILE,
     HOLDOUT_SCORES,
     MODEL_GATES_FILE,
+    ONLINE_PARITY_ROWS,
     PARITY_SCORES,
     RUN_ID_KEY,
     SHADOW_SCORES,
@@ -97,6 +99,50 @@ def portable_parity(candidate_info: dict, scored: DataFrame, key: str, numeric, 
     return frame, error
 
 
+def online_evidence(
+    cfg: PipelineConfig, ds: date, candidate_info: dict, holdout, scored_holdout
+) -> OnlineEvidence:
+    """The newest labelled day's rows as Spark scored them and as the online path gives
+    them (``mlgate.online.parity.replay_day``, scored by the candidate's ONNX twin), for
+    the online_parity gate; both are written to online_parity.parquet."""
+    from mlgate.export.portable import PortableModelError, load_from_run
+    from mlgate.online.bootstrap import BootstrapError
+    from mlgate.online.parity import exact_features, replay_day
+
+    day = cfg.window_spec().recent_mature_days(ds, 1)[-1]
+    start, end = day_bounds(day)
+    numeric, categorical = feature_columns(cfg.features)
+    inputs = list(dict.fromkeys([*numeric, *categorical]))
+    exact = exact_features(cfg.features)
+    key, time_column = cfg.row_key, cfg.row_time
+    in_day = (F.col(time_column) >= F.lit(start)) & (F.col(time_column) < F.lit(end))
+    spark_rows = scored_holdout.where(in_day).select(key, "score", *inputs).toPandas()
+    observations = None
+    if cfg.target.kind == "entity":
+        entity_key = cfg.features.entities[cfg.target.entity.entity]
+        observations = holdout.where(in_day).select(key, time_column, entity_key).toPandas()
+    onnx = candidate_info.get("onnx") or {"error": "the train job logged no ONNX twin"}
+    if onnx.get("error"):
+        reason = f"no ONNX twin to score the online features: {onnx['error']}"
+        return OnlineEvidence(spark_rows, None, inputs, exact, unavailable=reason)
+    try:
+        online_rows = replay_day(cfg, day, ds, observations=observations)
+        online_rows["score"] = load_from_run(candidate_info["run_id"]).score_frame(online_rows)
+    except (BootstrapError, PortableModelError) as failure:
+        return OnlineEvidence(spark_rows, None, inputs, exact, unavailable=str(failure))
+    both = pd.concat(
+        [spark_rows.assign(path="spark"), online_rows.assign(path="online")], ignore_index=True
+    )
+    kinds = {**{c: "float64" for c in numeric}, **{c: "string" for c in categorical}}
+    both.astype(kinds).to_parquet(
+        run_file(cfg.name, ds.isoformat(), ONLINE_PARITY_ROWS), index=False
+    )
+    log.info(
+        "online parity of %s: %d Spark rows, %d online", day, len(spark_rows), len(online_rows)
+    )
+    return OnlineEvidence(spark_rows, online_rows, inputs, exact)
+
+
 def evaluate_candidate(
     spark,
     cfg: PipelineConfig,
@@ -156,6 +202,10 @@ def evaluate_candidate(
         ).toPandas()
         assertion_rows.to_parquet(run_file(cfg.name, day, ASSERTION_SCORES), index=False)
 
+    online = None
+    if cfg.gates.online_parity is not None:
+        online = online_evidence(cfg, ds, candidate_info, holdout, scored_holdout)
+
     evaluation = {
         "ds": day,
         "candidate_run_id": candidate_info["run_id"],
@@ -181,6 +231,7 @@ def evaluate_candidate(
         parity=parity_rows,
         onnx_error=onnx_error,
         assertions=assertion_rows,
+        online=online,
     )
 
 

@@ -2,5 +2,5 @@
 
 ``features``: the spec's features of one event from the entities' earlier events, with the
 semantics of the Spark compiler (``mlgate.ml.features``) and from the same spec objects.
-Imports the config only: no Spark, no pandas; the scoring service runs it.
+``store``: the embedded store; ``state``: joins, features and the update of one event.
 """

@@ -25,6 +25,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from mlgate.config import FeatureSpec
@@ -87,8 +88,9 @@ class OnlineFeatures:
         self.lookback = lookback  # seconds of history each entity's features read
 
     def prepared(self, event: Mapping[str, object]) -> dict[str, object]:
-        """The event as the Spark job sees it: numeric passthrough columns as doubles."""
-        row = dict(event)
+        """The event as the Spark job sees it: numeric passthrough columns as doubles, and
+        decimals (a SQL NUMERIC) as doubles, as its aggregates cast them."""
+        row = {k: float(v) if isinstance(v, Decimal) else v for k, v in event.items()}
         for name in self.spec.numeric:
             value = row.get(name)
             row[name] = None if value is None else float(value)

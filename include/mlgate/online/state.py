@@ -78,7 +78,10 @@ class OnlineState:
     def __init__(self, cfg: PipelineConfig, store):
         self.cfg, self.store = cfg, store
         self.spec = cfg.features
-        self.engine = OnlineFeatures(self.spec, time_column=cfg.row_time, row_key=cfg.row_key)
+        # histories hold events: their key (an observation of an entity target has its own)
+        self.engine = OnlineFeatures(
+            self.spec, time_column=cfg.row_time, row_key=cfg.source.events.key
+        )
         self.dimensions = {d.table: d for d in cfg.source.dimensions}
         self.event_key = cfg.source.events.key
         # event keys are kept as long as the longest lookback: no window reaches further
