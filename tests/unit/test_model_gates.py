@@ -17,9 +17,14 @@ from mlgate.gates import NO_CHAMPION, ModelEvidence, OnlineEvidence, effort_of, 
 THRESHOLD = 0.4
 
 
-def day_rows(counts: list[int]) -> pd.DataFrame:
+def day_rows(counts: list[int], scores: tuple[float, float] = (0.1, 0.9)) -> pd.DataFrame:
+    """The newest labelled day's two rows, as Spark or the online path gives them."""
     keys = ["d1", "d2"]
-    return pd.DataFrame({"transaction_id": keys, "card_count_1h": counts, "score": [0.1, 0.9]})
+    return pd.DataFrame({"transaction_id": keys, "card_count_1h": counts, "score": scores})
+
+
+def day(spark: pd.DataFrame | None, online: pd.DataFrame | None, **kwargs) -> OnlineEvidence:
+    return OnlineEvidence(spark, online, ["card_count_1h"], {"card_count_1h"}, **kwargs)
 
 
 def evidence(rng, champion: bool = True, **changes) -> ModelEvidence:
@@ -55,16 +60,7 @@ def evidence(rng, champion: bool = True, **changes) -> ModelEvidence:
         assertions=pd.DataFrame(
             {"id": ["a1", "a2"], "expected": [1, 0], "score": [0.9, 0.7], "description": "x"}
         ),
-        online=OnlineEvidence(
-            spark=pd.DataFrame(
-                {"transaction_id": ["d1", "d2"], "card_count_1h": [1, 2], "score": [0.1, 0.9]}
-            ),  # fmt: skip
-            online=pd.DataFrame(
-                {"transaction_id": ["d1", "d2"], "card_count_1h": [1, 3], "score": [0.1, 0.9]}
-            ),  # fmt: skip
-            features=["card_count_1h"],
-            exact={"card_count_1h"},
-        ),
+        online=day(day_rows([1, 2]), day_rows([1, 3])),
     )
     return dataclasses.replace(built, **changes)
 
@@ -176,3 +172,23 @@ def test_a_configured_online_parity_without_a_replay_is_an_error():
     message = "^the online_parity gate is configured but nothing was replayed$"
     with pytest.raises(ValueError, match=message):
         model_gate_results(cfg, evidence(np.random.default_rng(8), online=None))
+
+
+def test_online_parity_decides_with_the_operating_threshold_of_the_evidence():
+    cfg = load_pipeline("fraud")
+    near = day(day_rows([1, 2], (0.1, 0.45)), day_rows([1, 2], (0.1, 0.35)))
+    flipped = {
+        r.name: r for r in model_gate_results(cfg, evidence(np.random.default_rng(9), online=near))
+    }
+    assert flipped["online_parity"].verdict == "fail"  # 0.45 and 0.35 sit either side of 0.4
+    assert flipped["online_parity"].details["decision_flips"] == 1
+    low = evidence(np.random.default_rng(9), threshold=0.3, online=near)
+    assert {r.name: r for r in model_gate_results(cfg, low)}["online_parity"].verdict == "pass"
+
+
+def test_online_parity_fails_with_the_reason_nothing_was_replayed():
+    cfg = load_pipeline("fraud")
+    why = "no labelled day in the lake to replay"
+    ev = evidence(np.random.default_rng(10), online=day(None, None, unavailable=why))
+    result = {r.name: r for r in model_gate_results(cfg, ev)}["online_parity"]
+    assert result.verdict == "fail" and result.reason == why
