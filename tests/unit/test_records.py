@@ -25,6 +25,7 @@ from mlgate.ingest.records import (
     quarantine_day,
     quarantined_keys,
     reason_counts,
+    row_reasons,
 )
 from mlgate.paths import quarantine_partition, table_partition
 
@@ -770,3 +771,44 @@ def test_a_day_written_as_several_files_and_row_groups_gives_the_one_frame_resul
         len(expected),
         reasons,
     )
+
+
+def test_one_row_breaks_the_rules_the_whole_day_check_finds(rules):
+    """row_reasons (an online event) and find_bad_records (a day) say the same of each row,
+    apart from the day's own checks (window, duplicates), on random rows near every rule."""
+    import random
+
+    wider = RecordRules(
+        required=rules.required,
+        rules=[
+            *rules.rules,
+            ColumnRule(column="country", regex="[A-Z]{2}"),
+            ColumnRule(column="merchant_id", allowed=[7, 8], range=[7, 7]),
+        ],
+        unique_key=False,
+    )
+    rng = random.Random(11)
+    choices = {
+        "card_id": [None, 1, 2],
+        "merchant_id": [None, 7, 8, 9],
+        "amount": [None, 0.0, 0.01, 25, 50000, 50000.01, Decimal("12.5"), "12.5", "x", -1],
+        "currency": [None, "USD", "usd", "XXX", 1],
+        "country": [None, "US", "USA", "u", "GB"],
+        "channel": [None, "pos"],
+    }
+    rows = [
+        _row(i, "2026-10-30 10:00:00", **{c: rng.choice(v) for c, v in choices.items()})
+        for i in range(400)
+    ]
+    frame = pd.DataFrame(rows)
+    frame["created_at"] = frame["created_at"].astype("datetime64[us]")
+    found = _bad(frame, wider).set_index("transaction_id")[REASON_COLUMN].to_dict()
+    one_by_one = {
+        row["transaction_id"]: "; ".join(reasons)
+        for row in rows
+        if (reasons := row_reasons(row, wider))
+    }
+    assert one_by_one == found
+    assert len(found) > 300 and len(set(found.values())) > 20  # the rows reach every rule
+    nan_amount = row_reasons({"amount": float("nan")}, wider)
+    assert "null:amount" in nan_amount and "out_of_range:amount" not in nan_amount

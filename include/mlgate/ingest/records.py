@@ -34,9 +34,11 @@ import math
 import re
 import shutil
 from collections import Counter
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -81,6 +83,7 @@ __all__ = [
     "find_bad_records",
     "quarantine_day",
     "quarantined_keys",
+    "row_reasons",
 ]
 
 
@@ -246,6 +249,42 @@ def find_bad_records(
         [REASON_SEPARATOR.join(labels[row]) for row in failed[bad]], index=out.index, dtype=object
     )
     return out
+
+
+def row_reasons(row: Mapping[str, object], rules: RecordRules) -> list[str]:
+    """The record rules one row breaks, in ``find_bad_records``' words and order: a raw
+    event the online path receives (``mlgate.online``), which must be refused as the lake
+    would quarantine it. Not here: the checks that need the whole day (the time window, a
+    duplicate key: online, an event is counted once by its key)."""
+    reasons = [f"null:{name}" for name in rules.required if _absent(row.get(name))]
+    for rule in rules.rules:
+        value = row.get(rule.column)
+        if _absent(value):
+            continue
+        if rule.range is not None:
+            number = _number(value)
+            if number is None or not rule.range[0] <= number <= rule.range[1]:
+                reasons.append(f"out_of_range:{rule.column}")
+        if rule.allowed is not None and value not in rule.allowed:
+            reasons.append(f"not_allowed:{rule.column}")
+        if rule.regex is not None and re.fullmatch(rule.regex, str(value)) is None:
+            reasons.append(f"no_match:{rule.column}")
+    return reasons
+
+
+def _absent(value: object) -> bool:
+    """None or NaN: what pandas' ``isna`` calls missing in a raw row."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _number(value: object) -> float | None:
+    """A value as ``_as_float`` reads it: numbers and numeric text, else None."""
+    if isinstance(value, bool | int | float | Decimal):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
 
 
 def reason_counts(reasons: pd.Series) -> dict[str, int]:
