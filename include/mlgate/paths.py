@@ -71,6 +71,11 @@ def scores_partition(pipeline: str, ds: str) -> Path:
     return pipeline_dir(pipeline) / "scores" / f"ds={ds}"
 
 
+def online_state_path(pipeline: str) -> Path:
+    """The pipeline's embedded online state (``mlgate online bootstrap``, ``mlgate serve``)."""
+    return pipeline_dir(pipeline) / "online" / "state.db"
+
+
 def run_dir(pipeline: str, ds: str) -> Path:
     """Per data-interval hand-over files of a run (model files, metrics, manifest)."""
     return pipeline_dir(pipeline) / "runs" / f"ds={ds}"

@@ -8,54 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta
 from pathlib import Path
 
-from mlgate.config import DimensionTable, load_pipeline
-from mlgate.online.state import OnlineState, encode_dimension, micros, version_at
-from mlgate.online.store import EmbeddedStore
-
-CFG = load_pipeline("fraud")
-T0 = datetime(2026, 10, 1, 12, 0, 0)
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def transaction(n: int, seconds: float, card: int = 7, amount: float = 10.0, **more) -> dict:
-    return {
-        "transaction_id": n,
-        "card_id": card,
-        "merchant_id": 3,
-        "amount": amount,
-        "currency": "USD",
-        "country": "US",
-        "channel": "pos",
-        "device_id": None,
-        "created_at": at(seconds).isoformat(),
-        **more,
-    }
-
-
-DIMENSION_ROWS = {  # table -> key -> its (static) row
-    "cards": {7: {"card_type": "debit", "customer_id": 70}},
-    "merchants": {3: {"merchant_category": "fuel", "merchant_country": "US"}},
-    "customers": {70: {"home_country": "FR"}},
-}
-
-
-def fraud_state(path: Path) -> OnlineState:
-    store = EmbeddedStore(path)
-    dims = {d.table: d for d in CFG.source.dimensions}
-    store.load(
-        dimensions=[
-            (table, key, encode_dimension(dims[table], [row], list(row)))
-            for table, rows in DIMENSION_ROWS.items()
-            for key, row in rows.items()
-        ]
-    )
-    return OnlineState(CFG, store)
+from mlgate.config import DimensionTable
+from mlgate.online.state import encode_dimension, micros, version_at
+from support.online_events import at, fraud_state, transaction
 
 
 def test_an_event_gets_its_dimensions_through_chained_joins(tmp_path):

@@ -85,6 +85,11 @@ def cmd_serve(args) -> int:
             return 2
         source = RegistrySource(cfg.model_name, alias=args.alias, pipeline=cfg.name)
         input_ranges = cfg.features.input_ranges()
+    online = None
+    if args.online is not None:
+        online = open_online(load_pipeline_or_exit(args), args.online)
+        if online is None:
+            return 2
     try:
         token, kept = serve_token(Path(args.token_file) if args.token_file else None)
     except SecretError as error:
@@ -109,8 +114,45 @@ def cmd_serve(args) -> int:
         max_rows=args.max_rows,
         log_level=args.log_level,
         access_log=args.access_log,
+        online=online,
     )
     return 0
+
+
+def open_online(cfg, path_text: str):
+    """The raw-event scoring of ``cfg`` over its online state, or None (said why)."""
+    from mlgate.online.bootstrap import AS_OF_META, SPEC_META, spec_fingerprint
+    from mlgate.online.state import OnlineState
+    from mlgate.online.store import EmbeddedStore, StoreInUse
+    from mlgate.paths import online_state_path
+    from mlgate.serving.events import EventScoring
+
+    path = Path(path_text) if path_text else online_state_path(cfg.name)
+    bootstrap = f"mlgate online bootstrap --pipeline {cfg.name}"
+    if not path.exists():
+        print(f"mlgate serve: no online state at {path}: build it: {bootstrap}", file=sys.stderr)
+        return None
+    try:
+        store = EmbeddedStore(path)
+    except StoreInUse as error:
+        print(f"mlgate serve: {error}", file=sys.stderr)
+        return None
+    meta = store.meta()
+    if meta.get(SPEC_META) != spec_fingerprint(cfg):
+        store.close()
+        print(
+            f"mlgate serve: the online state at {path} was built for another feature spec "
+            f"(or never bootstrapped): build it again with {bootstrap}",
+            file=sys.stderr,
+        )
+        return None
+    print(
+        f"online state {path}: bootstrapped as of {meta[AS_OF_META]}; raw events at POST "
+        "/score and POST /events, precomputed features at POST /score/features",
+        file=sys.stderr,
+        flush=True,
+    )
+    return EventScoring(cfg, OnlineState(cfg, store))
 
 
 def cmd_score_day(args) -> int:
@@ -212,6 +254,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="default: %(default)s",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument(
+        "--online",
+        nargs="?",
+        const="",
+        metavar="STATE",
+        help="score raw events at POST /score from the online feature state (default file: "
+        "$MLGATE_STATE/pipelines/<pipeline>/online/state.db, built by mlgate online "
+        "bootstrap); precomputed features move to POST /score/features",
+    )
     parser.set_defaults(func=cmd_serve)
 
     score_day = sub.add_parser(

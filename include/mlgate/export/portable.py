@@ -24,6 +24,7 @@ imports it. No pickles anywhere: the graph is ONNX protobuf, the spec JSON.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -147,6 +148,14 @@ class PortableScorer:
         categorical = rows[self.spec.categorical].astype(object)
         categorical = categorical.where(categorical.notna(), NULL_CATEGORY).to_numpy(dtype=object)
         return numeric, categorical
+
+    def arrays_of_record(self, row: Mapping[str, object]) -> tuple[np.ndarray, np.ndarray]:
+        """The input arrays of one row given as a mapping, nulls as ``arrays_of`` has them."""
+        numeric = [[np.nan if (v := row.get(c)) is None else v for c in self.spec.numeric]]
+        categorical = [
+            [NULL_CATEGORY if (v := row.get(c)) is None else v for c in self.spec.categorical]
+        ]
+        return np.array(numeric, dtype=np.float64), np.array(categorical, dtype=object)
 
     def score_frame(self, rows) -> np.ndarray:
         """Probabilities for the rows of a pandas DataFrame (columns by name)."""

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -32,6 +34,7 @@ from mlgate.ingest.records import quarantined_keys
 from mlgate.ingest.status import select_days
 from mlgate.online.features import OnlineFeatures
 from mlgate.online.state import encode_dimension
+from mlgate.online.store import EmbeddedStore, lock_file
 from mlgate.paths import lake_dir, table_partition
 
 log = logging.getLogger("mlgate.online.bootstrap")
@@ -251,3 +254,42 @@ def bootstrap(
         f"histories, {events:,} events, {dimension_keys:,} dimension keys in {took:.1f} s"
     )
     return Bootstrapped(as_of, entities, events, dimension_keys, round(took, 2), days)
+
+
+def bootstrap_file(
+    cfg: PipelineConfig,
+    target: Path,
+    as_of: datetime,
+    *,
+    progress: Callable[[str], None] = log.info,
+) -> Bootstrapped:
+    """The embedded state of ``cfg`` as of ``as_of`` at ``target``, built in a file beside
+    it and moved into place whole: a crash leaves the old state, never half a new one.
+    Refused (``StoreInUse``) while a service holds ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    store = EmbeddedStore(tmp)
+    try:
+        store.clear()
+        built = bootstrap(cfg, store, as_of, progress=progress)
+    except BaseException:
+        store.close()
+        _remove_files(tmp, TEMPORARY)
+        raise
+    store.close()  # checkpointed: everything is in the file itself
+    held = lock_file(target)
+    try:
+        _remove_files(target, ("-wal", "-shm"))  # the old file's log must not outlive it
+        os.replace(tmp, target)
+    finally:
+        held.close()
+        _remove_files(tmp, TEMPORARY)
+    return built
+
+
+TEMPORARY = ("", "-wal", "-shm", ".lock")  # a SQLite file, its log, shared memory and lock
+
+
+def _remove_files(path: Path, suffixes: tuple[str, ...]) -> None:
+    for suffix in suffixes:
+        path.with_name(path.name + suffix).unlink(missing_ok=True)

@@ -78,8 +78,7 @@ def replay_day(
                     scored = state.ingest(row)
                     if observed:
                         continue  # an entity target scores observations, not events
-                # model inputs as the Spark job has them: numeric columns as doubles
-                values = {**state.engine.prepared(scored.row), **scored.features}
+                values = state.inputs(scored)
                 out.append({cfg.row_key: row[cfg.row_key], **{c: values.get(c) for c in inputs}})
         finally:
             store.close()

@@ -10,6 +10,7 @@ look at what an event would get).
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,9 +18,10 @@ import orjson
 
 from mlgate.config import DimensionTable, PipelineConfig
 from mlgate.online.features import OnlineFeatures, insert, whole_seconds
-from mlgate.online.store import decode_history, encode_history
+from mlgate.online.store import StateMoved, decode_history, encode_history
 
 STATIC, VERSIONS = "row", "versions"  # the two shapes of a stored dimension key
+MAX_TRIES = 20  # reads of an event whose histories other processes keep moving
 
 
 def micros(moment: datetime | str) -> int:
@@ -72,6 +74,20 @@ class Scored:
     counted: bool
 
 
+@dataclass(frozen=True)
+class Pending:
+    """An event read against the state and not stored yet (``OnlineState.commit``)."""
+
+    row: dict  # the event joined with its dimensions
+    features: dict
+    keys: dict  # entity -> the event's key of it
+    histories: dict  # entity -> its earlier events as read
+    read: dict  # (entity, key) -> the stored bytes read (None: no history yet)
+
+    def scored(self, counted: bool) -> Scored:
+        return Scored(self.row, self.features, counted)
+
+
 class OnlineState:
     """A pipeline's features online, over a store (``mlgate.online.store``)."""
 
@@ -99,28 +115,30 @@ class OnlineState:
                 row[column] = None if found is None else found.get(column)
         return row
 
-    def _histories(self, row: dict) -> tuple[dict, dict]:
+    def _histories(self, row: dict) -> tuple[dict, dict, dict]:
         keys = {
             entity: key for entity, key in self.engine.entity_keys(row).items() if key is not None
         }
         stored = self.store.histories(keys.items())
-        decoded = {
-            entity: decode_history(stored.get((entity, key))) for entity, key in keys.items()
-        }
-        return keys, decoded
+        read = {(entity, key): stored.get((entity, key)) for entity, key in keys.items()}
+        decoded = {entity: decode_history(read[(entity, key)]) for entity, key in keys.items()}
+        return keys, decoded, read
 
     def features(self, event: dict) -> Scored:
         """The event's features from the state, without changing it."""
-        row = self.joined(event)
-        _, histories = self._histories(row)
-        return Scored(row, self.engine.compute(row, histories), counted=False)
+        return self.pending(event).scored(counted=False)
 
-    def ingest(self, event: dict) -> Scored:
-        """The event's features from the state, then the event in its entities' histories,
-        in one transaction of the store; a replayed event (same key) changes nothing."""
+    def pending(self, event: dict) -> Pending:
+        """The event's features and its entities' histories as read: what ``commit``
+        stores once the caller accepts the event (scored it, say)."""
         row = self.joined(event)
-        keys, histories = self._histories(row)
-        values = self.engine.compute(row, histories)
+        keys, histories, read = self._histories(row)
+        return Pending(row, self.engine.compute(row, histories), keys, histories, read)
+
+    def commit(self, pending: Pending) -> Scored:
+        """The event in its entities' histories and counted, in one transaction of the
+        store; False in ``counted`` when its key was counted before (nothing changes)."""
+        row, keys, histories = pending.row, pending.keys, pending.histories
         epoch = whole_seconds(row[self.cfg.row_time])
         updated = {}
         for entity, past in self.engine.remember(row).items():
@@ -129,9 +147,26 @@ class OnlineState:
             kept = insert(history, past, newest=newest, lookback=self.engine.lookback[entity])
             updated[(entity, keys[entity])] = encode_history(kept, self.engine.columns[entity])
         counted = self.store.apply(
-            row[self.event_key], epoch, updated, forget_before=epoch - self.remember_seconds
+            row[self.event_key],
+            epoch,
+            updated,
+            forget_before=epoch - self.remember_seconds,
+            read=pending.read,
         )
-        return Scored(row, values, counted)
+        return pending.scored(counted)
+
+    def ingest(self, event: dict) -> Scored:
+        """The event's features from the state, then the event stored (``commit``); read
+        again when another process moved one of its histories meanwhile."""
+        for _ in range(MAX_TRIES - 1):
+            with suppress(StateMoved):
+                return self.commit(self.pending(event))
+        return self.commit(self.pending(event))  # the last try's StateMoved is the caller's
+
+    def inputs(self, scored: Scored) -> dict:
+        """The model's inputs for a scored event as the Spark job has them: the joined row's
+        columns (numeric ones as doubles) and the computed features."""
+        return {**self.engine.prepared(scored.row), **scored.features}
 
 
-__all__ = ["OnlineState", "Scored", "encode_dimension", "micros", "version_at"]
+__all__ = ["OnlineState", "Pending", "Scored", "encode_dimension", "micros", "version_at"]

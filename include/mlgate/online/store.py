@@ -12,6 +12,7 @@ are orjson bytes (``encode_history``): columns, not rows, to keep a typical enti
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -62,12 +63,38 @@ def decode_history(data: bytes | None) -> list[Past]:
     ]
 
 
+class StateMoved(RuntimeError):
+    """Another process stored an event of the same entity since the caller read its
+    history (``RedisStore``): read again and recompute."""
+
+
+class StoreInUse(RuntimeError):
+    """Another process holds the state (a running ``mlgate serve``, a bootstrap)."""
+
+
+def lock_file(path: Path):
+    """An exclusive lock on ``path``'s lock file, held while the returned file is open:
+    one process writes a state file, and a bootstrap never swaps one under a service."""
+    handle = open(path.with_name(path.name + ".lock"), "a+")  # noqa: SIM115 (held open)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StoreInUse(
+            f"the online state {path} is in use by another process (a running mlgate serve, "
+            "or a bootstrap): stop it first, or give another path"
+        ) from None
+    return handle
+
+
 class EmbeddedStore:
-    """The online state in one SQLite file (see the module docstring)."""
+    """The online state in one SQLite file (see the module docstring), written by one
+    process at a time (``StoreInUse`` otherwise)."""
 
     def __init__(self, path: str | Path, *, durable: bool = False):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_file(self.path)
         # isolation_level=None: transactions are begun and committed here, explicitly
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -76,6 +103,7 @@ class EmbeddedStore:
 
     def close(self) -> None:
         self.db.close()
+        self._lock.close()
 
     # --- reads -----------------------------------------------------------------------
 
@@ -121,11 +149,14 @@ class EmbeddedStore:
         histories: Mapping[tuple[str, object], bytes],
         *,
         forget_before: int | None = None,
+        read: Mapping[tuple[str, object], bytes | None] | None = None,
     ) -> bool:
         """Count the event and store its entities' new histories, in one transaction.
 
         False, and nothing written, when the event was counted before (a replay). Event keys
         older than ``forget_before`` (epoch seconds) are forgotten: no window reaches them.
+        ``read`` (the histories as the caller read them) is for stores that several
+        processes write; this file has one writer (its lock), so nothing moves under it.
         """
         db = self.db
         db.execute("BEGIN IMMEDIATE")

@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Annotated, Protocol
 
 import numpy as np
-import orjson
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import HistogramMetricFamily
@@ -51,7 +50,13 @@ from typing_extensions import TypedDict
 from mlgate.config.features import ValueRange
 from mlgate.errors import is_permanent
 from mlgate.export.portable import PortableModelError, PortableScorer
-from mlgate.serving.guard import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ROWS, RequestGuard
+from mlgate.serving.events import EventScoring, add_event_routes
+from mlgate.serving.guard import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_ROWS,
+    RequestGuard,
+    json_response,
+)
 
 log = logging.getLogger("mlgate.serve")
 
@@ -74,7 +79,9 @@ LATENCY_BUCKETS = (
 )
 SCORE_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 BIG_BATCH = 512  # rows from which scoring leaves the event loop for a worker thread
-ENDPOINTS = frozenset({"/score", "/health", "/model", "/reload", "/metrics"})
+ENDPOINTS = frozenset(
+    {"/score", "/score/features", "/events", "/health", "/model", "/reload", "/metrics"}
+)
 InputRanges = dict[str, ValueRange]  # field -> (lowest, highest): FeatureSpec.input_ranges
 
 
@@ -339,10 +346,6 @@ def _problems(error: ValidationError, many: bool) -> list[dict]:
     return problems
 
 
-def _json(payload, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
-
-
 def create_app(
     source: ModelSource,
     *,
@@ -352,20 +355,24 @@ def create_app(
     max_rows: int = DEFAULT_MAX_ROWS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     input_ranges: InputRanges | None = None,
+    online: EventScoring | None = None,
 ):
     """The ASGI app. Loads the model at startup and polls the source in the background.
 
     ``token``: the bearer token every request but the open probes must carry;
-    ``input_ranges``: the allowed range of numeric fields (``FeatureSpec.input_ranges``).
+    ``input_ranges``: the allowed range of numeric fields (``FeatureSpec.input_ranges``);
+    ``online``: raw events at ``POST /score`` and ``POST /events`` (``mlgate.serving.events``);
+    precomputed features are always taken at ``POST /score/features``.
     """
     metrics = Metrics()
     holder = ModelHolder(source, metrics, threads, input_ranges)
     # label children bound once: no label lookup on the hot path
-    score_200 = metrics.requests.labels("/score", "200")
-    score_400 = metrics.requests.labels("/score", "400")
-    score_413 = metrics.requests.labels("/score", "413")
-    score_422 = metrics.requests.labels("/score", "422")
-    score_seconds = metrics.latency.labels("/score")
+    features_path = "/score/features" if online else "/score"  # where features are scored
+    score_200 = metrics.requests.labels(features_path, "200")
+    score_400 = metrics.requests.labels(features_path, "400")
+    score_413 = metrics.requests.labels(features_path, "413")
+    score_422 = metrics.requests.labels(features_path, "422")
+    score_seconds = metrics.latency.labels(features_path)
 
     async def poll():
         while True:
@@ -409,14 +416,14 @@ def create_app(
 
     def unavailable(endpoint: str):
         metrics.requests.labels(endpoint, "503").inc()
-        return _json(
+        return json_response(
             {"error": "no model loaded", "reason": holder.last_error, "source": source.description},
             503,
         )
 
     @app.post(
-        "/score",
-        summary="Score one row (object) or many (array of objects)",
+        "/score/features",
+        summary="Score one row (object) or many (array of objects) of model features",
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -428,7 +435,7 @@ def create_app(
         started = time.perf_counter()
         model = holder.current  # this request's model, whatever happens meanwhile
         if model is None:
-            return unavailable("/score")
+            return unavailable(features_path)
         body = await request.body()
         many = body.lstrip()[:1] == b"["
         try:
@@ -437,15 +444,17 @@ def create_app(
             problems = _problems(error, many)
             if all(p["type"] == "json_invalid" for p in problems):
                 score_400.inc()
-                return _json({"error": "the body is not valid JSON", "problems": problems}, 400)
+                return json_response(
+                    {"error": "the body is not valid JSON", "problems": problems}, 400
+                )
             score_422.inc()
-            return _json({"error": "invalid row", "problems": problems}, 422)
+            return json_response({"error": "invalid row", "problems": problems}, 422)
         if not rows:
             score_422.inc()
-            return _json({"error": "empty array: nothing to score"}, 422)
+            return json_response({"error": "empty array: nothing to score"}, 422)
         if len(rows) > max_rows:
             score_413.inc()
-            return _json(
+            return json_response(
                 {
                     "error": f"{len(rows):,} rows; at most {max_rows:,} per request "
                     "(mlgate serve --max-rows): split the batch",
@@ -474,12 +483,17 @@ def create_app(
                 "threshold": threshold,
                 "model_version": model.version,
             }
-        response = _json(payload)
+        response = json_response(payload)
         metrics.scores.observe(probabilities)
         metrics.rows.inc(len(rows))
         score_200.inc()
         score_seconds.observe(time.perf_counter() - started)
         return response
+
+    if online is None:
+        app.post("/score", summary="Score model features (as POST /score/features)")(score)
+    else:
+        add_event_routes(app, online, holder, metrics, unavailable)
 
     @app.get("/health", summary="200 when a model is loaded, 503 otherwise")
     async def health():
@@ -487,7 +501,7 @@ def create_app(
         if model is None:
             return unavailable("/health")
         metrics.requests.labels("/health", "200").inc()
-        return _json(
+        return json_response(
             {
                 "status": "ok",
                 "model_version": model.version,
@@ -505,7 +519,7 @@ def create_app(
         if model is None:
             return unavailable("/model")
         metrics.requests.labels("/model", "200").inc()
-        return _json(
+        return json_response(
             {
                 "model_version": model.version,
                 "run_id": model.run_id,
@@ -519,7 +533,7 @@ def create_app(
         result = await holder.check()
         metrics.requests.labels("/reload", "200").inc()
         metrics.latency.labels("/reload").observe(time.perf_counter() - started)
-        return _json(result, 200 if holder.current is not None else 503)
+        return json_response(result, 200 if holder.current is not None else 503)
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus():
@@ -541,6 +555,7 @@ def serve(
     input_ranges: InputRanges | None = None,
     log_level: str = "info",
     access_log: bool = False,
+    online: EventScoring | None = None,
 ) -> None:
     """Run the service in this process until interrupted (SIGINT / SIGTERM)."""
     import uvicorn
@@ -556,6 +571,7 @@ def serve(
         max_rows=max_rows,
         max_body_bytes=max_body_bytes,
         input_ranges=input_ranges,
+        online=online,
     )
     config = uvicorn.Config(
         app,

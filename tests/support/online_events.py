@@ -1,0 +1,56 @@
+"""Raw fraud events and an online state over the embedded store with their dimensions, for
+the tests of mlgate.online and of the service's raw-event endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from mlgate.config import load_pipeline
+from mlgate.online.state import OnlineState, encode_dimension
+from mlgate.online.store import EmbeddedStore
+
+CFG = load_pipeline("fraud")
+T0 = datetime(2026, 10, 1, 12, 0, 0)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def transaction(n: int, seconds: float, card: int = 7, amount: float = 10.0, **more) -> dict:
+    return {
+        "transaction_id": n,
+        "card_id": card,
+        "merchant_id": 3,
+        "amount": amount,
+        "currency": "USD",
+        "country": "US",
+        "channel": "pos",
+        "device_id": None,
+        "created_at": at(seconds).isoformat(),
+        **more,
+    }
+
+
+DIMENSION_ROWS = {  # table -> key -> its (static) row
+    "cards": {7: {"card_type": "debit", "customer_id": 70}},
+    "merchants": {3: {"merchant_category": "fuel", "merchant_country": "US"}},
+    "customers": {70: {"home_country": "FR"}},
+}
+
+
+def fraud_dimensions() -> list[tuple[str, object, bytes]]:
+    """DIMENSION_ROWS as a store loads them."""
+    dims = {d.table: d for d in CFG.source.dimensions}
+    return [
+        (table, key, encode_dimension(dims[table], [row], list(row)))
+        for table, rows in DIMENSION_ROWS.items()
+        for key, row in rows.items()
+    ]
+
+
+def fraud_state(path: Path) -> OnlineState:
+    store = EmbeddedStore(path)
+    store.load(dimensions=fraud_dimensions())
+    return OnlineState(CFG, store)
