@@ -74,3 +74,20 @@ def postgres_db(postgres_server, request):
     url = postgres_server.create_database(name)
     yield url
     postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real Redis server (Debian's `redis-server`) on 127.0.0.1 with a generated password,
+    for the whole session (tests/support/redis_server.py). Skipped only when the binary is
+    not installed and we are not in CI; in CI a missing binary is an error."""
+    from support.redis_server import RedisServer, RedisUnavailable
+
+    try:
+        server = RedisServer.start()
+    except RedisUnavailable as error:
+        if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+            pytest.fail(f"CI must run the Redis tests: {error}", pytrace=False)
+        pytest.skip(f"Redis tests skipped: {error}")
+    yield server
+    server.stop()

@@ -1,0 +1,195 @@
+"""The online state in Redis: the store of real deployments (several service processes).
+
+Same interface and encoding as ``mlgate.online.store.EmbeddedStore``; what differs:
+
+- Keys live under a namespace (``mlgate:<pipeline>``): one hash per entity
+  (``<ns>:history:<entity>``, field = the key's JSON text), one per dimension table, a
+  sorted set of the events counted (score = epoch seconds, so old keys go by range) and a
+  meta hash.
+- ``apply`` is one Lua script, atomic in Redis: the event is counted only if its key is
+  new, and its entities' histories are written only if each is still the one the caller
+  read (compared by SHA-1). Another process that stored an event of the same entity in
+  between makes it raise ``StateMoved``; the caller reads again and recomputes
+  (``OnlineState.ingest``), so concurrent services never lose an event of a history.
+- A bootstrap is written under ``<ns>:building`` and renamed into place in one
+  MULTI/EXEC (``swap_into``): services read the old state until the new one is whole.
+
+Durability is Redis's: an acknowledged event is in Redis's memory; with ``appendonly yes``
+and ``appendfsync always`` (docker-compose.yaml, the tests) it is on disk before the reply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from mlgate.online.store import StateMoved, key_text
+
+APPLY = """
+local counted = KEYS[1]
+for i = 2, #KEYS do
+  local now = redis.call('HGET', KEYS[i], ARGV[4 + 3 * (i - 2)])
+  local seen = now and redis.sha1hex(now) or ''
+  if seen ~= ARGV[5 + 3 * (i - 2)] then return -1 end
+end
+if redis.call('ZADD', counted, 'NX', ARGV[2], ARGV[1]) == 0 then return 0 end
+for i = 2, #KEYS do
+  redis.call('HSET', KEYS[i], ARGV[4 + 3 * (i - 2)], ARGV[6 + 3 * (i - 2)])
+end
+if ARGV[3] ~= '' then redis.call('ZREMRANGEBYSCORE', counted, '-inf', '(' .. ARGV[3]) end
+return 1
+"""
+BATCH = 10_000  # commands per pipeline round trip in bulk loads
+
+
+def namespace_of(pipeline: str) -> str:
+    return f"mlgate:{pipeline}"
+
+
+def _digest(data: bytes | None) -> str:
+    return "" if data is None else hashlib.sha1(data, usedforsecurity=False).hexdigest()
+
+
+class RedisStore:
+    """The online state in Redis (see the module docstring)."""
+
+    def __init__(self, url: str, *, namespace: str):
+        import redis
+
+        self.url, self.namespace = url, namespace
+        self.db = redis.Redis.from_url(url, decode_responses=False)
+        self.db.ping()  # a wrong address or password fails here, with Redis's message
+        self._apply = self.db.register_script(APPLY)
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.namespace, *parts))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- reads -----------------------------------------------------------------------
+
+    def histories(self, wanted: Iterable[tuple[str, object]]) -> dict[tuple[str, object], bytes]:
+        wanted = list(wanted)
+        if not wanted:
+            return {}
+        pipe = self.db.pipeline(transaction=False)
+        for entity, key in wanted:
+            pipe.hget(self._key("history", entity), key_text(key))
+        found = pipe.execute()
+        return {item: data for item, data in zip(wanted, found, strict=True) if data is not None}
+
+    def dimension(self, table: str, key: object) -> bytes | None:
+        return self.db.hget(self._key("dimension", table), key_text(key))
+
+    def counted(self, event_key: object) -> bool:
+        return self.db.zscore(self._key("counted"), key_text(event_key)) is not None
+
+    def meta(self) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in self.db.hgetall(self._key("meta")).items()}
+
+    def _hashes(self, kind: str) -> list[bytes]:
+        return list(self.db.scan_iter(match=self._key(kind, "*"), count=1000))
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "history": sum(self.db.hlen(k) for k in self._hashes("history")),
+            "dimension": sum(self.db.hlen(k) for k in self._hashes("dimension")),
+            "counted": self.db.zcard(self._key("counted")),
+        }
+
+    def memory_bytes(self) -> int:
+        """Bytes Redis uses for this namespace's keys (MEMORY USAGE, all samples)."""
+        keys = [*self._hashes("history"), *self._hashes("dimension"), self._key("counted")]
+        return sum(self.db.memory_usage(k, samples=0) or 0 for k in keys)
+
+    # --- writes ----------------------------------------------------------------------
+
+    def apply(
+        self,
+        event_key: object,
+        epoch: int,
+        histories: Mapping[tuple[str, object], bytes],
+        *,
+        forget_before: int | None = None,
+        read: Mapping[tuple[str, object], bytes | None] | None = None,
+    ) -> bool:
+        """As ``EmbeddedStore.apply``; ``read``: each history as the caller read it (None:
+        none); ``StateMoved`` when one changed since."""
+        read = read or {}
+        keys = [self._key("counted")]
+        args: list = [key_text(event_key), epoch, "" if forget_before is None else forget_before]
+        for (entity, key), data in histories.items():
+            keys.append(self._key("history", entity))
+            args += [key_text(key), _digest(read.get((entity, key))), data]
+        done = self._apply(keys=keys, args=args)
+        if done == -1:
+            raise StateMoved(f"an entity history of event {event_key!r} changed meanwhile")
+        return bool(done)
+
+    def load(
+        self,
+        *,
+        histories: Iterable[tuple[str, object, bytes]] = (),
+        dimensions: Iterable[tuple[str, object, bytes]] = (),
+        counted: Iterable[tuple[object, int]] = (),
+        meta: Mapping[str, str] | None = None,
+    ) -> None:
+        """Bulk writes of a bootstrap, pipelined in batches."""
+        pipe = self.db.pipeline(transaction=False)
+        pending = 0
+
+        def flush(force: bool = False) -> None:
+            nonlocal pending
+            if pending and (force or pending >= BATCH):
+                pipe.execute()
+                pending = 0
+
+        for entity, key, data in histories:
+            pipe.hset(self._key("history", entity), key_text(key), data)
+            pending += 1
+            flush()
+        for table, key, data in dimensions:
+            pipe.hset(self._key("dimension", table), key_text(key), data)
+            pending += 1
+            flush()
+        for key, epoch in counted:
+            pipe.zadd(self._key("counted"), {key_text(key): epoch})
+            pending += 1
+            flush()
+        if meta:
+            pipe.hset(self._key("meta"), mapping=dict(meta))
+            pending += 1
+        flush(force=True)
+
+    def _all_keys(self, namespace: str | None = None) -> list[bytes]:
+        """Every key of a namespace's state (not of a namespace nested in it)."""
+        ns = namespace or self.namespace
+        keys = [
+            k
+            for kind in ("history", "dimension")
+            for k in self.db.scan_iter(match=f"{ns}:{kind}:*", count=1000)
+        ]
+        keys += [k.encode() for k in (f"{ns}:counted", f"{ns}:meta") if self.db.exists(k)]
+        return keys
+
+    def clear(self) -> None:
+        keys = self._all_keys()
+        for start in range(0, len(keys), BATCH):
+            self.db.unlink(*keys[start : start + BATCH])
+
+    def swap_into(self, namespace: str) -> None:
+        """Move this namespace's state to ``namespace`` in one transaction (what was there
+        goes): readers of ``namespace`` see the old state or the new one, never a mix."""
+        ours = self._all_keys()
+        theirs = self._all_keys(namespace)
+        prefix = self.namespace.encode()
+        pipe = self.db.pipeline(transaction=True)
+        if theirs:
+            pipe.unlink(*theirs)
+        for key in ours:
+            pipe.rename(key, namespace.encode() + key[len(prefix) :])
+        pipe.execute()
+
+
+__all__ = ["RedisStore", "namespace_of"]

@@ -1,0 +1,158 @@
+"""The two online stores (mlgate.online.store.EmbeddedStore, mlgate.online.redis_store):
+the same answers to the same writes, an event counted once, a bootstrap swapped in whole,
+and (Redis, several writers) no event of a history lost when processes race."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from mlgate.online.redis_store import RedisStore
+from mlgate.online.state import OnlineState
+from mlgate.online.store import EmbeddedStore, StateMoved, StoreInUse
+from support.online_events import CFG, fraud_dimensions, transaction
+
+STREAM = [transaction(n, 41 * n, amount=float(n % 7 + 1), card=7 + n % 3) for n in range(1, 121)]
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def make_store(request, tmp_path):
+    """A factory of empty stores of one kind (a new file, or a new Redis namespace)."""
+    opened = []
+
+    def make():
+        if request.param == "embedded":
+            store = EmbeddedStore(tmp_path / f"{uuid.uuid4().hex}.db")
+        else:
+            server = request.getfixturevalue("redis_server")
+            store = RedisStore(server.url, namespace=f"mlgate:test-{uuid.uuid4().hex}")
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def test_writes_read_back_and_a_key_is_counted_once(make_store):
+    store = make_store()
+    store.load(
+        histories=[("card", 7, b"h7")],
+        dimensions=[("cards", 7, b"d7"), ("cards", "7", b"text")],
+        counted=[(1, 100)],
+        meta={"as_of": "2026-10-01T00:00:00"},
+    )
+    assert store.histories([("card", 7), ("card", 8)]) == {("card", 7): b"h7"}
+    assert store.dimension("cards", 7) == b"d7" and store.dimension("cards", "7") == b"text"
+    assert store.dimension("cards", 9) is None
+    assert store.meta() == {"as_of": "2026-10-01T00:00:00"}
+    assert store.counted(1) and not store.counted(2)
+    read = {("card", 7): b"h7", ("card", 8): None}
+    new = {("card", 7): b"h7+2", ("card", 8): b"h8"}
+    assert store.apply(2, 200, new, read=read) is True
+    assert store.apply(2, 200, {("card", 7): b"other"}, read={("card", 7): b"h7+2"}) is False
+    assert store.histories([("card", 7), ("card", 8)]) == new  # the replay wrote nothing
+    assert store.sizes() == {"history": 2, "dimension": 2, "counted": 2}
+    assert store.apply(3, 500, {}, forget_before=200) is True  # 1 (epoch 100) is forgotten
+    assert not store.counted(1) and store.counted(2) and store.counted(3)
+    store.clear()
+    assert store.sizes() == {"history": 0, "dimension": 0, "counted": 0} and store.meta() == {}
+
+
+def test_both_stores_give_the_same_features_for_the_same_stream(tmp_path, redis_server):
+    embedded = EmbeddedStore(tmp_path / "a.db")
+    redis = RedisStore(redis_server.url, namespace=f"mlgate:test-{uuid.uuid4().hex}")
+    states = []
+    for store in (embedded, redis):
+        store.load(dimensions=fraud_dimensions())
+        states.append(OnlineState(CFG, store))
+    for event in STREAM:
+        answers = [state.ingest(event) for state in states]
+        assert answers[0] == answers[1], event["transaction_id"]
+    assert embedded.sizes() == redis.sizes()
+    wanted = [("card", card) for card in (7, 8, 9)]
+    assert embedded.histories(wanted) == redis.histories(wanted)
+    embedded.close()
+    redis.close()
+
+
+def test_a_second_process_cannot_open_an_embedded_state_in_use(tmp_path):
+    first = EmbeddedStore(tmp_path / "state.db")
+    with pytest.raises(StoreInUse, match="in use by another process"):
+        EmbeddedStore(tmp_path / "state.db")
+    first.close()
+    EmbeddedStore(tmp_path / "state.db").close()  # free again once closed
+
+
+def test_redis_refuses_a_write_over_a_history_that_moved(redis_server):
+    store = RedisStore(redis_server.url, namespace=f"mlgate:test-{uuid.uuid4().hex}")
+    store.load(histories=[("card", 7, b"v1")])
+    store.apply(1, 10, {("card", 7): b"v2"}, read={("card", 7): b"v1"})  # someone else
+    with pytest.raises(StateMoved):
+        store.apply(2, 11, {("card", 7): b"v1+2"}, read={("card", 7): b"v1"})
+    assert not store.counted(2) and store.histories([("card", 7)]) == {("card", 7): b"v2"}
+    with pytest.raises(StateMoved):  # a history that appeared since it was read as none
+        store.apply(3, 12, {("card", 7): b"new"}, read={("card", 7): None})
+    store.close()
+
+
+def test_racing_services_on_one_redis_state_lose_no_event(redis_server, tmp_path):
+    namespace = f"mlgate:test-{uuid.uuid4().hex}"
+    shared = [RedisStore(redis_server.url, namespace=namespace) for _ in range(4)]
+    shared[0].load(dimensions=fraud_dimensions())
+    states = [OnlineState(CFG, store) for store in shared]
+    one_card = [transaction(n, 13 * n, card=7) for n in range(1, 201)]  # every event: card 7
+
+    moved = []
+
+    class Counting(RedisStore):
+        def apply(self, *args, **kwargs):
+            try:
+                return super().apply(*args, **kwargs)
+            except StateMoved:
+                moved.append(1)
+                raise
+
+    for store in shared:
+        store.__class__ = Counting
+
+    def feed(state, events):
+        for event in events:
+            state.ingest(event)
+
+    threads = [
+        threading.Thread(target=feed, args=(state, one_card[i::4]))
+        for i, state in enumerate(states)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    alone = EmbeddedStore(tmp_path / "alone.db")
+    alone.load(dimensions=fraud_dimensions())
+    sequential = OnlineState(CFG, alone)
+    for event in one_card:
+        sequential.ingest(event)
+    probe = transaction(10_000, 13 * 201, card=7)
+    assert states[0].features(probe).features == sequential.features(probe).features
+    assert shared[0].sizes()["counted"] == 200
+    assert moved  # the services did race: some writes were refused and done again
+    for store in (*shared, alone):
+        store.close()
+
+
+def test_a_redis_bootstrap_replaces_the_state_whole(redis_server):
+    namespace = f"mlgate:test-{uuid.uuid4().hex}"
+    live = RedisStore(redis_server.url, namespace=namespace)
+    live.load(histories=[("card", 1, b"old"), ("card", 2, b"old")], meta={"as_of": "old"})
+    building = RedisStore(redis_server.url, namespace=namespace + ":building")
+    building.load(histories=[("card", 3, b"new")], counted=[(9, 1)], meta={"as_of": "new"})
+    assert live.histories([("card", 3)]) == {}  # not visible before the swap
+    building.swap_into(namespace)
+    assert live.meta() == {"as_of": "new"} and live.counted(9)
+    assert live.histories([("card", 1), ("card", 3)]) == {("card", 3): b"new"}
+    assert building.sizes() == {"history": 0, "dimension": 0, "counted": 0}
+    live.close()
+    building.close()
