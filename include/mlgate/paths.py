@@ -71,9 +71,18 @@ def scores_partition(pipeline: str, ds: str) -> Path:
     return pipeline_dir(pipeline) / "scores" / f"ds={ds}"
 
 
+ONLINE_STATE_ENV = "MLGATE_ONLINE_STATE"  # a file path or redis://[:password@]host:port/db
+
+
 def online_state_path(pipeline: str) -> Path:
     """The pipeline's embedded online state (``mlgate online bootstrap``, ``mlgate serve``)."""
     return pipeline_dir(pipeline) / "online" / "state.db"
+
+
+def online_state_location(pipeline: str, given: str | None = None) -> str:
+    """Where the online state is: ``given``, else $MLGATE_ONLINE_STATE (keeps a Redis
+    password off the command line), else the pipeline's embedded file."""
+    return given or os.environ.get(ONLINE_STATE_ENV) or str(online_state_path(pipeline))
 
 
 def run_dir(pipeline: str, ds: str) -> Path:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from mlgate.config import load_pipeline
+from mlgate.export.portable import ModelSpec
 from mlgate.online.state import OnlineState, encode_dimension
 from mlgate.online.store import EmbeddedStore
 
@@ -54,3 +55,14 @@ def fraud_state(path: Path) -> OnlineState:
     store = EmbeddedStore(path)
     store.load(dimensions=fraud_dimensions())
     return OnlineState(CFG, store)
+
+
+# a logistic model over two fraud inputs (tests/support/scoring_service.logistic_model)
+WEIGHTS = [0.01, 1.0]  # margin = amount / 100 + card_count_1h
+FRAUD_SPEC = ModelSpec(
+    numeric=["amount", "card_count_1h"],
+    categorical=["channel"],
+    vocabularies={"channel": ["ecom", "pos"]},
+    operating_threshold=0.9,
+    family="logistic_regression",
+)

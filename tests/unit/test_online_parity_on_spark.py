@@ -6,17 +6,15 @@ online definition of one feature is caught by the gate."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 import pandas as pd
 import pytest
 
 from mlgate.config import load_pipeline
 from mlgate.gates import online_parity
-from mlgate.ingest import status
 from mlgate.online import features as online_features
 from mlgate.online.parity import exact_features, replay_day
-from mlgate.paths import table_partition
+from support.fraud_lake import write_fraud_lake
 
 pytestmark = pytest.mark.spark
 
@@ -29,28 +27,10 @@ INPUTS = list(dict.fromkeys([*CFG.features.model_inputs()[0], *CFG.features.mode
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     """A fraud lake of 20 simulated days, every day accepted, dimensions landed by RUN."""
-    from mlgate.demo.simulate import simulate
-
     state = tmp_path_factory.mktemp("state")
     mp = pytest.MonkeyPatch()
     mp.setenv("MLGATE_STATE", str(state))
-    data = simulate(days=20, end_date=RUN, transactions=6_000, seed=11)
-    tx = data["transactions"].drop(columns=["is_fraud"])
-    tx["created_at"] = pd.to_datetime(tx["created_at"])
-    # decimal, as the extract lands a SQL NUMERIC: both paths must read it as a double
-    tx["amount"] = [Decimal(f"{v:.2f}") for v in tx["amount"]]
-    days = sorted(tx["created_at"].dt.date.unique())
-    for day in days:
-        folder = table_partition(CFG.name, "transactions", day.isoformat())
-        folder.mkdir(parents=True)
-        rows = tx[tx["created_at"].dt.date == day]
-        rows.to_parquet(folder / "part-0.parquet", index=False, coerce_timestamps="us")
-    decider = status.Decider(CFG.name, RUN.isoformat(), "test")
-    status.set_status(CFG.name, "transactions", days, status.ACCEPTED, decider)
-    for table in ("cards", "merchants", "customers"):
-        folder = table_partition(CFG.name, table, RUN.isoformat())
-        folder.mkdir(parents=True)
-        data[table].to_parquet(folder / "part-0.parquet", index=False)
+    write_fraud_lake(CFG, RUN)
     yield state
     mp.undo()
 

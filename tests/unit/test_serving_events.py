@@ -14,17 +14,8 @@ from mlgate.online.state import OnlineState
 from mlgate.online.store import EmbeddedStore
 from mlgate.serving.app import create_app
 from mlgate.serving.events import EventScoring
-from support.online_events import CFG, at, fraud_state, transaction
+from support.online_events import CFG, FRAUD_SPEC, WEIGHTS, at, fraud_state, transaction
 from support.scoring_service import authorized, logistic_model
-
-WEIGHTS = [0.01, 1.0]  # margin = amount / 100 + card_count_1h
-FRAUD_SPEC = ModelSpec(
-    numeric=["amount", "card_count_1h"],
-    categorical=["channel"],
-    vocabularies={"channel": ["ecom", "pos"]},
-    operating_threshold=0.9,
-    family="logistic_regression",
-)
 
 
 def sigmoid(margin: float) -> float:
@@ -169,8 +160,9 @@ def test_an_entity_target_scores_an_observation_without_changing_the_state(tmp_p
 
     def page(n: int, seconds: float) -> dict:
         return {
-            "event_id": n, "visitor_id": 5, "session_id": "s0123456789ab", "event_type": "page_view",
-            "device": "mobile", "country": "DE", "occurred_at": at(seconds).isoformat(),
+            "event_id": n, "visitor_id": 5, "session_id": "s0123456789ab",
+            "event_type": "page_view", "device": "mobile", "country": "DE",
+            "occurred_at": at(seconds).isoformat(),
         }  # fmt: skip
 
     observation = {"observation_id": "o1", "visitor_id": 5, "occurred_at": at(3600).isoformat()}

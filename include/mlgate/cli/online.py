@@ -25,10 +25,15 @@ job reads), the dimension rows as the newest run landed them, and the event keys
 after it). The state is built beside the old one and moved into place whole; a running
 `mlgate serve --online` on the same file must be stopped first.
 
+--state is a file (the embedded store: one SQLite file, no server) or a Redis URL (the
+store of deployments with several service processes); $MLGATE_ONLINE_STATE gives the
+default and keeps a Redis password off the command line.
+
 examples:
   mlgate online bootstrap --pipeline fraud
   mlgate online bootstrap --pipeline fraud --as-of 2026-10-31T00:00:00
   mlgate online status --pipeline fraud
+  MLGATE_ONLINE_STATE=redis://:$REDIS_PASSWORD@localhost:6379/0 mlgate online bootstrap
 """
 
 
@@ -45,10 +50,10 @@ def iso_time(text: str) -> datetime:
     return moment
 
 
-def state_path(args, pipeline: str) -> Path:
-    from mlgate.paths import online_state_path
+def state_location(args, pipeline: str) -> str:
+    from mlgate.paths import online_state_location
 
-    return Path(args.state) if args.state else online_state_path(pipeline)
+    return online_state_location(pipeline, args.state)
 
 
 def newest_accepted_day_end(cfg) -> datetime | None:
@@ -63,8 +68,11 @@ def newest_accepted_day_end(cfg) -> datetime | None:
 
 
 def cmd_bootstrap(args) -> int:
-    from mlgate.online.bootstrap import BootstrapError, bootstrap_file
+    import redis
+
+    from mlgate.online.bootstrap import BootstrapError
     from mlgate.online.store import StoreInUse
+    from mlgate.online.stores import bootstrap_into, describe
 
     cfg = load_pipeline_or_exit(args)
     as_of = args.as_of or newest_accepted_day_end(cfg)
@@ -76,11 +84,11 @@ def cmd_bootstrap(args) -> int:
             file=sys.stderr,
         )
         return 2
-    target = state_path(args, cfg.name)
-    print(f"building the online state of {cfg.name} as of {as_of.isoformat()} at {target}")
+    target = state_location(args, cfg.name)
+    print(f"building the online state of {cfg.name} as of {as_of.isoformat()}: {describe(target)}")
     try:
-        built = bootstrap_file(cfg, target, as_of, progress=lambda line: print(line, flush=True))
-    except (BootstrapError, StoreInUse) as error:
+        built = bootstrap_into(cfg, target, as_of, progress=lambda line: print(line, flush=True))
+    except (BootstrapError, StoreInUse, redis.RedisError) as error:
         print(f"mlgate online bootstrap: {error}", file=sys.stderr)
         return 2
     print(f"lake days read: {', '.join(built.days) if built.days else 'none'}")
@@ -88,33 +96,36 @@ def cmd_bootstrap(args) -> int:
 
 
 def cmd_status(args) -> int:
+    import redis
+
     from mlgate.online.bootstrap import AS_OF_META, SPEC_META, spec_fingerprint
-    from mlgate.online.store import EmbeddedStore, StoreInUse
+    from mlgate.online.redis_store import is_redis_url
+    from mlgate.online.store import StoreInUse
+    from mlgate.online.stores import describe, open_store
 
     cfg = load_pipeline_or_exit(args)
-    path = state_path(args, cfg.name)
-    if not path.exists():
-        print(f"no online state at {path}: run mlgate online bootstrap --pipeline {cfg.name}")
+    location = state_location(args, cfg.name)
+    if not is_redis_url(location) and not Path(location).exists():
+        print(f"no online state at {location}: run mlgate online bootstrap --pipeline {cfg.name}")
         return 1
     try:
-        store = EmbeddedStore(path)
-    except StoreInUse as error:
+        store = open_store(cfg, location)
+        meta, sizes = store.meta(), store.sizes()
+        size = store.memory_bytes() if is_redis_url(location) else Path(location).stat().st_size
+        store.close()
+    except (StoreInUse, redis.RedisError) as error:
         print(f"mlgate online status: {error}", file=sys.stderr)
         return 2
-    try:
-        meta, sizes = store.meta(), store.sizes()
-    finally:
-        store.close()
     current = meta.get(SPEC_META) == spec_fingerprint(cfg)
-    size = path.stat().st_size
     per_entity = size / sizes["history"] if sizes["history"] else 0
-    print(f"online state of {cfg.name}: {path}")
+    where = "Redis memory" if is_redis_url(location) else "file"
+    print(f"online state of {cfg.name}: {describe(location)}")
     print(f"  as of            {meta.get(AS_OF_META, 'never bootstrapped')}")
     print(f"  feature spec     {'current' if current else 'OUTDATED: bootstrap again'}")
     print(f"  entities         {sizes['history']:,} with a history")
     print(f"  dimension keys   {sizes['dimension']:,}")
     print(f"  events counted   {sizes['counted']:,}")
-    print(f"  file             {size / 2**20:,.1f} MiB ({per_entity:,.0f} bytes per entity)")
+    print(f"  {where:<16} {size / 2**20:,.1f} MiB ({per_entity:,.0f} bytes per entity)")
     return 0 if current else 1
 
 
@@ -140,7 +151,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
         command.add_argument(
             "--state",
             metavar="PATH",
-            help="the state file (default: $MLGATE_STATE/pipelines/<pipeline>/online/state.db)",
+            help="a file, or redis://[:password@]host:port/db (default: $MLGATE_ONLINE_STATE, "
+            "else $MLGATE_STATE/pipelines/<pipeline>/online/state.db)",
         )
     boot.add_argument(
         "--as-of",

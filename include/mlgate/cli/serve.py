@@ -119,36 +119,42 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def open_online(cfg, path_text: str):
+def open_online(cfg, given: str):
     """The raw-event scoring of ``cfg`` over its online state, or None (said why)."""
+    import redis
+
     from mlgate.online.bootstrap import AS_OF_META, SPEC_META, spec_fingerprint
+    from mlgate.online.redis_store import is_redis_url
     from mlgate.online.state import OnlineState
-    from mlgate.online.store import EmbeddedStore, StoreInUse
-    from mlgate.paths import online_state_path
+    from mlgate.online.store import StoreInUse
+    from mlgate.online.stores import describe, open_store
+    from mlgate.paths import online_state_location
     from mlgate.serving.events import EventScoring
 
-    path = Path(path_text) if path_text else online_state_path(cfg.name)
+    location = online_state_location(cfg.name, given or None)
     bootstrap = f"mlgate online bootstrap --pipeline {cfg.name}"
-    if not path.exists():
-        print(f"mlgate serve: no online state at {path}: build it: {bootstrap}", file=sys.stderr)
+    if not is_redis_url(location) and not Path(location).exists():
+        print(
+            f"mlgate serve: no online state at {location}: build it: {bootstrap}", file=sys.stderr
+        )
         return None
     try:
-        store = EmbeddedStore(path)
-    except StoreInUse as error:
-        print(f"mlgate serve: {error}", file=sys.stderr)
+        store = open_store(cfg, location)
+        meta = store.meta()
+    except (StoreInUse, redis.RedisError) as error:
+        print(f"mlgate serve: the online state {describe(location)}: {error}", file=sys.stderr)
         return None
-    meta = store.meta()
     if meta.get(SPEC_META) != spec_fingerprint(cfg):
         store.close()
         print(
-            f"mlgate serve: the online state at {path} was built for another feature spec "
-            f"(or never bootstrapped): build it again with {bootstrap}",
+            f"mlgate serve: the online state at {describe(location)} was built for another "
+            f"feature spec (or never bootstrapped): build it again with {bootstrap}",
             file=sys.stderr,
         )
         return None
     print(
-        f"online state {path}: bootstrapped as of {meta[AS_OF_META]}; raw events at POST "
-        "/score and POST /events, precomputed features at POST /score/features",
+        f"online state {describe(location)}: bootstrapped as of {meta[AS_OF_META]}; raw "
+        "events at POST /score and POST /events, precomputed features at POST /score/features",
         file=sys.stderr,
         flush=True,
     )
@@ -259,9 +265,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
         nargs="?",
         const="",
         metavar="STATE",
-        help="score raw events at POST /score from the online feature state (default file: "
-        "$MLGATE_STATE/pipelines/<pipeline>/online/state.db, built by mlgate online "
-        "bootstrap); precomputed features move to POST /score/features",
+        help="score raw events at POST /score from the online feature state built by mlgate "
+        "online bootstrap: a file or redis://... (default: $MLGATE_ONLINE_STATE, else "
+        "$MLGATE_STATE/pipelines/<pipeline>/online/state.db); precomputed features move to "
+        "POST /score/features",
     )
     parser.set_defaults(func=cmd_serve)
 

@@ -140,6 +140,30 @@ def histories_of(table: pa.Table, engine: OnlineFeatures, entity: str, key_colum
         )
 
 
+def _snapshot_tables(cfg: PipelineConfig) -> list[str]:
+    """The joined dimension tables a run lands as a dated snapshot (not last-modified)."""
+    declared = {d.table: d for d in cfg.source.dimensions}
+    joined = dict.fromkeys(join.table for join in cfg.features.joins)
+    return [t for t in joined if declared[t].history != "lastmodified"]
+
+
+def newest_dimensions(cfg: PipelineConfig) -> date:
+    """The newest run day that landed every snapshot dimension the spec joins: the
+    dimensions a service scoring from now on joins, whatever the bootstrap's moment."""
+    landed = None
+    for table in _snapshot_tables(cfg):
+        days = {p.name.removeprefix("ds=") for p in (lake_dir(cfg.name) / table).glob("ds=*")}
+        landed = days if landed is None else landed & days
+    if landed is None:  # no snapshot joined: the last-modified versions are not dated
+        return date.today()
+    if not landed:
+        raise BootstrapError(
+            f"no run has landed the dimensions {', '.join(_snapshot_tables(cfg))} of "
+            f"{cfg.name} in its lake: run a day first (mlgate run-day --pipeline {cfg.name})"
+        )
+    return date.fromisoformat(max(landed))
+
+
 def dimension_rows(cfg: PipelineConfig, dimensions_of: date):
     """(table, key, encoded rows) of every dimension the spec joins, as the run of
     ``dimensions_of`` landed it."""
@@ -190,10 +214,10 @@ def bootstrap(
 ) -> Bootstrapped:
     """Replace ``store``'s content with the state of ``cfg`` as of ``as_of`` (see the
     module docstring). ``dimensions_of``: the run whose dimensions are joined (default:
-    the day before ``as_of``, the newest run that could have landed them)."""
+    the newest run that landed them all, ``newest_dimensions``)."""
     started = time.monotonic()
     as_of = _naive_utc(as_of)
-    dimensions_of = dimensions_of or (as_of - timedelta(microseconds=1)).date()
+    dimensions_of = dimensions_of or newest_dimensions(cfg)
     engine = OnlineFeatures(cfg.features, time_column=cfg.row_time, row_key=cfg.source.events.key)
     spec = cfg.source.events
     lookback = max(engine.lookback.values(), default=0)
@@ -212,7 +236,7 @@ def bootstrap(
             batch = []
     store.load(dimensions=batch)
     dimension_keys += len(batch)
-    progress(f"reading the events of the {lookback} s before {as_of.isoformat()}")
+    progress(f"reading the events of the {lookback / 86_400:g} days before {as_of.isoformat()}")
     from_joins = sorted(needed & joined)
     # with columns a join brings, read every event column (the join keys among them)
     table, days = read_events(cfg, as_of, lookback, None if from_joins else sorted(needed))

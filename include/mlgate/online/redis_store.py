@@ -21,8 +21,11 @@ and ``appendfsync always`` (docker-compose.yaml, the tests) it is on disk before
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 
+from mlgate.config import PipelineConfig
+from mlgate.online.bootstrap import Bootstrapped, bootstrap
 from mlgate.online.store import StateMoved, key_text
 
 APPLY = """
@@ -192,4 +195,24 @@ class RedisStore:
         pipe.execute()
 
 
-__all__ = ["RedisStore", "namespace_of"]
+def is_redis_url(location: str) -> bool:
+    return location.startswith(("redis://", "rediss://", "unix://"))
+
+
+def bootstrap_redis(
+    cfg: PipelineConfig, url: str, as_of: datetime, *, progress: Callable[[str], None]
+) -> Bootstrapped:
+    """The state of ``cfg`` as of ``as_of`` in Redis, built under ``<ns>:building`` and
+    swapped into ``<ns>`` whole (``RedisStore.swap_into``): services keep reading the old
+    state until then."""
+    namespace = namespace_of(cfg.name)
+    building = RedisStore(url, namespace=f"{namespace}:building")
+    try:
+        built = bootstrap(cfg, building, as_of, progress=progress)
+        building.swap_into(namespace)
+    finally:
+        building.close()
+    return built
+
+
+__all__ = ["RedisStore", "bootstrap_redis", "is_redis_url", "namespace_of"]
