@@ -156,3 +156,45 @@ def test_a_redis_bootstrap_replaces_the_state_whole(redis_server):
     assert building.sizes() == {"history": 0, "dimension": 0, "counted": 0}
     live.close()
     building.close()
+
+
+def test_an_embedded_batch_commits_once_or_not_at_all(tmp_path):
+    store = EmbeddedStore(tmp_path / "state.db")
+    with store.batch():
+        assert store.apply(1, 10, {("card", 7): b"a"}) and store.apply(2, 11, {("card", 7): b"b"})
+    with pytest.raises(RuntimeError), store.batch():
+        store.apply(3, 12, {("card", 7): b"c"})
+        raise RuntimeError("the service died mid-array")
+    assert store.counted(2) and not store.counted(3)
+    assert store.histories([("card", 7)]) == {("card", 7): b"b"}
+    store.close()
+
+
+def test_many_events_at_once_leave_the_state_one_at_a_time_leaves(make_store):
+    one_by_one, at_once = (OnlineState(CFG, make_store()) for _ in range(2))
+    for state in (one_by_one, at_once):
+        state.store.load(dimensions=fraud_dimensions())
+    stream = [*STREAM[:60], STREAM[10], *STREAM[60:], STREAM[100]]  # two replays among them
+    expected = [one_by_one.ingest(event, features=False).counted for event in stream]
+    got = []
+    for start in range(0, len(stream), 25):  # arrays of 25: an entity's events share one
+        got += at_once.ingest_many(stream[start : start + 25])
+    assert got == expected and expected.count(False) == 2
+    assert at_once.ingest_many([STREAM[0], STREAM[0]]) == [False, False]  # counted before
+    probe = transaction(10_000, 41 * 121, card=8)
+    assert at_once.features(probe).features == one_by_one.features(probe).features
+    wanted = [("card", card) for card in (7, 8, 9)]
+    assert at_once.store.histories(wanted) == one_by_one.store.histories(wanted)
+    assert at_once.store.sizes() == one_by_one.store.sizes()
+
+
+def test_redis_refuses_many_events_when_one_was_counted_meanwhile(redis_server):
+    store = RedisStore(redis_server.url, namespace=f"mlgate:test-{uuid.uuid4().hex}")
+    store.apply(2, 11, {})  # another service counted event 2 after we read
+    with pytest.raises(StateMoved):
+        store.apply_many([(1, 10), (2, 11)], {("card", 7): b"h"}, read={("card", 7): None})
+    assert not store.counted(1) and store.histories([("card", 7)]) == {}
+    store.apply_many([(1, 10), (3, 12)], {("card", 7): b"h"}, read={("card", 7): None})
+    assert store.counted(1) and store.counted(3)
+    assert store.histories([("card", 7)]) == {("card", 7): b"h"}
+    store.close()

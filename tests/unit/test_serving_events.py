@@ -191,3 +191,11 @@ def test_without_a_model_raw_events_are_a_503_and_nothing_is_stored(state):
     with authorized(app) as client:
         assert client.post("/score", json=transaction(1, 0)).status_code == 503
     assert not state.store.counted(1)
+
+
+def test_an_array_with_an_event_that_cannot_be_computed_stores_none_of_it(client, state):
+    broken = transaction(3, 30, amount=25.0)
+    broken["card_id"] = {"not": "a key"}  # passes the record rules, breaks the history
+    answer = client.post("/events", json=[transaction(1, 10), transaction(2, 20), broken])
+    assert answer.status_code == 422 and "none is stored" in answer.json()["error"]
+    assert [state.store.counted(n) for n in (1, 2, 3)] == [False, False, False]

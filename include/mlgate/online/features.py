@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from mlgate.config import FeatureSpec
@@ -49,6 +50,9 @@ def whole_seconds(moment: datetime | str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return math.floor(moment.timestamp())
+
+
+_seconds = cache(duration_seconds)  # a window's seconds, parsed once per spelling
 
 
 def _in_window(history: Sequence[Past], t: int, seconds: int) -> Sequence[Past]:
@@ -125,13 +129,13 @@ class OnlineFeatures:
         for feature in self.features:
             if feature.source == "aggregation":
                 agg = feature.item
-                earlier = _in_window(history(agg.entity), t, duration_seconds(feature.window))
+                earlier = _in_window(history(agg.entity), t, _seconds(feature.window))
                 values[feature.name] = _aggregate(agg, feature.window, earlier, t, row)
             elif feature.source == "novelty":
                 novelty = feature.item
                 column = next(c for c in novelty.columns if novelty.feature_name(c) == feature.name)
                 own = row.get(column)
-                earlier = _in_window(history(novelty.entity), t, duration_seconds(novelty.lookback))
+                earlier = _in_window(history(novelty.entity), t, _seconds(novelty.lookback))
                 seen = any(p.values.get(column) == own for p in earlier)
                 values[feature.name] = int(own is not None and not seen)
             elif feature.source == "mismatch":

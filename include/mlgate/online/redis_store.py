@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 
 from mlgate.config import PipelineConfig
@@ -40,6 +41,25 @@ for i = 2, #KEYS do
   redis.call('HSET', KEYS[i], ARGV[4 + 3 * (i - 2)], ARGV[6 + 3 * (i - 2)])
 end
 if ARGV[3] ~= '' then redis.call('ZREMRANGEBYSCORE', counted, '-inf', '(' .. ARGV[3]) end
+return 1
+"""
+APPLY_MANY = """
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  if redis.call('ZSCORE', KEYS[1], ARGV[1 + 2 * i]) then return -1 end
+end
+local base = 3 + 2 * n
+for i = 2, #KEYS do
+  local at = base + 3 * (i - 2)
+  local now = redis.call('HGET', KEYS[i], ARGV[at])
+  if (now and redis.sha1hex(now) or '') ~= ARGV[at + 1] then return -1 end
+end
+for i = 1, n do redis.call('ZADD', KEYS[1], ARGV[2 + 2 * i], ARGV[1 + 2 * i]) end
+for i = 2, #KEYS do
+  local at = base + 3 * (i - 2)
+  redis.call('HSET', KEYS[i], ARGV[at], ARGV[at + 2])
+end
+if ARGV[2] ~= '' then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2]) end
 return 1
 """
 BATCH = 10_000  # commands per pipeline round trip in bulk loads
@@ -63,6 +83,7 @@ class RedisStore:
         self.db = redis.Redis.from_url(url, decode_responses=False)
         self.db.ping()  # a wrong address or password fails here, with Redis's message
         self._apply = self.db.register_script(APPLY)
+        self._apply_many = self.db.register_script(APPLY_MANY)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))
@@ -87,6 +108,18 @@ class RedisStore:
 
     def counted(self, event_key: object) -> bool:
         return self.db.zscore(self._key("counted"), key_text(event_key)) is not None
+
+    def dimensions(self, table: str, keys: list[object]) -> dict[object, bytes]:
+        if not keys:
+            return {}
+        found = self.db.hmget(self._key("dimension", table), [key_text(k) for k in keys])
+        return {k: data for k, data in zip(keys, found, strict=True) if data is not None}
+
+    def counted_among(self, event_keys: list[object]) -> set[object]:
+        if not event_keys:
+            return set()
+        scores = self.db.zmscore(self._key("counted"), [key_text(k) for k in event_keys])
+        return {k for k, score in zip(event_keys, scores, strict=True) if score is not None}
 
     def meta(self) -> dict[str, str]:
         return {k.decode(): v.decode() for k, v in self.db.hgetall(self._key("meta")).items()}
@@ -129,6 +162,33 @@ class RedisStore:
         if done == -1:
             raise StateMoved(f"an entity history of event {event_key!r} changed meanwhile")
         return bool(done)
+
+    def apply_many(
+        self,
+        events: list[tuple[object, int]],
+        histories: Mapping[tuple[str, object], bytes],
+        *,
+        forget_before: int | None = None,
+        read: Mapping[tuple[str, object], bytes | None] | None = None,
+    ) -> None:
+        """As ``EmbeddedStore.apply_many``, in one script: ``StateMoved`` when one of the
+        events was counted meanwhile or one of the histories changed since ``read``."""
+        read = read or {}
+        keys = [self._key("counted")]
+        args: list = [len(events), "" if forget_before is None else forget_before]
+        for event_key, epoch in events:
+            args += [key_text(event_key), epoch]
+        for (entity, key), data in histories.items():
+            keys.append(self._key("history", entity))
+            args += [key_text(key), _digest(read.get((entity, key))), data]
+        if self._apply_many(keys=keys, args=args) == -1:
+            raise StateMoved("another service stored one of these events or entities meanwhile")
+
+    @contextmanager
+    def batch(self):
+        """As ``EmbeddedStore.batch`` in form; here each ``apply`` is atomic on its own
+        (other services write between them), so nothing is held."""
+        yield self
 
     def load(
         self,

@@ -10,6 +10,7 @@ look at what an event would get).
 
 from __future__ import annotations
 
+import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,9 @@ from mlgate.online.store import StateMoved, decode_history, encode_history
 
 STATIC, VERSIONS = "row", "versions"  # the two shapes of a stored dimension key
 MAX_TRIES = 20  # reads of an event whose histories other processes keep moving
+DIMENSION_CACHE_SECONDS = 60.0  # a bootstrap's new dimension rows reach a service this late
+DIMENSION_CACHE_KEYS = 200_000  # decoded dimension keys kept in memory, at most
+FORGET_EVERY = 1_000  # commits between two clean-ups of the event keys no window reaches
 
 
 def micros(moment: datetime | str) -> int:
@@ -56,9 +60,13 @@ def encode_dimension(spec: DimensionTable, rows: list[dict], columns: list[str])
 def version_at(data: bytes | None, at: int) -> dict | None:
     """The columns a row at ``at`` (µs) joins: the static row, or the newest version that
     started at or before it and had not ended; None without one."""
-    if data is None:
+    return version_in(None if data is None else orjson.loads(data), at)
+
+
+def version_in(stored: dict | None, at: int) -> dict | None:
+    """``version_at`` of a decoded stored dimension key."""
+    if stored is None:
         return None
-    stored = orjson.loads(data)
     if STATIC in stored:
         return stored[STATIC]
     valid = [v for v in stored[VERSIONS] if v[0] <= at and (v[1] is None or at < v[1])]
@@ -102,6 +110,17 @@ class OnlineState:
         self.event_key = cfg.source.events.key
         # event keys are kept as long as the longest lookback: no window reaches further
         self.remember_seconds = max(self.engine.lookback.values(), default=0)
+        self._dimensions: dict[tuple[str, object], tuple[float, dict | None]] = {}
+        self._commits = 0
+
+    def _dimension(self, table: str, key: object) -> dict | None:
+        """A dimension key's stored rows, decoded; kept in memory for a while (dimension
+        rows change only with a bootstrap, and every event of a card reads its card)."""
+        cached = self._dimensions.get((table, key))
+        if cached is None or cached[0] <= time.monotonic():
+            self._prefetch(table, {key})
+            cached = self._dimensions[(table, key)]
+        return cached[1]
 
     def joined(self, event: dict) -> dict:
         """The event with its dimensions' columns, joined in the spec's order as of its
@@ -109,11 +128,24 @@ class OnlineState:
         row = dict(event)
         at = micros(row[self.cfg.row_time])
         for join in self.spec.joins:
-            key = row.get(join.key)
-            found = None if key is None else version_at(self.store.dimension(join.table, key), at)
-            for column in join.columns:
-                row[column] = None if found is None else found.get(column)
+            self._join(row, join, at)
         return row
+
+    def _join(self, row: dict, join, at: int) -> None:
+        key = row.get(join.key)
+        found = None if key is None else version_in(self._dimension(join.table, key), at)
+        for column in join.columns:
+            row[column] = None if found is None else found.get(column)
+
+    def joined_many(self, events: list[dict]) -> list[dict]:
+        """``joined`` of many events, each join's keys read in one query per table."""
+        rows = [dict(event) for event in events]
+        moments = [micros(row[self.cfg.row_time]) for row in rows]
+        for join in self.spec.joins:
+            self._prefetch(join.table, {row.get(join.key) for row in rows} - {None})
+            for row, at in zip(rows, moments, strict=True):
+                self._join(row, join, at)
+        return rows
 
     def _histories(self, row: dict) -> tuple[dict, dict, dict]:
         keys = {
@@ -128,12 +160,13 @@ class OnlineState:
         """The event's features from the state, without changing it."""
         return self.pending(event).scored(counted=False)
 
-    def pending(self, event: dict) -> Pending:
-        """The event's features and its entities' histories as read: what ``commit``
-        stores once the caller accepts the event (scored it, say)."""
+    def pending(self, event: dict, *, features: bool = True) -> Pending:
+        """The event's features (``features=False``: none, an event only stored) and its
+        entities' histories as read: what ``commit`` stores once the caller accepts it."""
         row = self.joined(event)
         keys, histories, read = self._histories(row)
-        return Pending(row, self.engine.compute(row, histories), keys, histories, read)
+        values = self.engine.compute(row, histories) if features else {}
+        return Pending(row, values, keys, histories, read)
 
     def commit(self, pending: Pending) -> Scored:
         """The event in its entities' histories and counted, in one transaction of the
@@ -146,22 +179,92 @@ class OnlineState:
             newest = max([epoch, *(p.epoch for p in history[-1:])])
             kept = insert(history, past, newest=newest, lookback=self.engine.lookback[entity])
             updated[(entity, keys[entity])] = encode_history(kept, self.engine.columns[entity])
+        self._commits += 1
+        forget = self._commits % FORGET_EVERY == 0
         counted = self.store.apply(
             row[self.event_key],
             epoch,
             updated,
-            forget_before=epoch - self.remember_seconds,
+            forget_before=epoch - self.remember_seconds if forget else None,
             read=pending.read,
         )
         return pending.scored(counted)
 
-    def ingest(self, event: dict) -> Scored:
-        """The event's features from the state, then the event stored (``commit``); read
-        again when another process moved one of its histories meanwhile."""
+    def ingest(self, event: dict, *, features: bool = True) -> Scored:
+        """The event's features from the state (unless ``features=False``), then the event
+        stored (``commit``); read again when another process moved one of its histories."""
         for _ in range(MAX_TRIES - 1):
             with suppress(StateMoved):
-                return self.commit(self.pending(event))
-        return self.commit(self.pending(event))  # the last try's StateMoved is the caller's
+                return self.commit(self.pending(event, features=features))
+        # the last try's StateMoved is the caller's
+        return self.commit(self.pending(event, features=features))
+
+    def ingest_many(self, events: list[dict]) -> list[bool]:
+        """Store ``events`` (no features computed) with one read of their entities and one
+        write, atomic: per event, whether it was counted now (False: counted before, or a
+        repeat within ``events``). Read again when another process moved a history."""
+        for _ in range(MAX_TRIES - 1):
+            with suppress(StateMoved):
+                return self._ingest_many(events)
+        return self._ingest_many(events)  # the last try's StateMoved is the caller's
+
+    def _ingest_many(self, events: list[dict]) -> list[bool]:
+        rows = self.joined_many(events)
+        keyed = [self.engine.entity_keys(row) for row in rows]
+        wanted = list(
+            dict.fromkeys((e, k) for keys in keyed for e, k in keys.items() if k is not None)
+        )
+        stored = self.store.histories(wanted)
+        read = {item: stored.get(item) for item in wanted}
+        current = {item: decode_history(data) for item, data in read.items()}
+        before = self.store.counted_among([row[self.event_key] for row in rows])
+        counted, changed, fresh = [], set(), []
+        for row, keys in zip(rows, keyed, strict=True):
+            event_key = row[self.event_key]
+            if event_key in before:
+                counted.append(False)
+                continue
+            before.add(event_key)  # a repeat later in the array is a replay too
+            epoch = whole_seconds(row[self.cfg.row_time])
+            for entity, past in self.engine.remember(row).items():
+                item = (entity, keys[entity])
+                history = current[item]
+                newest = max([epoch, *(p.epoch for p in history[-1:])])
+                lookback = self.engine.lookback[entity]
+                current[item] = insert(history, past, newest=newest, lookback=lookback)
+                changed.add(item)
+            fresh.append((event_key, epoch))
+            counted.append(True)
+        if fresh:
+            histories = {
+                item: encode_history(current[item], self.engine.columns[item[0]])
+                for item in changed
+            }
+            newest_epoch = max(epoch for _, epoch in fresh)
+            self.store.apply_many(
+                fresh,
+                histories,
+                forget_before=newest_epoch - self.remember_seconds,
+                read={item: read[item] for item in changed},
+            )
+        return counted
+
+    def _prefetch(self, table: str, keys: set) -> None:
+        """The keys of ``table`` not in the dimension cache, read in one query into it."""
+        now = time.monotonic()
+        missing = [
+            k for k in keys
+            if (cached := self._dimensions.get((table, k))) is None or cached[0] <= now
+        ]  # fmt: skip
+        if not missing:
+            return
+        found = self.store.dimensions(table, missing)
+        if len(self._dimensions) + len(missing) >= DIMENSION_CACHE_KEYS:
+            self._dimensions.clear()
+        for key in missing:
+            data = found.get(key)
+            stored = None if data is None else orjson.loads(data)
+            self._dimensions[(table, key)] = (now + DIMENSION_CACHE_SECONDS, stored)
 
     def inputs(self, scored: Scored) -> dict:
         """The model's inputs for a scored event as the Spark job has them: the joined row's
@@ -169,4 +272,12 @@ class OnlineState:
         return {**self.engine.prepared(scored.row), **scored.features}
 
 
-__all__ = ["OnlineState", "Pending", "Scored", "encode_dimension", "micros", "version_at"]
+__all__ = [
+    "OnlineState",
+    "Pending",
+    "Scored",
+    "encode_dimension",
+    "micros",
+    "version_at",
+    "version_in",
+]

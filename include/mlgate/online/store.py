@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import fcntl
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
 
 from mlgate.online.features import Past
+
+CHECKPOINT_SECONDS = 1.0  # how often the write-ahead log is copied into the file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
@@ -95,13 +99,33 @@ class EmbeddedStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = lock_file(self.path)
+        self._in_batch = False
         # isolation_level=None: transactions are begun and committed here, explicitly
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db.executescript(SCHEMA)
+        # the log is copied into the file by a thread of its own, not by the event whose
+        # commit crosses the threshold: its flush to disk would stall that event
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_every, args=(CHECKPOINT_SECONDS,), daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoint_every(self, seconds: float) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.wait(seconds):
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # never blocks the writer
+        finally:
+            db.close()
 
     def close(self) -> None:
+        self._stop.set()
+        self._checkpointer.join()
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file whole, the log empty
         self.db.close()
         self._lock.close()
 
@@ -109,13 +133,24 @@ class EmbeddedStore:
 
     def histories(self, wanted: Iterable[tuple[str, object]]) -> dict[tuple[str, object], bytes]:
         """(entity, key) -> its encoded history, for those that have one."""
-        found = {}
-        for entity, key in wanted:
+        wanted = list(wanted)
+        if len(wanted) == 1:  # the one-event path: one indexed lookup
+            ((entity, key),) = wanted
             row = self.db.execute(
                 "SELECT data FROM history WHERE entity = ? AND key = ?", (entity, key_text(key))
             ).fetchone()
-            if row is not None:
-                found[(entity, key)] = row[0]
+            return {} if row is None else {(entity, key): row[0]}
+        by_entity: dict[str, list[object]] = {}
+        for entity, key in wanted:
+            by_entity.setdefault(entity, []).append(key)
+        found = {}
+        for entity, keys in by_entity.items():
+            rows = self._in(
+                "SELECT key, data FROM history WHERE entity = ? AND key IN ({marks})",
+                (entity,),
+                keys,
+            )
+            found.update({(entity, k): rows[key_text(k)] for k in keys if key_text(k) in rows})
         return found
 
     def dimension(self, table: str, key: object) -> bytes | None:
@@ -129,6 +164,30 @@ class EmbeddedStore:
             "SELECT 1 FROM counted WHERE event_key = ?", (key_text(event_key),)
         ).fetchone()
         return row is not None
+
+    def _in(self, sql: str, lead: tuple, keys: list[object]) -> dict[str, bytes]:
+        """key text -> the value ``sql`` selects for it, for keys given as their text, in
+        chunks under SQLite's limit on bound parameters."""
+        found = {}
+        for start in range(0, len(keys), 500):
+            chunk = [key_text(k) for k in keys[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(sql.format(marks=marks), (*lead, *chunk)).fetchall())
+        return found
+
+    def dimensions(self, table: str, keys: list[object]) -> dict[object, bytes]:
+        """key -> its stored dimension data, for the keys that have one (one query)."""
+        found = self._in(
+            "SELECT key, data FROM dimension WHERE tbl = ? AND key IN ({marks})", (table,), keys
+        )
+        return {k: found[key_text(k)] for k in keys if key_text(k) in found}
+
+    def counted_among(self, event_keys: list[object]) -> set[object]:
+        """The keys among ``event_keys`` counted before."""
+        found = self._in(
+            "SELECT event_key, 1 FROM counted WHERE event_key IN ({marks})", (), event_keys
+        )
+        return {k for k in event_keys if key_text(k) in found}
 
     def meta(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT name, value FROM meta").fetchall())
@@ -159,26 +218,82 @@ class EmbeddedStore:
         processes write; this file has one writer (its lock), so nothing moves under it.
         """
         db = self.db
+        if self._in_batch:  # the batch's transaction holds this update too
+            return self._apply(event_key, epoch, histories, forget_before)
         db.execute("BEGIN IMMEDIATE")
         try:
-            done = db.execute(
-                "INSERT INTO counted (event_key, epoch) VALUES (?, ?) "
-                "ON CONFLICT (event_key) DO NOTHING",
-                (key_text(event_key), epoch),
-            ).rowcount
-            if done:
-                db.executemany(
-                    "INSERT INTO history (entity, key, data) VALUES (?, ?, ?) "
-                    "ON CONFLICT (entity, key) DO UPDATE SET data = excluded.data",
-                    [(entity, key_text(key), data) for (entity, key), data in histories.items()],
-                )
-                if forget_before is not None:
-                    db.execute("DELETE FROM counted WHERE epoch < ?", (forget_before,))
+            done = self._apply(event_key, epoch, histories, forget_before)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return done
+
+    def _apply(self, event_key, epoch, histories, forget_before) -> bool:
+        """``apply``'s statements, inside a transaction the caller holds."""
+        db = self.db
+        done = db.execute(
+            "INSERT INTO counted (event_key, epoch) VALUES (?, ?) "
+            "ON CONFLICT (event_key) DO NOTHING",
+            (key_text(event_key), epoch),
+        ).rowcount
+        if done:
+            db.executemany(
+                "INSERT INTO history (entity, key, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (entity, key) DO UPDATE SET data = excluded.data",
+                [(entity, key_text(key), data) for (entity, key), data in histories.items()],
+            )
+            if forget_before is not None:
+                db.execute("DELETE FROM counted WHERE epoch < ?", (forget_before,))
         return bool(done)
+
+    def apply_many(
+        self,
+        events: list[tuple[object, int]],
+        histories: Mapping[tuple[str, object], bytes],
+        *,
+        forget_before: int | None = None,
+        read: Mapping[tuple[str, object], bytes | None] | None = None,
+    ) -> None:
+        """Count ``events`` (key, epoch), none counted before, and store the histories they
+        end with, in one transaction (``read``: as in ``apply``, unused here)."""
+        db = self.db
+        own = not self._in_batch
+        if own:
+            db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT INTO counted (event_key, epoch) VALUES (?, ?)",
+                [(key_text(k), epoch) for k, epoch in events],
+            )
+            db.executemany(
+                "INSERT INTO history (entity, key, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (entity, key) DO UPDATE SET data = excluded.data",
+                [(entity, key_text(key), data) for (entity, key), data in histories.items()],
+            )
+            if forget_before is not None:
+                db.execute("DELETE FROM counted WHERE epoch < ?", (forget_before,))
+            if own:
+                db.execute("COMMIT")
+        except BaseException:
+            if own:
+                db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def batch(self):
+        """Many ``apply`` calls in one transaction (``POST /events`` with an array): one
+        commit instead of one per event; an error rolls all of them back."""
+        self.db.execute("BEGIN IMMEDIATE")
+        self._in_batch = True
+        try:
+            yield self
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_batch = False
 
     def load(
         self,

@@ -151,16 +151,12 @@ class EventScoring:
         """The answer to ``POST /events``: each event stored once, in the array's order."""
         items = self.objects(body, many=True)
         checked = [self.checked(item, self.event_fields, rules=True) for item in items]
-        counted = 0
-        for index, item in enumerate(checked):
-            try:
-                counted += self.state.ingest(item).counted
-            except (TypeError, ValueError) as error:
-                raise _invalid(
-                    f"cannot compute the features of event {item[self.event_fields[0]]!r}: "
-                    f"{error}; the {index} event(s) before it are stored",
-                    row=index,
-                ) from None
+        try:
+            counted = sum(self.state.ingest_many(checked))
+        except (TypeError, ValueError) as error:
+            raise _invalid(
+                f"cannot compute the features of these events: {error}; none is stored"
+            ) from None
         return {"received": len(checked), "counted": counted, "replayed": len(checked) - counted}
 
 
