@@ -69,6 +69,18 @@ def namespace_of(pipeline: str) -> str:
     return f"mlgate:{pipeline}"
 
 
+def _chunks(rows: Iterable) -> Iterable[list]:
+    """``rows`` in lists of at most ``BATCH``."""
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= BATCH:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _digest(data: bytes | None) -> str:
     return "" if data is None else hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
@@ -198,32 +210,23 @@ class RedisStore:
         counted: Iterable[tuple[object, int]] = (),
         meta: Mapping[str, str] | None = None,
     ) -> None:
-        """Bulk writes of a bootstrap, pipelined in batches."""
+        """Bulk writes of a bootstrap: many fields per HSET and many members per ZADD,
+        ``BATCH`` at a time, pipelined."""
         pipe = self.db.pipeline(transaction=False)
-        pending = 0
-
-        def flush(force: bool = False) -> None:
-            nonlocal pending
-            if pending and (force or pending >= BATCH):
+        for kind, rows in (("history", histories), ("dimension", dimensions)):
+            for chunk in _chunks(rows):
+                by_hash: dict[str, dict[str, bytes]] = {}
+                for name, key, data in chunk:
+                    by_hash.setdefault(self._key(kind, name), {})[key_text(key)] = data
+                for hash_key, fields in by_hash.items():
+                    pipe.hset(hash_key, mapping=fields)
                 pipe.execute()
-                pending = 0
-
-        for entity, key, data in histories:
-            pipe.hset(self._key("history", entity), key_text(key), data)
-            pending += 1
-            flush()
-        for table, key, data in dimensions:
-            pipe.hset(self._key("dimension", table), key_text(key), data)
-            pending += 1
-            flush()
-        for key, epoch in counted:
-            pipe.zadd(self._key("counted"), {key_text(key): epoch})
-            pending += 1
-            flush()
+        for chunk in _chunks(counted):
+            pipe.zadd(self._key("counted"), {key_text(k): epoch for k, epoch in chunk})
+            pipe.execute()
         if meta:
             pipe.hset(self._key("meta"), mapping=dict(meta))
-            pending += 1
-        flush(force=True)
+            pipe.execute()
 
     def _all_keys(self, namespace: str | None = None) -> list[bytes]:
         """Every key of a namespace's state (not of a namespace nested in it)."""

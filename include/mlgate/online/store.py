@@ -24,6 +24,10 @@ import orjson
 from mlgate.online.features import Past
 
 CHECKPOINT_SECONDS = 1.0  # how often the write-ahead log is copied into the file
+RESTART_LOG_BYTES = 32 * 2**20  # a log this long is finished and started over
+PAGE_BYTES = 4096  # SQLite's default page size, which the file keeps
+MMAP_BYTES = 2**30  # the file read through a memory map, up to this size
+CACHE_KIB = 64 * 1024  # SQLite's own page cache
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
@@ -105,9 +109,13 @@ class EmbeddedStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db.executescript(SCHEMA)
+        # reads of a big state go through the OS's page cache, not a copy per page
+        self.db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+        self.db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         # the log is copied into the file by a thread of its own, not by the event whose
         # commit crosses the threshold: its flush to disk would stall that event
         self.db.execute("PRAGMA wal_autocheckpoint=0")
+        self.db.execute(f"PRAGMA journal_size_limit={RESTART_LOG_BYTES}")
         self._stop = threading.Event()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_every, args=(CHECKPOINT_SECONDS,), daemon=True
@@ -115,10 +123,16 @@ class EmbeddedStore:
         self._checkpointer.start()
 
     def _checkpoint_every(self, seconds: float) -> None:
+        """Copy the log into the file every ``seconds`` without blocking the writer; when
+        the log has grown past ``RESTART_LOG_BYTES`` (a writer that never pauses keeps a
+        passive copy from ever finishing), finish the copy and start the log over: the
+        writer waits only for the frames of the last second."""
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             while not self._stop.wait(seconds):
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # never blocks the writer
+                _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames * PAGE_BYTES > RESTART_LOG_BYTES:
+                    db.execute("PRAGMA wal_checkpoint(RESTART)")
         finally:
             db.close()
 
