@@ -571,6 +571,10 @@ def test_a_second_pipeline_promotes_its_own_champion_beside_the_first(embedded):
     by_name = {g["name"]: g for g in gates["results"]}
     assert by_name["export_parity"]["verdict"] == "pass"  # gradient-boosted trees, as ONNX
     assert by_name["assertion_set"]["verdict"] == "pass"
+    # page events replayed through the online state, each visitor scored at midnight from it
+    online = by_name["online_parity"]
+    assert online["verdict"] == "pass", online
+    assert online["details"]["rows"] > 0 and online["details"]["decision_flips"] == 0
 
     # fraud's champion, history and lake are untouched by the shop run
     assert (

@@ -232,11 +232,19 @@ def compute_features(
     return frame.withColumns(features).drop(_EPOCH, _ROW)
 
 
+ARITHMETIC_OPS = ("sum", "mean", "min", "max", "stddev", "ratio_to_mean")
+
+
 def _aggregate(
     agg, seconds: int, over: Window, counted: Column, epoch: Column, row_key: str, empty
 ) -> Column:
-    """One aggregation over one window of the entity's earlier rows (only `counted` ones)."""
+    """One aggregation over one window of the entity's earlier rows (only `counted` ones).
+    Arithmetic is on doubles: a DECIMAL column's mean would otherwise be rounded to the
+    decimal scale Spark picks (6 places for a NUMERIC(10, 2)), which no online store or
+    ONNX graph reproduces (the online_parity gate found it on the shop demo)."""
     value = F.col(agg.column) if agg.column else None
+    if value is not None and agg.op in ARITHMETIC_OPS:
+        value = value.cast("double")
     kept = F.when(counted, value) if value is not None else None
     if agg.op == "count":
         return F.count(F.when(counted, F.lit(1))).over(over)
