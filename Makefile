@@ -137,6 +137,12 @@ bench-serve: install  ## scoring benchmark on the demo champion (make run first)
 	$(JAVA_ENV) $(BIN)/python scripts/bench_serve.py --seconds $(BENCH_SECONDS) \
 	  --write docs/benchmarks.md
 
+ONLINE_ENTITIES ?= 1000000
+.PHONY: bench-online
+bench-online: install  ## online features: 1M-entity state, embedded and Redis, in process and HTTP (make run first) -> docs/benchmarks.md
+	@scripts/prerequisites test
+	$(BIN)/python scripts/bench_online.py --entities $(ONLINE_ENTITIES) --write docs/benchmarks.md
+
 serve: install  ## PIPELINE's champion (ONNX twin) over HTTP: http://127.0.0.1:8000
 	$(BIN)/mlgate serve --pipeline $(PIPELINE) --port 8000
 
