@@ -99,6 +99,7 @@ def test_an_event_breaking_the_record_rules_is_refused_and_changes_nothing(clien
         ({"created_at": "yesterday"}, 422, "created_at must be an ISO 8601 time"),
         ({"created_at": 1_790_000_000}, 422, "created_at must be an ISO 8601 time"),
         ({"amount": "lots"}, 422, "out_of_range:amount"),
+        ({"channel": 5}, 422, "categories must be JSON strings: channel"),
     ],
 )
 def test_an_unusable_event_is_a_422_that_says_what_is_wrong(client, change, status, says):

@@ -175,9 +175,7 @@ class OnlineState:
         epoch = whole_seconds(row[self.cfg.row_time])
         updated = {}
         for entity, past in self.engine.remember(row).items():
-            history = histories[entity]
-            newest = max([epoch, *(p.epoch for p in history[-1:])])
-            kept = insert(history, past, newest=newest, lookback=self.engine.lookback[entity])
+            kept = self._added(histories[entity], past, entity)
             updated[(entity, keys[entity])] = encode_history(kept, self.engine.columns[entity])
         self._commits += 1
         forget = self._commits % FORGET_EVERY == 0
@@ -189,6 +187,11 @@ class OnlineState:
             read=pending.read,
         )
         return pending.scored(counted)
+
+    def _added(self, history: list, past, entity: str) -> list:
+        """``history`` with ``past`` in its place, without what no later window reaches."""
+        newest = max([past.epoch, *(p.epoch for p in history[-1:])])
+        return insert(history, past, newest=newest, lookback=self.engine.lookback[entity])
 
     def ingest(self, event: dict, *, features: bool = True) -> Scored:
         """The event's features from the state (unless ``features=False``), then the event
@@ -228,10 +231,7 @@ class OnlineState:
             epoch = whole_seconds(row[self.cfg.row_time])
             for entity, past in self.engine.remember(row).items():
                 item = (entity, keys[entity])
-                history = current[item]
-                newest = max([epoch, *(p.epoch for p in history[-1:])])
-                lookback = self.engine.lookback[entity]
-                current[item] = insert(history, past, newest=newest, lookback=lookback)
+                current[item] = self._added(current[item], past, entity)
                 changed.add(item)
             fresh.append((event_key, epoch))
             counted.append(True)

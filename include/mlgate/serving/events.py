@@ -123,6 +123,13 @@ class EventScoring:
             except (TypeError, ValueError) as error:
                 raise _invalid(f"cannot compute the features of this event: {error}") from None
             inputs = self.state.inputs(pending.scored(counted=False))
+            wrong = [
+                name
+                for name in scorer.spec.categorical
+                if inputs.get(name) is not None and not isinstance(inputs[name], str)
+            ]
+            if wrong:
+                raise _invalid(f"categories must be JSON strings: {', '.join(wrong)}", fields=wrong)
             probability = float(scorer.score_arrays(*scorer.arrays_of_record(inputs))[0])
             if not self.scores_events:
                 counted = False
