@@ -32,9 +32,7 @@ import itertools
 import json
 import os
 import re
-import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +41,14 @@ from pathlib import Path
 
 import numpy as np
 from bench_docs import publish  # scripts/ is on sys.path when run
-from bench_serve import champion, free_port, machine, median_of_rounds, percentiles
+from bench_serve import (
+    champion,
+    machine,
+    median_of_rounds,
+    percentiles,
+    start_service,
+    stop_service,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
@@ -238,44 +243,10 @@ async def _load(port, requests, next_index, clients: int, seconds: float) -> dic
 
 
 def bench_http(location: str, scorer_folder: Path, events: list[dict], seconds: float) -> dict:
-    import httpx
-
-    port, token = free_port(), secrets.token_urlsafe(32)
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlgate"),
-            "serve",
-            "--pipeline",
-            "fraud",
-            "--model-dir",
-            str(scorer_folder),
-            "--online",
-            location,
-            "--port",
-            str(port),
-            "--poll-seconds",
-            "0",
-            "--log-level",
-            "warning",
-        ],  # fmt: skip
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MLGATE_SERVE_TOKEN": token},
+    server, log, port, token = start_service(
+        ["--pipeline", "fraud", "--model-dir", str(scorer_folder), "--online", location]
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                raise SystemExit("mlgate serve exited: " + Path(log.name).read_text())
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("mlgate serve did not start: " + Path(log.name).read_text())
-            time.sleep(0.3)
         requests = []
         for event in events:
             body = json.dumps(event).encode()
@@ -297,9 +268,7 @@ def bench_http(location: str, scorer_folder: Path, events: list[dict], seconds: 
         results["requests_used"] = next(next_index)
         return results
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        os.unlink(log.name)
+        stop_service(server, log)
 
 
 # --- the run -------------------------------------------------------------------------------

@@ -309,7 +309,9 @@ async def _load(port: int, requests: list[bytes], clients: int, seconds: float) 
     return {**percentiles(samples), "rps": len(samples) / wall}
 
 
-def bench_http(folder: Path, rows, seconds: float) -> dict:
+def start_service(arguments: list[str]) -> tuple[subprocess.Popen, str, int, str]:
+    """`mlgate serve` with ``arguments`` in its own process on a free port, once /health
+    answers: (process, its log file, port, this run's bearer token)."""
     import httpx
 
     port = free_port()
@@ -319,32 +321,44 @@ def bench_http(folder: Path, rows, seconds: float) -> dict:
         [
             str(Path(sys.executable).parent / "mlgate"),
             "serve",
-            "--model-dir",
-            str(folder),
+            *arguments,
             "--port",
             str(port),
             "--poll-seconds",
             "0",
             "--log-level",
             "warning",
-        ],
+        ],  # fmt: skip
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "MLGATE_SERVE_TOKEN": token},
     )
+    deadline = time.monotonic() + 120
+    while True:
+        if server.poll() is not None:
+            raise SystemExit("mlgate serve exited: " + Path(log.name).read_text())
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return server, log.name, port, token
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            server.kill()
+            raise SystemExit("mlgate serve did not start: " + Path(log.name).read_text())
+        time.sleep(0.3)
+
+
+def stop_service(server: subprocess.Popen, log: str) -> None:
+    server.terminate()
+    server.wait(timeout=30)
+    os.unlink(log)
+
+
+def bench_http(folder: Path, rows, seconds: float) -> dict:
+    import httpx
+
+    server, log, port, token = start_service(["--model-dir", str(folder)])
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                raise SystemExit("mlgate serve exited: " + Path(log.name).read_text())
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("mlgate serve did not start: " + Path(log.name).read_text())
-            time.sleep(0.3)
         records = rows.iloc[:500].to_dict("records")
         bodies = [json.dumps(r).encode() for r in records]
         headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
@@ -367,9 +381,7 @@ def bench_http(folder: Path, rows, seconds: float) -> dict:
         results["answers"] = np.asarray(answers)
         return results
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        os.unlink(log.name)
+        stop_service(server, log)
 
 
 # --- the table -----------------------------------------------------------------------------

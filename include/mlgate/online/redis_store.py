@@ -164,13 +164,9 @@ class RedisStore:
     ) -> bool:
         """As ``EmbeddedStore.apply``; ``read``: each history as the caller read it (None:
         none); ``StateMoved`` when one changed since."""
-        read = read or {}
-        keys = [self._key("counted")]
-        args: list = [key_text(event_key), epoch, "" if forget_before is None else forget_before]
-        for (entity, key), data in histories.items():
-            keys.append(self._key("history", entity))
-            args += [key_text(key), _digest(read.get((entity, key))), data]
-        done = self._apply(keys=keys, args=args)
+        keys, checked = self._history_args(histories, read)
+        args = [key_text(event_key), epoch, "" if forget_before is None else forget_before]
+        done = self._apply(keys=keys, args=args + checked)
         if done == -1:
             raise StateMoved(f"an entity history of event {event_key!r} changed meanwhile")
         return bool(done)
@@ -185,16 +181,22 @@ class RedisStore:
     ) -> None:
         """As ``EmbeddedStore.apply_many``, in one script: ``StateMoved`` when one of the
         events was counted meanwhile or one of the histories changed since ``read``."""
-        read = read or {}
-        keys = [self._key("counted")]
+        keys, checked = self._history_args(histories, read)
         args: list = [len(events), "" if forget_before is None else forget_before]
         for event_key, epoch in events:
             args += [key_text(event_key), epoch]
+        if self._apply_many(keys=keys, args=args + checked) == -1:
+            raise StateMoved("another service stored one of these events or entities meanwhile")
+
+    def _history_args(self, histories, read) -> tuple[list, list]:
+        """The scripts' KEYS (the counted set, then each history's hash) and, per history,
+        its field, the digest of what was read and the new data."""
+        read = read or {}
+        keys, args = [self._key("counted")], []
         for (entity, key), data in histories.items():
             keys.append(self._key("history", entity))
             args += [key_text(key), _digest(read.get((entity, key))), data]
-        if self._apply_many(keys=keys, args=args) == -1:
-            raise StateMoved("another service stored one of these events or entities meanwhile")
+        return keys, args
 
     @contextmanager
     def batch(self):

@@ -231,34 +231,14 @@ class EmbeddedStore:
         ``read`` (the histories as the caller read them) is for stores that several
         processes write; this file has one writer (its lock), so nothing moves under it.
         """
-        db = self.db
-        if self._in_batch:  # the batch's transaction holds this update too
-            return self._apply(event_key, epoch, histories, forget_before)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            done = self._apply(event_key, epoch, histories, forget_before)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return done
-
-    def _apply(self, event_key, epoch, histories, forget_before) -> bool:
-        """``apply``'s statements, inside a transaction the caller holds."""
-        db = self.db
-        done = db.execute(
-            "INSERT INTO counted (event_key, epoch) VALUES (?, ?) "
-            "ON CONFLICT (event_key) DO NOTHING",
-            (key_text(event_key), epoch),
-        ).rowcount
-        if done:
-            db.executemany(
-                "INSERT INTO history (entity, key, data) VALUES (?, ?, ?) "
-                "ON CONFLICT (entity, key) DO UPDATE SET data = excluded.data",
-                [(entity, key_text(key), data) for (entity, key), data in histories.items()],
-            )
-            if forget_before is not None:
-                db.execute("DELETE FROM counted WHERE epoch < ?", (forget_before,))
+        with self._transaction():
+            done = self.db.execute(
+                "INSERT INTO counted (event_key, epoch) VALUES (?, ?) "
+                "ON CONFLICT (event_key) DO NOTHING",
+                (key_text(event_key), epoch),
+            ).rowcount
+            if done:
+                self._write(histories, forget_before)
         return bool(done)
 
     def apply_many(
@@ -271,43 +251,46 @@ class EmbeddedStore:
     ) -> None:
         """Count ``events`` (key, epoch), none counted before, and store the histories they
         end with, in one transaction (``read``: as in ``apply``, unused here)."""
-        db = self.db
-        own = not self._in_batch
-        if own:
-            db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany(
+        with self._transaction():
+            self.db.executemany(
                 "INSERT INTO counted (event_key, epoch) VALUES (?, ?)",
                 [(key_text(k), epoch) for k, epoch in events],
             )
-            db.executemany(
-                "INSERT INTO history (entity, key, data) VALUES (?, ?, ?) "
-                "ON CONFLICT (entity, key) DO UPDATE SET data = excluded.data",
-                [(entity, key_text(key), data) for (entity, key), data in histories.items()],
-            )
-            if forget_before is not None:
-                db.execute("DELETE FROM counted WHERE epoch < ?", (forget_before,))
-            if own:
-                db.execute("COMMIT")
+            self._write(histories, forget_before)
+
+    def _write(self, histories: Mapping[tuple[str, object], bytes], forget_before) -> None:
+        self.db.executemany(
+            "INSERT INTO history (entity, key, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (entity, key) DO UPDATE SET data = excluded.data",
+            [(entity, key_text(key), data) for (entity, key), data in histories.items()],
+        )
+        if forget_before is not None:
+            self.db.execute("DELETE FROM counted WHERE epoch < ?", (forget_before,))
+
+    @contextmanager
+    def _transaction(self):
+        """One transaction, or none inside a ``batch`` (whose transaction holds it all)."""
+        if self._in_batch:
+            yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.db.execute("COMMIT")
         except BaseException:
-            if own:
-                db.execute("ROLLBACK")
+            self.db.execute("ROLLBACK")
             raise
 
     @contextmanager
     def batch(self):
         """Many ``apply`` calls in one transaction (``POST /events`` with an array): one
         commit instead of one per event; an error rolls all of them back."""
-        self.db.execute("BEGIN IMMEDIATE")
-        self._in_batch = True
-        try:
-            yield self
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        finally:
-            self._in_batch = False
+        with self._transaction():
+            self._in_batch = True
+            try:
+                yield self
+            finally:
+                self._in_batch = False
 
     def load(
         self,
@@ -319,8 +302,7 @@ class EmbeddedStore:
     ) -> None:
         """Bulk writes of a bootstrap, in one transaction (replacing what was there)."""
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             db.executemany(
                 "INSERT OR REPLACE INTO history VALUES (?, ?, ?)",
                 ((e, key_text(k), d) for e, k, d in histories),
@@ -334,10 +316,6 @@ class EmbeddedStore:
                 ((key_text(k), epoch) for k, epoch in counted),
             )
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", (meta or {}).items())
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def clear(self) -> None:
         self.db.executescript(
