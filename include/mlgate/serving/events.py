@@ -12,7 +12,8 @@ table holds, not model features:
   row key, time and the entity's key), scored from the state as of its time without
   changing it; the entity's events reach the state through ``POST /events``.
 
-``POST /events`` stores raw events without scoring them (one object or an array).
+``POST /events`` stores raw events without scoring them (one object or an array, stored
+whole or not at all).
 An event that breaks the pipeline's record rules is refused with the rules it breaks (a
 422), as the lake would quarantine it, and the state does not change.
 ``?features=true`` adds the model inputs the answer was computed from.
