@@ -53,14 +53,20 @@ def postgres_server():
     """
     from support.pgserver import PostgresServer, PostgresUnavailable
 
-    try:
-        server = PostgresServer.start()
-    except PostgresUnavailable as error:
-        if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
-            pytest.fail(f"CI must run the PostgreSQL tests: {error}", pytrace=False)
-        pytest.skip(f"PostgreSQL tests skipped: {error}")
+    server = _started_or_skipped(PostgresServer.start, PostgresUnavailable, "PostgreSQL")
     yield server
     server.stop()
+
+
+def _started_or_skipped(start, unavailable: type[Exception], name: str):
+    """``start()``, or the test skipped when the server's binaries are missing; in CI
+    (CI=true) a missing binary fails: the make targets install them."""
+    try:
+        return start()
+    except unavailable as error:
+        if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+            pytest.fail(f"CI must run the {name} tests: {error}", pytrace=False)
+        pytest.skip(f"{name} tests skipped: {error}")
 
 
 @pytest.fixture
@@ -83,11 +89,6 @@ def redis_server():
     not installed and we are not in CI; in CI a missing binary is an error."""
     from support.redis_server import RedisServer, RedisUnavailable
 
-    try:
-        server = RedisServer.start()
-    except RedisUnavailable as error:
-        if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
-            pytest.fail(f"CI must run the Redis tests: {error}", pytrace=False)
-        pytest.skip(f"Redis tests skipped: {error}")
+    server = _started_or_skipped(RedisServer.start, RedisUnavailable, "Redis")
     yield server
     server.stop()
