@@ -10,8 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
+
 from mlgate.config import DimensionTable
-from mlgate.online.state import encode_dimension, micros, version_at
+from mlgate.online.state import encode_dimension, micros, version_in
 from support.online_events import at, fraud_state, transaction
 
 
@@ -23,6 +25,10 @@ def test_an_event_gets_its_dimensions_through_chained_joins(tmp_path):
     assert scored.features["country_ne_home_country"] == 1
     unknown = state.features(transaction(2, 1, card=8))  # no such card: nulls, no guess
     assert unknown.row["card_type"] is None and unknown.row["home_country"] is None
+
+
+def version_at(data: bytes, at: int) -> dict | None:
+    return version_in(orjson.loads(data), at)  # the key as the store keeps it
 
 
 def test_versions_join_as_of_the_events_time_to_the_microsecond():

@@ -45,8 +45,7 @@ def test_writes_read_back_and_a_key_is_counted_once(make_store):
         meta={"as_of": "2026-10-01T00:00:00"},
     )
     assert store.histories([("card", 7), ("card", 8)]) == {("card", 7): b"h7"}
-    assert store.dimension("cards", 7) == b"d7" and store.dimension("cards", "7") == b"text"
-    assert store.dimension("cards", 9) is None
+    assert store.dimensions("cards", [7, "7", 9]) == {7: b"d7", "7": b"text"}  # 9: none
     assert store.meta() == {"as_of": "2026-10-01T00:00:00"}
     assert store.counted(1) and not store.counted(2)
     read = {("card", 7): b"h7", ("card", 8): None}
@@ -167,24 +166,12 @@ def test_a_redis_bootstrap_replaces_the_state_whole(redis_server):
     building.close()
 
 
-def test_an_embedded_batch_commits_once_or_not_at_all(tmp_path):
-    store = EmbeddedStore(tmp_path / "state.db")
-    with store.batch():
-        assert store.apply(1, 10, {("card", 7): b"a"}) and store.apply(2, 11, {("card", 7): b"b"})
-    with pytest.raises(RuntimeError), store.batch():
-        store.apply(3, 12, {("card", 7): b"c"})
-        raise RuntimeError("the service died mid-array")
-    assert store.counted(2) and not store.counted(3)
-    assert store.histories([("card", 7)]) == {("card", 7): b"b"}
-    store.close()
-
-
 def test_many_events_at_once_leave_the_state_one_at_a_time_leaves(make_store):
     one_by_one, at_once = (OnlineState(CFG, make_store()) for _ in range(2))
     for state in (one_by_one, at_once):
         state.store.load(dimensions=fraud_dimensions())
     stream = [*STREAM[:60], STREAM[10], *STREAM[60:], STREAM[100]]  # two replays among them
-    expected = [one_by_one.ingest(event, features=False).counted for event in stream]
+    expected = [one_by_one.ingest(event).counted for event in stream]
     got = []
     for start in range(0, len(stream), 25):  # arrays of 25: an entity's events share one
         got += at_once.ingest_many(stream[start : start + 25])

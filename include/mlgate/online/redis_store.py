@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import contextmanager
 from datetime import datetime
 
 from mlgate.config import PipelineConfig
@@ -115,9 +114,6 @@ class RedisStore:
         found = pipe.execute()
         return {item: data for item, data in zip(wanted, found, strict=True) if data is not None}
 
-    def dimension(self, table: str, key: object) -> bytes | None:
-        return self.db.hget(self._key("dimension", table), key_text(key))
-
     def counted(self, event_key: object) -> bool:
         return self.db.zscore(self._key("counted"), key_text(event_key)) is not None
 
@@ -197,12 +193,6 @@ class RedisStore:
             keys.append(self._key("history", entity))
             args += [key_text(key), _digest(read.get((entity, key))), data]
         return keys, args
-
-    @contextmanager
-    def batch(self):
-        """As ``EmbeddedStore.batch`` in form; here each ``apply`` is atomic on its own
-        (other services write between them), so nothing is held."""
-        yield self
 
     def load(
         self,

@@ -57,14 +57,10 @@ def encode_dimension(spec: DimensionTable, rows: list[dict], columns: list[str])
     return orjson.dumps({VERSIONS: versions})
 
 
-def version_at(data: bytes | None, at: int) -> dict | None:
-    """The columns a row at ``at`` (µs) joins: the static row, or the newest version that
-    started at or before it and had not ended; None without one."""
-    return version_in(None if data is None else orjson.loads(data), at)
-
-
 def version_in(stored: dict | None, at: int) -> dict | None:
-    """``version_at`` of a decoded stored dimension key."""
+    """The columns a row at ``at`` (µs) joins from a decoded stored dimension key: the
+    static row, or the newest version that started at or before it and had not ended;
+    None without one."""
     if stored is None:
         return None
     if STATIC in stored:
@@ -106,7 +102,6 @@ class OnlineState:
         self.engine = OnlineFeatures(
             self.spec, time_column=cfg.row_time, row_key=cfg.source.events.key
         )
-        self.dimensions = {d.table: d for d in cfg.source.dimensions}
         self.event_key = cfg.source.events.key
         # event keys are kept as long as the longest lookback: no window reaches further
         self.remember_seconds = max(self.engine.lookback.values(), default=0)
@@ -160,13 +155,12 @@ class OnlineState:
         """The event's features from the state, without changing it."""
         return self.pending(event).scored(counted=False)
 
-    def pending(self, event: dict, *, features: bool = True) -> Pending:
-        """The event's features (``features=False``: none, an event only stored) and its
-        entities' histories as read: what ``commit`` stores once the caller accepts it."""
+    def pending(self, event: dict) -> Pending:
+        """The event's features and its entities' histories as read: what ``commit``
+        stores once the caller accepts the event (scored it, say)."""
         row = self.joined(event)
         keys, histories, read = self._histories(row)
-        values = self.engine.compute(row, histories) if features else {}
-        return Pending(row, values, keys, histories, read)
+        return Pending(row, self.engine.compute(row, histories), keys, histories, read)
 
     def commit(self, pending: Pending) -> Scored:
         """The event in its entities' histories and counted, in one transaction of the
@@ -193,14 +187,13 @@ class OnlineState:
         newest = max([past.epoch, *(p.epoch for p in history[-1:])])
         return insert(history, past, newest=newest, lookback=self.engine.lookback[entity])
 
-    def ingest(self, event: dict, *, features: bool = True) -> Scored:
-        """The event's features from the state (unless ``features=False``), then the event
-        stored (``commit``); read again when another process moved one of its histories."""
+    def ingest(self, event: dict) -> Scored:
+        """The event's features from the state, then the event stored (``commit``); read
+        again when another process moved one of its histories meanwhile."""
         for _ in range(MAX_TRIES - 1):
             with suppress(StateMoved):
-                return self.commit(self.pending(event, features=features))
-        # the last try's StateMoved is the caller's
-        return self.commit(self.pending(event, features=features))
+                return self.commit(self.pending(event))
+        return self.commit(self.pending(event))  # the last try's StateMoved is the caller's
 
     def ingest_many(self, events: list[dict]) -> list[bool]:
         """Store ``events`` (no features computed) with one read of their entities and one
@@ -278,6 +271,5 @@ __all__ = [
     "Scored",
     "encode_dimension",
     "micros",
-    "version_at",
     "version_in",
 ]

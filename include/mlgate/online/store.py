@@ -103,7 +103,6 @@ class EmbeddedStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = lock_file(self.path)
-        self._in_batch = False
         # isolation_level=None: transactions are begun and committed here, explicitly
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -166,12 +165,6 @@ class EmbeddedStore:
             )
             found.update({(entity, k): rows[key_text(k)] for k in keys if key_text(k) in rows})
         return found
-
-    def dimension(self, table: str, key: object) -> bytes | None:
-        row = self.db.execute(
-            "SELECT data FROM dimension WHERE tbl = ? AND key = ?", (table, key_text(key))
-        ).fetchone()
-        return None if row is None else row[0]
 
     def counted(self, event_key: object) -> bool:
         row = self.db.execute(
@@ -269,10 +262,6 @@ class EmbeddedStore:
 
     @contextmanager
     def _transaction(self):
-        """One transaction, or none inside a ``batch`` (whose transaction holds it all)."""
-        if self._in_batch:
-            yield
-            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -280,17 +269,6 @@ class EmbeddedStore:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-
-    @contextmanager
-    def batch(self):
-        """Many ``apply`` calls in one transaction (``POST /events`` with an array): one
-        commit instead of one per event; an error rolls all of them back."""
-        with self._transaction():
-            self._in_batch = True
-            try:
-                yield self
-            finally:
-                self._in_batch = False
 
     def load(
         self,
