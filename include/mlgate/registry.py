@@ -167,14 +167,16 @@ def _registry_aliases(client, model_name: str) -> dict[str, str | None]:
     return {alias: _alias_version(client, model_name, alias) for alias in ALIASES}
 
 
-def champion_version(model_name: str) -> dict | None:
-    """{"version", "run_id"} of the current champion, or None before the first promotion."""
-    mlflow = configure_mlflow()
-    client = mlflow.MlflowClient()
-    version = _alias_version(client, model_name, CHAMPION)
+def _version_ref(client, model_name: str, version: str | None) -> dict | None:
     if version is None:
         return None
     return {"version": version, "run_id": client.get_model_version(model_name, version).run_id}
+
+
+def champion_version(model_name: str) -> dict | None:
+    """{"version", "run_id"} of the current champion, or None before the first promotion."""
+    client = configure_mlflow().MlflowClient()
+    return _version_ref(client, model_name, _alias_version(client, model_name, CHAMPION))
 
 
 def read_history(pipeline: str) -> list[dict]:
@@ -217,7 +219,9 @@ def trusted_champion(pipeline: str, model_name: str) -> dict | None:
     check = check_aliases(pipeline, model_name)
     if check.moved:
         raise AliasesMovedError(check.describe())
-    return champion_version(model_name)
+    # the version the check saw, not a second read: an alias moved between two reads
+    # would otherwise be used unchecked
+    return _version_ref(configure_mlflow().MlflowClient(), model_name, check.registry[CHAMPION])
 
 
 def _move_alias(client, model_name: str, alias: str, version: str | None) -> None:

@@ -415,3 +415,27 @@ def test_batch_scoring_refuses_a_champion_moved_outside_mlgate(versions):
     move_champion_anonymously(v1)
     with pytest.raises(registry.AliasesMovedError, match="moved outside mlgate"):
         registry.trusted_champion(PIPELINE, MODEL)
+
+
+def test_a_move_right_after_the_check_is_not_loaded_unchecked(versions, monkeypatch):
+    """The version served and scored is the one the check saw, never a second read.
+
+    The e2e run once caught the service loading a hand-moved champion: the alias moved
+    between the check and the read of the version to load.
+    """
+    from mlgate.serving.app import RegistrySource
+
+    v1, v2, _, _ = versions
+    promote(v1, None)
+    promote(v2, v1)
+    checked = registry.check_aliases
+
+    def check_then_move(pipeline, model_name):
+        check = checked(pipeline, model_name)
+        move_champion_anonymously(v1)  # lands after the check, before any second read
+        return check
+
+    monkeypatch.setattr(registry, "check_aliases", check_then_move)
+    assert RegistrySource(MODEL, pipeline=PIPELINE).current()[0] == v2
+    move_champion_anonymously(v2)
+    assert registry.trusted_champion(PIPELINE, MODEL)["version"] == v2

@@ -113,16 +113,23 @@ class RegistrySource:
 
         from mlgate.registry import AliasesMovedError, check_aliases, configure_mlflow
 
+        client = configure_mlflow().MlflowClient()
         if self.pipeline is not None:  # never load a version moved in outside mlgate
             check = check_aliases(self.pipeline, self.model_name)
             if check.moved:
                 raise AliasesMovedError(check.describe())
-        client = configure_mlflow().MlflowClient()
+            if self.alias in check.registry:
+                # the version checked is the version loaded: a second read of the alias
+                # would leave a window for a move outside mlgate to slip in unchecked
+                version = check.registry[self.alias]
+                if version is None:
+                    return None
+                return version, client.get_model_version(self.model_name, version).run_id
         try:
-            version = client.get_model_version_by_alias(self.model_name, self.alias)
+            found = client.get_model_version_by_alias(self.model_name, self.alias)
         except MlflowException:
             return None
-        return str(version.version), version.run_id
+        return str(found.version), found.run_id
 
     def load(self, version: str, run_id: str, threads: int) -> PortableScorer:
         from mlgate.export.portable import load_from_run
