@@ -379,7 +379,7 @@ def render(r: dict) -> str:
         f"{goals['bootstrap_s']} s: {verdicts['bootstrap']}.",
         "",
         "State per entity is the whole store divided by the entities: the embedded file's "
-        "bytes (histories, dimension rows, event keys counted, SQLite's pages), Redis's "
+        "bytes (histories, dimension rows, SQLite's pages), Redis's "
         "MEMORY USAGE of the namespace; in brackets the median stored history of one entity "
         "(7-day windows of count and sum, 14 days of novelty and mean)." + ping_text,
         "The figures: docs/bench/online.json.",

@@ -9,7 +9,7 @@ from pathlib import Path
 from mlgate.config import load_pipeline
 from mlgate.export.portable import ModelSpec
 from mlgate.online.state import OnlineState, encode_dimension
-from mlgate.online.store import EmbeddedStore
+from mlgate.online.store import EmbeddedStore, decode_history
 
 CFG = load_pipeline("fraud")
 T0 = datetime(2026, 10, 1, 12, 0, 0)
@@ -17,6 +17,12 @@ T0 = datetime(2026, 10, 1, 12, 0, 0)
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def stored_keys(store, entity: str, key: object) -> list:
+    """The event keys an entity's stored history holds, in its order."""
+    data = store.histories([(entity, key)]).get((entity, key))
+    return [past.key for past in decode_history(data)]
 
 
 def transaction(n: int, seconds: float, card: int = 7, amount: float = 10.0, **more) -> dict:

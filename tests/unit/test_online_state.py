@@ -14,7 +14,7 @@ import orjson
 
 from mlgate.config import DimensionTable
 from mlgate.online.state import encode_dimension, micros, version_in
-from support.online_events import at, fraud_state, transaction
+from support.online_events import at, fraud_state, stored_keys, transaction
 
 
 def test_an_event_gets_its_dimensions_through_chained_joins(tmp_path):
@@ -71,7 +71,16 @@ def test_a_replayed_event_is_counted_once_and_gets_the_same_features(tmp_path):
     third = state.ingest(transaction(3, 120, amount=1.0))
     assert third.features["card_count_1h"] == 2  # 1 and 2, not 2 twice
     assert third.features["card_amount_sum_1h"] == 12.0
-    assert state.store.sizes()["counted"] == 3
+    assert stored_keys(state.store, "card", 7) == [1, 2, 3]  # 2 once
+
+
+def test_an_event_without_an_entity_key_is_stored_nowhere_and_not_counted(tmp_path):
+    state = fraud_state(tmp_path / "online.db")
+    state.ingest(transaction(1, 0))
+    keyless = state.ingest(transaction(2, 30, card_id=None))
+    assert not keyless.counted and keyless.features["card_count_1h"] == 0
+    assert state.ingest(transaction(3, 60)).features["card_count_1h"] == 1
+    assert state.store.sizes()["history"] == 1 and stored_keys(state.store, "card", 7) == [1, 3]
 
 
 def test_events_of_the_same_second_do_not_see_each_other(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from mlgate.online.redis_store import RedisStore
 from mlgate.online.state import OnlineState
 from mlgate.online.store import EmbeddedStore, StateMoved, StoreInUse
-from support.online_events import CFG, fraud_dimensions, transaction
+from support.online_events import CFG, fraud_dimensions, stored_keys, transaction
 
 STREAM = [transaction(n, 41 * n, amount=float(n % 7 + 1), card=7 + n % 3) for n in range(1, 121)]
 
@@ -36,28 +36,23 @@ def make_store(request, tmp_path):
         store.close()
 
 
-def test_writes_read_back_and_a_key_is_counted_once(make_store):
+def test_writes_read_back_and_a_clear_empties_the_store(make_store):
     store = make_store()
     store.load(
         histories=[("card", 7, b"h7")],
         dimensions=[("cards", 7, b"d7"), ("cards", "7", b"text")],
-        counted=[(1, 100)],
         meta={"as_of": "2026-10-01T00:00:00"},
     )
     assert store.histories([("card", 7), ("card", 8)]) == {("card", 7): b"h7"}
     assert store.dimensions("cards", [7, "7", 9]) == {7: b"d7", "7": b"text"}  # 9: none
     assert store.meta() == {"as_of": "2026-10-01T00:00:00"}
-    assert store.counted(1) and not store.counted(2)
     read = {("card", 7): b"h7", ("card", 8): None}
     new = {("card", 7): b"h7+2", ("card", 8): b"h8"}
-    assert store.apply(2, 200, new, read=read) is True
-    assert store.apply(2, 200, {("card", 7): b"other"}, read={("card", 7): b"h7+2"}) is False
-    assert store.histories([("card", 7), ("card", 8)]) == new  # the replay wrote nothing
-    assert store.sizes() == {"history": 2, "dimension": 2, "counted": 2}
-    assert store.apply(3, 500, {}, forget_before=200) is True  # 1 (epoch 100) is forgotten
-    assert not store.counted(1) and store.counted(2) and store.counted(3)
+    store.apply(new, read=read)
+    assert store.histories([("card", 7), ("card", 8), ("card", "7")]) == new  # "7" is not 7
+    assert store.sizes() == {"history": 2, "dimension": 2}
     store.clear()
-    assert store.sizes() == {"history": 0, "dimension": 0, "counted": 0} and store.meta() == {}
+    assert store.sizes() == {"history": 0, "dimension": 0} and store.meta() == {}
 
 
 def test_both_stores_give_the_same_features_for_the_same_stream(tmp_path, redis_server):
@@ -88,12 +83,12 @@ def test_a_second_process_cannot_open_an_embedded_state_in_use(tmp_path):
 def test_redis_refuses_a_write_over_a_history_that_moved(redis_server):
     store = RedisStore(redis_server.url, namespace=f"mlgate:test-{uuid.uuid4().hex}")
     store.load(histories=[("card", 7, b"v1")])
-    store.apply(1, 10, {("card", 7): b"v2"}, read={("card", 7): b"v1"})  # someone else
+    store.apply({("card", 7): b"v2"}, read={("card", 7): b"v1"})  # someone else
     with pytest.raises(StateMoved):
-        store.apply(2, 11, {("card", 7): b"v1+2"}, read={("card", 7): b"v1"})
-    assert not store.counted(2) and store.histories([("card", 7)]) == {("card", 7): b"v2"}
+        store.apply({("card", 7): b"v1+2", ("card", 8): b"v1"}, read={("card", 7): b"v1"})
+    assert store.histories([("card", 7), ("card", 8)]) == {("card", 7): b"v2"}  # none written
     with pytest.raises(StateMoved):  # a history that appeared since it was read as none
-        store.apply(3, 12, {("card", 7): b"new"}, read={("card", 7): None})
+        store.apply({("card", 7): b"new"}, read={("card", 7): None})
     store.close()
 
 
@@ -123,7 +118,7 @@ def test_racing_services_on_one_redis_state_lose_no_event(redis_server, tmp_path
         sequential.ingest(event)
     probe = transaction(10_000, 13 * 201, card=7)
     assert states[0].features(probe).features == sequential.features(probe).features
-    assert shared[0].sizes()["counted"] == 200
+    assert stored_keys(shared[0], "card", 7) == list(range(1, 201))  # each once
     for store in (*shared, alone):
         store.close()
 
@@ -145,7 +140,7 @@ def test_an_event_whose_history_moved_meanwhile_is_read_again(redis_server):
 
     ours.apply = after_another_service
     assert state.ingest(transaction(3, 20)).counted
-    assert writes == [3, 3]  # refused once (StateMoved), read again, written
+    assert len(writes) == 2  # refused once (StateMoved), read again, written
     assert state.features(transaction(4, 30)).features["card_count_1h"] == 3  # none lost
     ours.close()
     theirs.close()
@@ -156,12 +151,12 @@ def test_a_redis_bootstrap_replaces_the_state_whole(redis_server):
     live = RedisStore(redis_server.url, namespace=namespace)
     live.load(histories=[("card", 1, b"old"), ("card", 2, b"old")], meta={"as_of": "old"})
     building = RedisStore(redis_server.url, namespace=namespace + ":building")
-    building.load(histories=[("card", 3, b"new")], counted=[(9, 1)], meta={"as_of": "new"})
+    building.load(histories=[("card", 3, b"new")], meta={"as_of": "new"})
     assert live.histories([("card", 3)]) == {}  # not visible before the swap
     building.swap_into(namespace)
-    assert live.meta() == {"as_of": "new"} and live.counted(9)
+    assert live.meta() == {"as_of": "new"}
     assert live.histories([("card", 1), ("card", 3)]) == {("card", 3): b"new"}
-    assert building.sizes() == {"history": 0, "dimension": 0, "counted": 0}
+    assert building.sizes() == {"history": 0, "dimension": 0}
     live.close()
     building.close()
 
@@ -184,13 +179,23 @@ def test_many_events_at_once_leave_the_state_one_at_a_time_leaves(make_store):
     assert at_once.store.sizes() == one_by_one.store.sizes()
 
 
-def test_redis_refuses_many_events_when_one_was_counted_meanwhile(redis_server):
-    store = RedisStore(redis_server.url, namespace=f"mlgate:test-{uuid.uuid4().hex}")
-    store.apply(2, 11, {})  # another service counted event 2 after we read
-    with pytest.raises(StateMoved):
-        store.apply_many([(1, 10), (2, 11)], {("card", 7): b"h"}, read={("card", 7): None})
-    assert not store.counted(1) and store.histories([("card", 7)]) == {}
-    store.apply_many([(1, 10), (3, 12)], {("card", 7): b"h"}, read={("card", 7): None})
-    assert store.counted(1) and store.counted(3)
-    assert store.histories([("card", 7)]) == {("card", 7): b"h"}
-    store.close()
+def test_an_event_another_service_stored_meanwhile_is_a_replay_in_an_array(redis_server):
+    namespace = f"mlgate:test-{uuid.uuid4().hex}"
+    ours, theirs = (RedisStore(redis_server.url, namespace=namespace) for _ in range(2))
+    ours.load(dimensions=fraud_dimensions())
+    state, other = OnlineState(CFG, ours), OnlineState(CFG, theirs)
+    writes = []
+    apply = ours.apply
+
+    def after_another_service(*args, **kwargs):
+        if not writes:  # between our read and our write, another service stores event 2
+            other.ingest(transaction(2, 10))
+        writes.append(args[0])
+        return apply(*args, **kwargs)
+
+    ours.apply = after_another_service
+    events = [transaction(1, 0), transaction(2, 10), transaction(3, 20)]
+    assert state.ingest_many(events) == [True, False, True]  # read again: 2 is a replay
+    assert len(writes) == 2 and stored_keys(ours, "card", 7) == [1, 2, 3]
+    ours.close()
+    theirs.close()

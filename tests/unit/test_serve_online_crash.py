@@ -119,7 +119,6 @@ def test_a_killed_service_loses_no_acknowledged_event(tmp_path, service_files):
     expected = clean.features(transaction(9_999, 29 * 401, card=8)).features
     assert probe.json()["features"]["card_count_1h"] == expected["card_count_1h"]
     recovered = fraud_state(state)
-    assert recovered.store.sizes()["counted"] == clean.store.sizes()["counted"] + 1  # + the probe
     for card in (7, 9, 10):  # the histories the probe did not touch: exactly the clean ones
         wanted = [("card", card)]
         assert recovered.store.histories(wanted) == clean.store.histories(wanted)

@@ -18,7 +18,8 @@ from mlgate.cli.common import add_pipeline_option, load_pipeline_or_exit
 EPILOG = """\
 The state holds, per entity of the feature spec, its events of the longest lookback before
 the moment (the accepted lake days without their quarantined rows: what the Spark feature
-job reads), the dimension rows as the newest run landed them, and the event keys counted.
+job reads, each with its key: a replay is told from it), and the dimension rows as the
+newest run landed them.
 `mlgate serve --online` scores raw events from it and adds each one to it.
 
 --as-of defaults to the end of the newest accepted day of the events table (midnight UTC
@@ -124,7 +125,6 @@ def cmd_status(args) -> int:
     print(f"  feature spec     {'current' if current else 'OUTDATED: bootstrap again'}")
     print(f"  entities         {sizes['history']:,} with a history")
     print(f"  dimension keys   {sizes['dimension']:,}")
-    print(f"  events counted   {sizes['counted']:,}")
     print(f"  {where:<16} {size / 2**20:,.1f} MiB ({per_entity:,.0f} bytes per entity)")
     return 0 if current else 1
 

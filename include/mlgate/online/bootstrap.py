@@ -4,8 +4,8 @@ The state as of ``as_of`` holds, for each entity, its events of the lookback bef
 events a later event's windows can reach): the lake days that their data gates accepted,
 without the rows the record rules quarantined, exactly the events the Spark feature job
 reads; every dimension key as a run landed it (the snapshot of a static or SCD2 table, the
-versions of a last-modified one); and the keys of those events as counted, so that a replay
-of one of them is not counted twice.
+versions of a last-modified one). Each event in a history keeps its key: a replay of one
+of them is told from it and not counted twice (``mlgate.online.state``).
 
 Histories are built column by column from Arrow (sorted by entity, time and key, cut at the
 entity boundaries), never one Python object per event.
@@ -261,10 +261,6 @@ def bootstrap(
         store.load(histories=batch)
         entities += len(batch)
     events = 0 if table is None else table.num_rows
-    if table is not None:
-        keys = table.column(spec.key).to_pylist()
-        epochs = table.column(EPOCH).to_pylist()
-        store.load(counted=zip(keys, epochs, strict=True))
     store.load(
         meta={
             AS_OF_META: as_of.isoformat(),

@@ -3,14 +3,13 @@
 Same interface and encoding as ``mlgate.online.store.EmbeddedStore``; what differs:
 
 - Keys live under a namespace (``mlgate:<pipeline>``): one hash per entity
-  (``<ns>:history:<entity>``, field = the key's JSON text), one per dimension table, a
-  sorted set of the events counted (score = epoch seconds, so old keys go by range) and a
+  (``<ns>:history:<entity>``, field = the key's JSON text), one per dimension table, and a
   meta hash.
-- ``apply`` is one Lua script, atomic in Redis: the event is counted only if its key is
-  new, and its entities' histories are written only if each is still the one the caller
-  read (compared by SHA-1). Another process that stored an event of the same entity in
-  between makes it raise ``StateMoved``; the caller reads again and recomputes
-  (``OnlineState.ingest``), so concurrent services never lose an event of a history.
+- ``apply`` is one Lua script, atomic in Redis: the histories are written only if each is
+  still the one the caller read (compared by SHA-1). Another process that stored an event
+  of the same entity in between makes it raise ``StateMoved``; the caller reads again and
+  recomputes (``OnlineState.ingest``), so concurrent services never lose an event of a
+  history nor store one twice (a replay is told from the histories read).
 - A bootstrap is written under ``<ns>:building`` and renamed into place in one
   MULTI/EXEC (``swap_into``): services read the old state until the new one is whole.
 
@@ -29,36 +28,11 @@ from mlgate.online.bootstrap import Bootstrapped, bootstrap
 from mlgate.online.store import StateMoved, key_text
 
 APPLY = """
-local counted = KEYS[1]
-for i = 2, #KEYS do
-  local now = redis.call('HGET', KEYS[i], ARGV[4 + 3 * (i - 2)])
-  local seen = now and redis.sha1hex(now) or ''
-  if seen ~= ARGV[5 + 3 * (i - 2)] then return -1 end
+for i = 1, #KEYS do
+  local now = redis.call('HGET', KEYS[i], ARGV[3 * i - 2])
+  if (now and redis.sha1hex(now) or '') ~= ARGV[3 * i - 1] then return 0 end
 end
-if redis.call('ZADD', counted, 'NX', ARGV[2], ARGV[1]) == 0 then return 0 end
-for i = 2, #KEYS do
-  redis.call('HSET', KEYS[i], ARGV[4 + 3 * (i - 2)], ARGV[6 + 3 * (i - 2)])
-end
-if ARGV[3] ~= '' then redis.call('ZREMRANGEBYSCORE', counted, '-inf', '(' .. ARGV[3]) end
-return 1
-"""
-APPLY_MANY = """
-local n = tonumber(ARGV[1])
-for i = 1, n do
-  if redis.call('ZSCORE', KEYS[1], ARGV[1 + 2 * i]) then return -1 end
-end
-local base = 3 + 2 * n
-for i = 2, #KEYS do
-  local at = base + 3 * (i - 2)
-  local now = redis.call('HGET', KEYS[i], ARGV[at])
-  if (now and redis.sha1hex(now) or '') ~= ARGV[at + 1] then return -1 end
-end
-for i = 1, n do redis.call('ZADD', KEYS[1], ARGV[2 + 2 * i], ARGV[1 + 2 * i]) end
-for i = 2, #KEYS do
-  local at = base + 3 * (i - 2)
-  redis.call('HSET', KEYS[i], ARGV[at], ARGV[at + 2])
-end
-if ARGV[2] ~= '' then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2]) end
+for i = 1, #KEYS do redis.call('HSET', KEYS[i], ARGV[3 * i - 2], ARGV[3 * i]) end
 return 1
 """
 BATCH = 10_000  # commands per pipeline round trip in bulk loads
@@ -94,7 +68,6 @@ class RedisStore:
         self.db = redis.Redis.from_url(url, decode_responses=False)
         self.db.ping()  # a wrong address or password fails here, with Redis's message
         self._apply = self.db.register_script(APPLY)
-        self._apply_many = self.db.register_script(APPLY_MANY)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))
@@ -114,20 +87,11 @@ class RedisStore:
         found = pipe.execute()
         return {item: data for item, data in zip(wanted, found, strict=True) if data is not None}
 
-    def counted(self, event_key: object) -> bool:
-        return self.db.zscore(self._key("counted"), key_text(event_key)) is not None
-
     def dimensions(self, table: str, keys: list[object]) -> dict[object, bytes]:
         if not keys:
             return {}
         found = self.db.hmget(self._key("dimension", table), [key_text(k) for k in keys])
         return {k: data for k, data in zip(keys, found, strict=True) if data is not None}
-
-    def counted_among(self, event_keys: list[object]) -> set[object]:
-        if not event_keys:
-            return set()
-        scores = self.db.zmscore(self._key("counted"), [key_text(k) for k in event_keys])
-        return {k for k, score in zip(event_keys, scores, strict=True) if score is not None}
 
     def meta(self) -> dict[str, str]:
         return {k.decode(): v.decode() for k, v in self.db.hgetall(self._key("meta")).items()}
@@ -139,71 +103,39 @@ class RedisStore:
         return {
             "history": sum(self.db.hlen(k) for k in self._hashes("history")),
             "dimension": sum(self.db.hlen(k) for k in self._hashes("dimension")),
-            "counted": self.db.zcard(self._key("counted")),
         }
 
     def memory_bytes(self) -> int:
         """Bytes Redis uses for this namespace's keys (MEMORY USAGE, all samples)."""
-        keys = [*self._hashes("history"), *self._hashes("dimension"), self._key("counted")]
+        keys = [*self._hashes("history"), *self._hashes("dimension")]
         return sum(self.db.memory_usage(k, samples=0) or 0 for k in keys)
 
     # --- writes ----------------------------------------------------------------------
 
     def apply(
         self,
-        event_key: object,
-        epoch: int,
         histories: Mapping[tuple[str, object], bytes],
         *,
-        forget_before: int | None = None,
-        read: Mapping[tuple[str, object], bytes | None] | None = None,
-    ) -> bool:
-        """As ``EmbeddedStore.apply``; ``read``: each history as the caller read it (None:
-        none); ``StateMoved`` when one changed since."""
-        keys, checked = self._history_args(histories, read)
-        args = [key_text(event_key), epoch, "" if forget_before is None else forget_before]
-        done = self._apply(keys=keys, args=args + checked)
-        if done == -1:
-            raise StateMoved(f"an entity history of event {event_key!r} changed meanwhile")
-        return bool(done)
-
-    def apply_many(
-        self,
-        events: list[tuple[object, int]],
-        histories: Mapping[tuple[str, object], bytes],
-        *,
-        forget_before: int | None = None,
         read: Mapping[tuple[str, object], bytes | None] | None = None,
     ) -> None:
-        """As ``EmbeddedStore.apply_many``, in one script: ``StateMoved`` when one of the
-        events was counted meanwhile or one of the histories changed since ``read``."""
-        keys, checked = self._history_args(histories, read)
-        args: list = [len(events), "" if forget_before is None else forget_before]
-        for event_key, epoch in events:
-            args += [key_text(event_key), epoch]
-        if self._apply_many(keys=keys, args=args + checked) == -1:
-            raise StateMoved("another service stored one of these events or entities meanwhile")
-
-    def _history_args(self, histories, read) -> tuple[list, list]:
-        """The scripts' KEYS (the counted set, then each history's hash) and, per history,
-        its field, the digest of what was read and the new data."""
+        """As ``EmbeddedStore.apply``, in one script; ``read``: each history as the caller
+        read it (None: none); ``StateMoved``, and nothing written, when one changed since."""
         read = read or {}
-        keys, args = [self._key("counted")], []
+        keys, args = [], []
         for (entity, key), data in histories.items():
             keys.append(self._key("history", entity))
             args += [key_text(key), _digest(read.get((entity, key))), data]
-        return keys, args
+        if keys and self._apply(keys=keys, args=args) == 0:
+            raise StateMoved("another service stored an event of these entities meanwhile")
 
     def load(
         self,
         *,
         histories: Iterable[tuple[str, object, bytes]] = (),
         dimensions: Iterable[tuple[str, object, bytes]] = (),
-        counted: Iterable[tuple[object, int]] = (),
         meta: Mapping[str, str] | None = None,
     ) -> None:
-        """Bulk writes of a bootstrap: many fields per HSET and many members per ZADD,
-        ``BATCH`` at a time, pipelined."""
+        """Bulk writes of a bootstrap: many fields per HSET, ``BATCH`` at a time, pipelined."""
         pipe = self.db.pipeline(transaction=False)
         for kind, rows in (("history", histories), ("dimension", dimensions)):
             for chunk in _chunks(rows):
@@ -213,9 +145,6 @@ class RedisStore:
                 for hash_key, fields in by_hash.items():
                     pipe.hset(hash_key, mapping=fields)
                 pipe.execute()
-        for chunk in _chunks(counted):
-            pipe.zadd(self._key("counted"), {key_text(k): epoch for k, epoch in chunk})
-            pipe.execute()
         if meta:
             pipe.hset(self._key("meta"), mapping=dict(meta))
             pipe.execute()
@@ -228,7 +157,7 @@ class RedisStore:
             for kind in ("history", "dimension")
             for k in self.db.scan_iter(match=f"{ns}:{kind}:*", count=1000)
         ]
-        keys += [k.encode() for k in (f"{ns}:counted", f"{ns}:meta") if self.db.exists(k)]
+        keys += [k.encode() for k in (f"{ns}:meta",) if self.db.exists(k)]
         return keys
 
     def clear(self) -> None:

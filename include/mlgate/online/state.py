@@ -3,9 +3,13 @@
 ``OnlineState.ingest(event)`` joins the raw event with its dimensions as of its time (as
 ``mlgate.ml.features.join_dimensions`` does in Spark), computes its features from its
 entities' earlier events (``mlgate.online.features``), and stores the event in their
-histories, counted once by its key: a replayed event gets its features again and changes
-nothing. ``features(event)`` is the same without the update (a scored observation, or a
-look at what an event would get).
+histories, counted once by its key: an event whose key one of its histories holds already
+is a replay, gets its features again and changes nothing. The histories are the only record
+of what was counted (no list of event keys beside them): one write per event, and a replay
+can never disagree with the state. A replay of an event no window reaches any more (older
+than the entity's longest lookback before its newest event) finds no trace and is taken
+again, which no later event's features can see. ``features(event)`` is the same without the
+update (a scored observation, or a look at what an event would get).
 """
 
 from __future__ import annotations
@@ -18,14 +22,13 @@ from datetime import UTC, datetime
 import orjson
 
 from mlgate.config import DimensionTable, PipelineConfig
-from mlgate.online.features import OnlineFeatures, insert, whole_seconds
+from mlgate.online.features import OnlineFeatures, insert
 from mlgate.online.store import StateMoved, decode_history, encode_history
 
 STATIC, VERSIONS = "row", "versions"  # the two shapes of a stored dimension key
 MAX_TRIES = 20  # reads of an event whose histories other processes keep moving
 DIMENSION_CACHE_SECONDS = 60.0  # a bootstrap's new dimension rows reach a service this late
 DIMENSION_CACHE_KEYS = 200_000  # decoded dimension keys kept in memory, at most
-FORGET_EVERY = 1_000  # commits between two clean-ups of the event keys no window reaches
 
 
 def micros(moment: datetime | str) -> int:
@@ -71,7 +74,8 @@ def version_in(stored: dict | None, at: int) -> dict | None:
 
 @dataclass(frozen=True)
 class Scored:
-    """An event's features, and whether this call counted it (False: a replay)."""
+    """An event's features, and whether this call stored it (False: a replay, or an event
+    without any entity key, which no history takes)."""
 
     row: dict
     features: dict
@@ -103,10 +107,7 @@ class OnlineState:
             self.spec, time_column=cfg.row_time, row_key=cfg.source.events.key
         )
         self.event_key = cfg.source.events.key
-        # event keys are kept as long as the longest lookback: no window reaches further
-        self.remember_seconds = max(self.engine.lookback.values(), default=0)
         self._dimensions: dict[tuple[str, object], tuple[float, dict | None]] = {}
-        self._commits = 0
 
     def _dimension(self, table: str, key: object) -> dict | None:
         """A dimension key's stored rows, decoded; kept in memory for a while (dimension
@@ -163,24 +164,17 @@ class OnlineState:
         return Pending(row, self.engine.compute(row, histories), keys, histories, read)
 
     def commit(self, pending: Pending) -> Scored:
-        """The event in its entities' histories and counted, in one transaction of the
-        store; False in ``counted`` when its key was counted before (nothing changes)."""
+        """The event in its entities' histories, in one transaction of the store; False in
+        ``counted``, and nothing changed, when one of them holds its key already."""
         row, keys, histories = pending.row, pending.keys, pending.histories
-        epoch = whole_seconds(row[self.cfg.row_time])
+        if not keys or _holds(histories.values(), row[self.event_key]):
+            return pending.scored(False)
         updated = {}
         for entity, past in self.engine.remember(row).items():
             kept = self._added(histories[entity], past, entity)
             updated[(entity, keys[entity])] = encode_history(kept, self.engine.columns[entity])
-        self._commits += 1
-        forget = self._commits % FORGET_EVERY == 0
-        counted = self.store.apply(
-            row[self.event_key],
-            epoch,
-            updated,
-            forget_before=epoch - self.remember_seconds if forget else None,
-            read=pending.read,
-        )
-        return pending.scored(counted)
+        self.store.apply(updated, read=pending.read)
+        return pending.scored(True)
 
     def _added(self, history: list, past, entity: str) -> list:
         """``history`` with ``past`` in its place, without what no later window reaches."""
@@ -197,8 +191,9 @@ class OnlineState:
 
     def ingest_many(self, events: list[dict]) -> list[bool]:
         """Store ``events`` (no features computed) with one read of their entities and one
-        write, atomic: per event, whether it was counted now (False: counted before, or a
-        repeat within ``events``). Read again when another process moved a history."""
+        write, atomic: per event, whether it was counted now (False: counted before, a
+        repeat within ``events``, or an event without any entity key). Read again when
+        another process moved a history."""
         for _ in range(MAX_TRIES - 1):
             with suppress(StateMoved):
                 return self._ingest_many(events)
@@ -206,40 +201,30 @@ class OnlineState:
 
     def _ingest_many(self, events: list[dict]) -> list[bool]:
         rows = self.joined_many(events)
-        keyed = [self.engine.entity_keys(row) for row in rows]
-        wanted = list(
-            dict.fromkeys((e, k) for keys in keyed for e, k in keys.items() if k is not None)
-        )
+        keyed = [
+            {e: k for e, k in self.engine.entity_keys(row).items() if k is not None} for row in rows
+        ]
+        wanted = list(dict.fromkeys(item for keys in keyed for item in keys.items()))
         stored = self.store.histories(wanted)
         read = {item: stored.get(item) for item in wanted}
         current = {item: decode_history(data) for item, data in read.items()}
-        before = self.store.counted_among([row[self.event_key] for row in rows])
-        counted, changed, fresh = [], set(), []
+        counted, changed = [], set()
         for row, keys in zip(rows, keyed, strict=True):
-            event_key = row[self.event_key]
-            if event_key in before:
+            # the histories as updated so far: a repeat later in the array is a replay too
+            if not keys or _holds((current[i] for i in keys.items()), row[self.event_key]):
                 counted.append(False)
                 continue
-            before.add(event_key)  # a repeat later in the array is a replay too
-            epoch = whole_seconds(row[self.cfg.row_time])
             for entity, past in self.engine.remember(row).items():
                 item = (entity, keys[entity])
                 current[item] = self._added(current[item], past, entity)
                 changed.add(item)
-            fresh.append((event_key, epoch))
             counted.append(True)
-        if fresh:
+        if changed:
             histories = {
                 item: encode_history(current[item], self.engine.columns[item[0]])
                 for item in changed
             }
-            newest_epoch = max(epoch for _, epoch in fresh)
-            self.store.apply_many(
-                fresh,
-                histories,
-                forget_before=newest_epoch - self.remember_seconds,
-                read={item: read[item] for item in changed},
-            )
+            self.store.apply(histories, read={item: read[item] for item in changed})
         return counted
 
     def _prefetch(self, table: str, keys: set) -> None:
@@ -263,6 +248,11 @@ class OnlineState:
         """The model's inputs for a scored event as the Spark job has them: the joined row's
         columns (numeric ones as doubles) and the computed features."""
         return {**self.engine.prepared(scored.row), **scored.features}
+
+
+def _holds(histories, event_key: object) -> bool:
+    """Whether one of ``histories`` holds the event ``event_key`` (it was counted)."""
+    return any(past.key == event_key for history in histories for past in history)
 
 
 __all__ = [

@@ -1,10 +1,10 @@
-"""Where the online state lives: entity histories, dimension rows, the events counted.
+"""Where the online state lives: entity histories and dimension rows.
 
 ``EmbeddedStore`` is the default, one SQLite file in write-ahead-log mode that needs no
-server. An event's update (its entities' new histories and its key among the events
-counted) is one transaction: after ``apply`` returns, the update survives a crash of the
-process; with ``durable=True`` (``synchronous=FULL``) it also survives a crash of the
-machine, at the price of a flush per event.
+server. An event's update (its entities' new histories, each holding the event's key: what
+tells a replay, ``mlgate.online.state``) is one transaction: after ``apply`` returns, the
+update survives a crash of the process; with ``durable=True`` (``synchronous=FULL``) it also
+survives a crash of the machine, at the price of a flush per event.
 
 Keys are stored as their JSON text, so the entity 1 and the entity "1" stay apart; values
 are orjson bytes (``encode_history``): columns, not rows, to keep a typical entity small.
@@ -36,10 +36,6 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE TABLE IF NOT EXISTS dimension (
     tbl TEXT NOT NULL, key TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tbl, key)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS counted (
-    event_key TEXT PRIMARY KEY, epoch INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS counted_by_time ON counted (epoch);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 
@@ -166,12 +162,6 @@ class EmbeddedStore:
             found.update({(entity, k): rows[key_text(k)] for k in keys if key_text(k) in rows})
         return found
 
-    def counted(self, event_key: object) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM counted WHERE event_key = ?", (key_text(event_key),)
-        ).fetchone()
-        return row is not None
-
     def _in(self, sql: str, lead: tuple, keys: list[object]) -> dict[str, bytes]:
         """key text -> the value ``sql`` selects for it, for keys given as their text, in
         chunks under SQLite's limit on bound parameters."""
@@ -189,76 +179,35 @@ class EmbeddedStore:
         )
         return {k: found[key_text(k)] for k in keys if key_text(k) in found}
 
-    def counted_among(self, event_keys: list[object]) -> set[object]:
-        """The keys among ``event_keys`` counted before."""
-        found = self._in(
-            "SELECT event_key, 1 FROM counted WHERE event_key IN ({marks})", (), event_keys
-        )
-        return {k for k in event_keys if key_text(k) in found}
-
     def meta(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT name, value FROM meta").fetchall())
 
     def sizes(self) -> dict[str, int]:
-        """Rows per table (entities with a history, dimension rows, events counted)."""
+        """Rows per table (entities with a history, dimension rows)."""
         return {
             table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
-            for table in ("history", "dimension", "counted")
+            for table in ("history", "dimension")
         }
 
     # --- writes ----------------------------------------------------------------------
 
     def apply(
         self,
-        event_key: object,
-        epoch: int,
         histories: Mapping[tuple[str, object], bytes],
         *,
-        forget_before: int | None = None,
         read: Mapping[tuple[str, object], bytes | None] | None = None,
-    ) -> bool:
-        """Count the event and store its entities' new histories, in one transaction.
+    ) -> None:
+        """Store the new histories of one event or of many, in one transaction.
 
-        False, and nothing written, when the event was counted before (a replay). Event keys
-        older than ``forget_before`` (epoch seconds) are forgotten: no window reaches them.
         ``read`` (the histories as the caller read them) is for stores that several
         processes write; this file has one writer (its lock), so nothing moves under it.
         """
         with self._transaction():
-            done = self.db.execute(
-                "INSERT INTO counted (event_key, epoch) VALUES (?, ?) "
-                "ON CONFLICT (event_key) DO NOTHING",
-                (key_text(event_key), epoch),
-            ).rowcount
-            if done:
-                self._write(histories, forget_before)
-        return bool(done)
-
-    def apply_many(
-        self,
-        events: list[tuple[object, int]],
-        histories: Mapping[tuple[str, object], bytes],
-        *,
-        forget_before: int | None = None,
-        read: Mapping[tuple[str, object], bytes | None] | None = None,
-    ) -> None:
-        """Count ``events`` (key, epoch), none counted before, and store the histories they
-        end with, in one transaction (``read``: as in ``apply``, unused here)."""
-        with self._transaction():
             self.db.executemany(
-                "INSERT INTO counted (event_key, epoch) VALUES (?, ?)",
-                [(key_text(k), epoch) for k, epoch in events],
+                "INSERT INTO history (entity, key, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (entity, key) DO UPDATE SET data = excluded.data",
+                [(entity, key_text(key), data) for (entity, key), data in histories.items()],
             )
-            self._write(histories, forget_before)
-
-    def _write(self, histories: Mapping[tuple[str, object], bytes], forget_before) -> None:
-        self.db.executemany(
-            "INSERT INTO history (entity, key, data) VALUES (?, ?, ?) "
-            "ON CONFLICT (entity, key) DO UPDATE SET data = excluded.data",
-            [(entity, key_text(key), data) for (entity, key), data in histories.items()],
-        )
-        if forget_before is not None:
-            self.db.execute("DELETE FROM counted WHERE epoch < ?", (forget_before,))
 
     @contextmanager
     def _transaction(self):
@@ -275,7 +224,6 @@ class EmbeddedStore:
         *,
         histories: Iterable[tuple[str, object, bytes]] = (),
         dimensions: Iterable[tuple[str, object, bytes]] = (),
-        counted: Iterable[tuple[object, int]] = (),
         meta: Mapping[str, str] | None = None,
     ) -> None:
         """Bulk writes of a bootstrap, in one transaction (replacing what was there)."""
@@ -289,13 +237,7 @@ class EmbeddedStore:
                 "INSERT OR REPLACE INTO dimension VALUES (?, ?, ?)",
                 ((t, key_text(k), d) for t, k, d in dimensions),
             )
-            db.executemany(
-                "INSERT OR REPLACE INTO counted VALUES (?, ?)",
-                ((key_text(k), epoch) for k, epoch in counted),
-            )
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", (meta or {}).items())
 
     def clear(self) -> None:
-        self.db.executescript(
-            "DELETE FROM history; DELETE FROM dimension; DELETE FROM counted; DELETE FROM meta;"
-        )
+        self.db.executescript("DELETE FROM history; DELETE FROM dimension; DELETE FROM meta;")

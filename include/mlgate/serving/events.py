@@ -6,8 +6,8 @@ table holds, not model features:
 - an **event target** (fraud: a transaction is scored): the raw event (the events
   table's columns). Its features come from the state (``mlgate.online.state``), the
   champion's ONNX twin scores them, and only then is the event stored in its entities'
-  histories and counted, in one transaction: the answer is sent after the update is
-  durable, and a replayed event (same key) is scored again but never counted twice.
+  histories, in one transaction: the answer is sent after the update is durable, and a
+  replayed event (same key) is scored again but never counted twice.
 - an **entity target** (shop: a customer is scored at a moment): the observation (its
   row key, time and the entity's key), scored from the state as of its time without
   changing it; the entity's events reach the state through ``POST /events``.
@@ -150,7 +150,8 @@ class EventScoring:
             "model_version": model.version,
         }
         if self.scores_events:
-            answer["counted"] = counted  # False: this key was scored and stored before
+            # False: this key was scored and stored before (or no entity's history takes it)
+            answer["counted"] = counted
         if with_features:
             answer["features"] = {name: inputs.get(name) for name in scorer.spec.fields}
         return answer
