@@ -137,6 +137,10 @@ bench-serve: install  ## scoring benchmark on the demo champion (make run first)
 	$(JAVA_ENV) $(BIN)/python scripts/bench_serve.py --seconds $(BENCH_SECONDS) \
 	  --write docs/benchmarks.md
 
+.PHONY: rollout-simulation
+rollout-simulation: install  ## the rollout decision on synthetic score streams (false promotions, days to roll back) -> docs/monitoring.md
+	$(BIN)/python scripts/rollout_simulation.py --write docs/monitoring.md
+
 ONLINE_ENTITIES ?= 1000000
 .PHONY: bench-online
 bench-online: install  ## online features: 1M-entity state, embedded and Redis, in process and HTTP (make run first) -> docs/benchmarks.md

@@ -19,7 +19,9 @@ Airflow, Great Expectations or SQL: the import contracts in pyproject.toml check
 * ``candidate``: every configured model gate of a candidate from its ``ModelEvidence``
   (``model_gate_results``; the train job calls it where the scores are);
 * ``metrics``: the holdout metrics training logs and the quality gate judges, the paired
-  bootstrap and the PSI.
+  bootstrap and the PSI;
+* ``sequential``: the rollout decision, a canary against the champion day by day (an
+  always-valid confidence sequence of their AUC-PR difference: promote, roll back, go on).
 
 Gates and the seeds that ask for them (see shared/DESIGN.md):
 
