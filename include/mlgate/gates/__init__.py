@@ -8,8 +8,8 @@ where there is one, a one-line reason a person can act on, and JSON-ready detail
 (and was not overridden) and also when no gate was evaluated at all: a model with no gate is
 never promoted.
 
-What lives here (and may import only numpy, pandas and ``mlgate.config``; no Spark, MLflow,
-Airflow, Great Expectations or SQL: the import contracts in pyproject.toml check it):
+What lives here (and may import only numpy, pandas, scipy and ``mlgate.config``; no Spark,
+MLflow, Airflow, Great Expectations or SQL: the import contracts in pyproject.toml check it):
 
 * ``verdict``: ``GateResult``, ``GateReport``, the table and summary every reader shows;
 * ``data``: the gates on data (reconciliation, bad_record_ratio, data_expectations);
@@ -20,6 +20,8 @@ Airflow, Great Expectations or SQL: the import contracts in pyproject.toml check
   (``model_gate_results``; the train job calls it where the scores are);
 * ``metrics``: the holdout metrics training logs and the quality gate judges, the paired
   bootstrap and the PSI;
+* ``drift``: drift of a feature or the score against the training reference, significant
+  for its sample size and large enough to matter, and the streak of breached days;
 * ``sequential``: the rollout decision, a canary against the champion day by day (an
   always-valid confidence sequence of their AUC-PR difference: promote, roll back, go on).
 

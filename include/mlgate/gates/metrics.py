@@ -132,6 +132,16 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
 
     0 for identical distributions; about 0.1 is a small shift, above 0.2 a large one.
     """
+    e, a = bin_counts(expected, actual, bins)
+    e = np.maximum(e / len(expected), PSI_EPSILON)
+    a = np.maximum(a / len(actual), PSI_EPSILON)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def bin_counts(
+    expected: np.ndarray, actual: np.ndarray, bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """How many values of each array fall in each of ``psi``'s bins (see ``psi``)."""
     expected = np.asarray(expected, dtype=float)
     actual = np.asarray(actual, dtype=float)
     if len(expected) == 0 or len(actual) == 0:
@@ -141,6 +151,4 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
     edges = np.unique(np.quantile(expected, np.arange(1, bins) / bins))
     e = np.bincount(np.searchsorted(edges, expected, side="right"), minlength=len(edges) + 1)
     a = np.bincount(np.searchsorted(edges, actual, side="right"), minlength=len(edges) + 1)
-    e = np.maximum(e / len(expected), PSI_EPSILON)
-    a = np.maximum(a / len(actual), PSI_EPSILON)
-    return float(np.sum((a - e) * np.log(a / e)))
+    return e, a
