@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import chi2
+from scipy.stats import chi2, chi2_contingency
 
 from mlgate.gates.drift import (
     CATEGORICAL,
@@ -18,7 +18,7 @@ from mlgate.gates.drift import (
     feature_drift,
     two_sample_p_value,
 )
-from mlgate.gates.metrics import psi
+from mlgate.gates.metrics import bin_counts, psi
 
 RNG = np.random.default_rng(2026)
 REFERENCE = RNG.normal(size=20_000)
@@ -35,11 +35,38 @@ def test_the_p_value_is_pearsons_two_sample_chi2():
     assert two_sample_p_value(np.array([5, 5]), np.array([5, 5])) == pytest.approx(1.0)
 
 
+def test_a_bin_with_one_value_counts_and_two_bins_are_tested_without_yates():
+    # a bin with a single value is a bin in use
+    e, a = np.array([30, 50, 1]), np.array([10, 30, 0])
+    assert two_sample_p_value(e, a) == pytest.approx(
+        chi2_contingency(np.vstack([e, a]), correction=False).pvalue, rel=1e-12
+    )
+    assert two_sample_p_value(e, a) != pytest.approx(
+        chi2_contingency(np.vstack([e[:2], a[:2]]), correction=False).pvalue, rel=1e-3
+    )
+    # two bins: Pearson's statistic as is (no continuity correction), 1 degree of freedom
+    table = np.array([[30.0, 10.0], [10.0, 30.0]])
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = np.sum((table - expected) ** 2 / expected)  # 20.0
+    assert two_sample_p_value(table[0], table[1]) == pytest.approx(chi2.sf(statistic, 1))
+    assert two_sample_p_value(np.array([10, 0]), np.array([0, 10])) < 1e-4
+
+
 def test_the_psi_is_the_one_the_quality_gates_use():
     current = RNG.normal(0.5, 1.0, 3_000)
     found = feature_drift("amount", NUMERIC, REFERENCE, current, DriftRule())
     assert found.psi == pytest.approx(psi(REFERENCE, current), rel=1e-12)
+    assert (found.feature, found.kind, found.bins) == ("amount", NUMERIC, 10)
     assert (found.n_reference, found.n_current) == (20_000, 3_000)
+
+
+@pytest.mark.parametrize(("rows", "bins"), [(7, 2), (15, 3), (29, 5), (49, 9), (5_000, 10)])
+def test_a_small_day_gets_fewer_bins_five_of_its_rows_each(rows, bins):
+    current = np.random.default_rng(rows).normal(size=rows)
+    found = feature_drift("x", NUMERIC, REFERENCE, current, DriftRule())
+    assert found.bins == bins
+    e, a = bin_counts(REFERENCE, current, bins)
+    assert found.p_value == pytest.approx(two_sample_p_value(e, a), rel=1e-12)
 
 
 @pytest.mark.parametrize("rows", [50, 5_000])
@@ -108,12 +135,15 @@ def test_categories_are_their_own_bins_and_a_new_one_is_drift():
     reference = ["pos"] * 600 + ["ecom"] * 350 + [None] * 50
     e, a = category_counts(reference, ["pos", "atm", None, "pos"])
     assert list(e) == [0, 350, 600, 50] and list(a) == [1, 0, 2, 1]  # atm, ecom, pos, ∅
+    e, a = category_counts(["atm"], ["atm", "pos"])  # the last category: only on the day
+    assert list(e) == [1, 0] and list(a) == [1, 1]
     same = feature_drift("channel", CATEGORICAL, reference, reference[::5], DriftRule())
     assert same.psi == pytest.approx(0.0) and same.p_value == pytest.approx(1.0)
     assert not same.drifted
     new = ["pos"] * 120 + ["ecom"] * 20 + ["atm"] * 60  # atm was never seen in training
     found = feature_drift("channel", CATEGORICAL, reference, new, DriftRule())
     assert found.drifted and found.n_current == 200
+    assert (found.kind, found.bins) == (CATEGORICAL, 4)  # atm, ecom, pos, ∅
 
 
 def test_a_day_is_judged_feature_by_feature_with_shared_alpha():
@@ -123,8 +153,8 @@ def test_a_day_is_judged_feature_by_feature_with_shared_alpha():
     assert [d.feature for d in found] == ["amount", "channel"]
     assert [d.drifted for d in found] == [True, False]
     assert found[0].level == found[1].level == 0.005
-    with pytest.raises(ValueError, match="the day has no values of channel"):
-        day_drift(reference, {"amount": day["amount"]}, DriftRule())
+    with pytest.raises(ValueError, match="^the day has no values of amount, channel$"):
+        day_drift(reference, {}, DriftRule())
 
 
 def test_drift_needs_rows_on_both_sides():
@@ -137,10 +167,10 @@ def test_drift_needs_rows_on_both_sides():
 @pytest.mark.parametrize(
     ("fields", "says"),
     [
-        ({"alpha": 0.0}, "alpha must be between 0 and 1"),
-        ({"alpha": 1.0}, "alpha must be between 0 and 1"),
-        ({"min_psi": -0.1}, "min_psi must be zero or more"),
-        ({"bins": 1}, "bins at least 2"),
+        ({"alpha": 0.0}, "^alpha must be between 0 and 1, not 0.0$"),
+        ({"alpha": 1.0}, "^alpha must be between 0 and 1, not 1.0$"),
+        ({"min_psi": -0.1}, "^min_psi must be zero or more and bins at least 2$"),
+        ({"bins": 1}, "^min_psi must be zero or more and bins at least 2$"),
     ],
 )
 def test_a_drift_rule_that_cannot_work_is_refused(fields, says):

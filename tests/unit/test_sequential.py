@@ -20,6 +20,7 @@ from mlgate.gates.sequential import (
     combine,
     daily_difference,
     decide,
+    poisson_weights,
 )
 
 
@@ -71,6 +72,7 @@ def test_days_without_a_usable_variance_are_left_out():
     assert combine([day(0.5, 0.0), day(0.5, math.nan)], rule) is None
     assert combine([day(math.nan, 1e-4)], rule) is None
     assert combine([day(0.5, 1e-4, positives=0)], rule) is None
+    assert combine([day(0.5, 1e-4, positives=1)], rule).days == 1  # one positive is usable
     kept = combine([day(0.5, 0.0), day(0.01, 1e-4)], rule)
     assert kept.days == 1 and kept.estimate == pytest.approx(0.01)
 
@@ -126,12 +128,12 @@ def test_a_breached_guardrail_rolls_back_whatever_the_metric_says():
 @pytest.mark.parametrize(
     ("fields", "says"),
     [
-        ({"alpha": 0.0}, "alpha must be between 0 and 1"),
-        ({"alpha": 1.0}, "alpha must be between 0 and 1"),
-        ({"effect": 0.0}, "effect must be positive"),
-        ({"margin": -0.01}, "margin zero or more"),
-        ({"min_days": 0}, "min_days"),
-        ({"min_days": 5, "max_days": 4}, "min_days"),
+        ({"alpha": 0.0}, "^alpha must be between 0 and 1, not 0.0$"),
+        ({"alpha": 1.0}, "^alpha must be between 0 and 1, not 1.0$"),
+        ({"effect": 0.0}, "^effect must be positive and margin zero or more$"),
+        ({"margin": -0.01}, "^effect must be positive and margin zero or more$"),
+        ({"min_days": 0}, r"^need 1 <= min_days \(0\) <= max_days \(28\)$"),
+        ({"min_days": 5, "max_days": 4}, r"^need 1 <= min_days \(5\) <= max_days \(4\)$"),
     ],
 )
 def test_a_rule_that_cannot_work_is_refused(fields, says):
@@ -195,3 +197,77 @@ def test_the_same_seed_gives_the_same_variance():
     again = daily_difference("d", labels, canary, champion, samples=50, seed=9)
     other = daily_difference("d", labels, canary, champion, samples=50, seed=10)
     assert first.variance == again.variance != other.variance
+
+
+def test_an_interval_ending_exactly_at_zero_decides_nothing():
+    """The interval's half-width does not depend on the differences: a day whose difference
+    is minus that half-width puts the upper end exactly at 0 (one positive: exact sums)."""
+    rule = RolloutRule(min_days=1)
+    half = combine([day(0.0, 1e-4, positives=1)], rule).upper
+    touching = decide([day(-half, 1e-4, positives=1)], rule)
+    assert touching.evidence.upper == 0.0 and touching.action == CONTINUE  # not below 0
+    at_margin = decide([day(0.0, 1e-4, positives=1)], RolloutRule(min_days=1, margin=half))
+    assert at_margin.evidence.lower == -half and at_margin.action == CONTINUE  # not above
+
+
+def test_the_lowest_scored_row_may_be_a_positive():
+    labels = np.array([0.0, 1.0, 0.0, 1.0])
+    scores = np.array([0.9, 0.8, 0.7, 0.1])
+    found = _weighted_average_precision(labels, scores, np.ones((2, 4)))
+    assert list(found) == pytest.approx([average_precision(labels, scores)] * 2)
+
+
+def test_a_day_without_positives_has_no_average_precision_in_any_resample():
+    found = _weighted_average_precision(np.zeros(3), np.array([0.3, 0.2, 0.1]), np.ones((2, 3)))
+    assert found.shape == (2,) and np.isnan(found).all()
+
+
+def test_rows_drawn_zero_times_at_the_top_leave_no_trace():
+    labels, scores = np.array([1.0, 0.0, 1.0]), np.array([0.9, 0.8, 0.7])
+    found = _weighted_average_precision(labels, scores, np.array([[0.0, 1.0, 1.0]]))
+    assert found[0] == pytest.approx(average_precision(labels[1:], scores[1:]))  # 0.5
+
+
+def test_the_variance_is_of_the_paired_difference_over_the_resamples():
+    """Recomputed by hand: the same draws, rows repeated, metrics.average_precision."""
+    rng = np.random.default_rng(8)
+    labels = (rng.random(400) < 0.1).astype(float)
+    shared = rng.normal(size=400)  # two models with most of their errors in common
+    canary = 2 * labels + shared + 0.3 * rng.normal(size=400)
+    champion = 2 * labels + shared + 0.3 * rng.normal(size=400)
+    found = daily_difference("d", labels, canary, champion, samples=40, seed=5)
+    draws = poisson_weights(np.random.default_rng(5), 40, 400)
+    differences = []
+    for counts in draws:
+        rows = np.repeat(np.arange(400), counts)
+        differences.append(
+            average_precision(labels[rows], canary[rows])
+            - average_precision(labels[rows], champion[rows])
+        )
+    assert found.variance == pytest.approx(np.var(differences, ddof=1), rel=1e-9)
+
+
+def test_one_resample_gives_no_variance_and_two_do():
+    labels, canary, champion = noisy_day(6)
+    assert math.isnan(daily_difference("d", labels, canary, champion, samples=1).variance)
+    assert daily_difference("d", labels, canary, champion, samples=2).variance > 0
+
+
+def test_the_default_is_300_resamples_from_seed_0():
+    labels, canary, champion = noisy_day(7)
+    default = daily_difference("d", labels, canary, champion)
+    assert default == daily_difference("d", labels, canary, champion, samples=300, seed=0)
+
+
+def test_poisson_weights_draw_each_row_once_on_average():
+    draws = poisson_weights(np.random.default_rng(1), 200, 1_000)
+    assert draws.shape == (200, 1_000) and draws.min() == 0
+    assert draws.mean() == pytest.approx(1.0, abs=0.01)
+    assert draws.var() == pytest.approx(1.0, abs=0.02)
+    assert np.mean(draws == 0) == pytest.approx(math.exp(-1), abs=0.005)
+
+
+def test_a_top_row_drawn_once_has_precision_one():
+    labels, scores = np.array([1.0, 0.0, 1.0]), np.array([0.9, 0.8, 0.7])
+    found = _weighted_average_precision(labels, scores, np.ones((1, 3)))
+    assert found[0] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
