@@ -22,6 +22,8 @@ MLflow, Airflow, Great Expectations or SQL: the import contracts in pyproject.to
   bootstrap and the PSI;
 * ``drift``: drift of a feature or the score against the training reference, significant
   for its sample size and large enough to matter, and the streak of breached days;
+* ``realised``: a served model's realised metrics of a scoring day, with intervals, and
+  those short of what its holdout promised;
 * ``sequential``: the rollout decision, a canary against the champion day by day (an
   always-valid confidence sequence of their AUC-PR difference: promote, roll back, go on).
 
