@@ -17,7 +17,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from mlgate.gates.metrics import average_precision, roc_auc
+from mlgate.gates.metrics import average_precision, paired_bootstrap, roc_auc
 
 RANKING = ("auc_pr", "roc_auc")  # bootstrapped
 AT_THRESHOLD = ("precision_at_threshold", "recall_at_threshold")  # Wilson intervals
@@ -59,26 +59,20 @@ def wilson(successes: int, trials: int, confidence: float) -> Interval | None:
 
 
 def _bootstrapped(labels, scores, confidence: float, samples: int, seed: int) -> dict:
-    """AUC-PR and ROC AUC with percentile intervals over stratified resamples."""
-    rng = np.random.default_rng(seed)
-    positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-    draws = {name: np.empty(samples) for name in RANKING}
-    for i in range(samples):
-        rows = np.concatenate(
-            [rng.choice(positives, len(positives)), rng.choice(negatives, len(negatives))]
-        )
-        draws["auc_pr"][i] = average_precision(labels[rows], scores[rows])
-        draws["roc_auc"][i] = roc_auc(labels[rows], scores[rows])
+    """AUC-PR and ROC AUC with percentile intervals over stratified resamples (the quality
+    gate's ``paired_bootstrap``, one model: the same seed gives both metrics the same rows)."""
     tail = (1 - confidence) / 2 * 100
-    observed = {"auc_pr": average_precision(labels, scores), "roc_auc": roc_auc(labels, scores)}
-    return {
-        name: Interval(
-            observed[name],
-            float(np.percentile(draws[name], tail)),
-            float(np.percentile(draws[name], 100 - tail)),
+    intervals = {}
+    for name, measure in (("auc_pr", average_precision), ("roc_auc", roc_auc)):
+        draws = paired_bootstrap(
+            labels, scores, scores, lambda y, s, _, m=measure: m(y, s), samples, seed
         )
-        for name in RANKING
-    }
+        intervals[name] = Interval(
+            measure(labels, scores),
+            float(np.percentile(draws, tail)),
+            float(np.percentile(draws, 100 - tail)),
+        )
+    return intervals
 
 
 def realised_day(
