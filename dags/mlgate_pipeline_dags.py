@@ -1,5 +1,5 @@
 """The DAGs of one pipeline, built from its YAML file: <name>_retrain, <name>_score,
-<name>_rollback.
+<name>_rollback, <name>_monitor.
 
 Each pipeline gets a generated two-line Airflow DAG file in dags/pipelines/ (written by
 `mlgate pipelines sync`, which `mlgate run-day`, `mlgate services start` and the tests
@@ -13,11 +13,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 from mlgate_alerts import GateAlertNotifier
 
 from mlgate.config import GATE_NAMES, MODEL_FAMILIES, PipelineConfig, load_pipeline, pipeline_path
-from mlgate.jobs.submit import DS, JOBS_DIR, driver_memory, spark_conf, spark_env
+from mlgate.jobs.submit import (
+    DS,
+    JOBS_DIR,
+    TRIGGERED_BY,
+    driver_memory,
+    spark_conf,
+    spark_env,
+    template_macros,
+)
+from mlgate.runs import context_day
 
 START_DATE = datetime(2026, 1, 1)
 DAILY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
@@ -26,7 +35,10 @@ RETRAIN_DOC = """
 ### {dag_id}: daily retraining of `{model_name}`, promoted only through gates
 
 Pipeline `{name}` ({description}); config `include/pipelines/{name}.yaml`. Each run covers
-one data interval (a UTC day) and is reproducible from that date alone.
+one data interval (a UTC day) and is reproducible from that date alone. Runs daily, and
+also when `{monitor}` asks for a retrain (asset `{request}`: drift or realised performance
+breached on several days in a row); such a run covers the day the monitor judged and
+records the request as its trigger.
 
 | task | what | gates |
 |---|---|---|
@@ -60,6 +72,19 @@ scores with the model version to the table `{table}` (one day replaced per run).
 | write_scores | delete the day's rows and insert the new ones in one transaction |
 """
 
+MONITOR_DOC = """
+### {dag_id}: how the champion of `{model_name}` does after its promotion
+
+Pipeline `{name}`. Each run covers one data interval (a UTC day), once `{score}` has scored
+it. docs/monitoring.md says what each statistic means and why.
+
+| task | what |
+|---|---|
+| wait_for_scores | sensor: the day's scores (model inputs kept) exist; skipped without a champion |
+| monitor | drift of each model input and of the score against the version's reference rows; realised performance of every scoring day whose labels matured; freshness; the streaks; `monitor/ds=<day>/report.html`, logged to the MLflow experiment `{model_name}.monitor` |
+| request_retrain | when drift or realised performance breached on `monitoring.retrain_after_days` days in a row: the asset event `{request}` (which starts `{retrain}`) and an email with the report's link; skipped otherwise |
+"""
+
 ROLLBACK_DOC = """
 ### {dag_id}: put the previous `{model_name}` back into production
 
@@ -73,6 +98,9 @@ def _doc(template: str, cfg: PipelineConfig, kind: str) -> str:
     return template.format(
         dag_id=cfg.dag_id(kind),
         retrain=cfg.dag_id("retrain"),
+        score=cfg.dag_id("score"),
+        monitor=cfg.dag_id("monitor"),
+        request=cfg.retrain_request,
         name=cfg.name,
         model_name=cfg.model_name,
         description=cfg.description or "no description",
@@ -96,7 +124,7 @@ class PipelineSparkSubmitOperator(SparkSubmitOperator):
 
         from mlgate.runs import FAILURE_FILE, clear_failure, run_file_of
 
-        ds = context["data_interval_start"].date().isoformat()
+        ds = context_day(context).isoformat()
         # what the job records now is this try's reason
         clear_failure(self.pipeline, ds, context["run_id"])
         try:
@@ -138,7 +166,7 @@ def _fail_as_task(name: str, context: dict, work):
     try:
         return work()
     except Exception as error:
-        day = context["data_interval_start"].date().isoformat()
+        day = context_day(context).isoformat()
         write_failure(name, day, context["ti"].task_id, error, context["run_id"])
         if is_permanent(error):
             raise AirflowFailException(str(error)) from error
@@ -149,7 +177,7 @@ def _run_stage(name: str, stage: str, context: dict):
     """Call mlgate.stages.STAGES[stage] for this run (see _fail_as_task for its failures)."""
     from mlgate import stages
 
-    day = context["data_interval_start"].date()
+    day = context_day(context)
 
     def work():
         cfg = load_pipeline(name)
@@ -171,7 +199,9 @@ def retrain_dag(cfg: PipelineConfig):
 
     @dag(
         dag_id=cfg.dag_id("retrain"),
-        schedule=DAILY,
+        # daily, and whenever the monitor asks (drift or realised performance, N days)
+        schedule=AssetOrTimeSchedule(timetable=DAILY, assets=[Asset(cfg.retrain_request)]),
+        user_defined_macros=template_macros(),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
@@ -222,14 +252,15 @@ def retrain_dag(cfg: PipelineConfig):
             """Import the run's window from the source DB into the lake; a short manifest."""
             from mlgate.stages import RunOptions
             from mlgate.stages import extract as run_extract
+            from mlgate.window import day_bounds
 
             return _fail_as_task(
                 name,
                 context,
                 lambda: run_extract(
                     load_pipeline(name),
-                    context["data_interval_start"].date(),
-                    context["data_interval_end"].replace(tzinfo=None),
+                    context_day(context),
+                    day_bounds(context_day(context))[1],
                     RunOptions.from_context(context),
                 ),
             )
@@ -276,7 +307,7 @@ def retrain_dag(cfg: PipelineConfig):
                 "--dag-id",
                 "{{ dag.dag_id }}",
                 "--triggered-by",
-                "{{ dag_run.run_type.value }}:{{ dag_run.triggering_user_name or '-' }}",
+                TRIGGERED_BY,
             ],
         )
         (extract() >> check_raw() >> features >> check_features() >> train >> gates() >> promote())
@@ -290,6 +321,7 @@ def score_dag(cfg: PipelineConfig):
     @dag(
         dag_id=cfg.dag_id("score"),
         schedule=DAILY,
+        user_defined_macros=template_macros(),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
@@ -305,7 +337,7 @@ def score_dag(cfg: PipelineConfig):
 
             from mlgate.stages.score import day_ready
 
-            ready, why = day_ready(load_pipeline(name), context["data_interval_start"].date())
+            ready, why = day_ready(load_pipeline(name), context_day(context))
             logging.getLogger("mlgate.score").info(why)
             return ready
 
@@ -331,7 +363,7 @@ def score_dag(cfg: PipelineConfig):
             """Replace the day's rows in the scores table (delete + insert, one transaction)."""
             from mlgate.stages.score import write_scores as run_write_scores
 
-            return run_write_scores(load_pipeline(name), context["data_interval_start"].date())
+            return run_write_scores(load_pipeline(name), context_day(context))
 
         score = _spark_job(
             cfg,
@@ -343,6 +375,83 @@ def score_dag(cfg: PipelineConfig):
         wait_for_extract() >> champion() >> score >> write_scores()
 
     return score_day()
+
+
+def monitor_dag(cfg: PipelineConfig):
+    name = cfg.name
+    request = Asset(cfg.retrain_request)
+
+    @dag(
+        dag_id=cfg.dag_id("monitor"),
+        schedule=DAILY,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={
+            "retries": 2,
+            "retry_delay": timedelta(minutes=2),
+            "owner": "mlgate",
+            "on_failure_callback": GateAlertNotifier(
+                cfg.alerts.model_dump(), cfg.model_name, pipeline=name
+            ),
+        },
+        tags=["mlgate", "monitoring", name],
+        doc_md=_doc(MONITOR_DOC, cfg, "monitor"),
+    )
+    def monitor_day():
+        @task.sensor(poke_interval=300, timeout=12 * 3600, mode="reschedule")
+        def wait_for_scores(**context) -> bool:
+            """Wait for the day's scores; skip the run while there is no champion."""
+            import logging
+
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from mlgate.paths import scores_partition
+            from mlgate.registry import champion_version
+            from mlgate.serving.batch import SCORES_META
+
+            cfg = load_pipeline(name)
+            day = context_day(context).isoformat()
+            if (scores_partition(name, day) / SCORES_META).exists():
+                return True
+            if champion_version(cfg.model_name) is None:
+                raise AirflowSkipException("no champion yet: nothing is served to watch")
+            logging.getLogger("mlgate.monitor").info("waiting for the scores of %s", day)
+            return False
+
+        @task(retries=0)
+        def monitor(**context) -> dict:
+            """Judge the day: drift, realised performance, freshness, streaks; the report."""
+            from mlgate.stages.monitor import monitor as run_monitor
+
+            return _fail_as_task(
+                name, context, lambda: run_monitor(load_pipeline(name), context_day(context))
+            )
+
+        @task(outlets=[request])
+        def request_retrain(summary: dict, **context) -> dict:
+            """Publish the retrain request (asset event) and email it, when the streak says so."""
+            from airflow.sdk.exceptions import AirflowSkipException
+            from mlgate_alerts import send_monitor_alert
+
+            from mlgate.runs import REQUEST_DAY, REQUEST_REASON
+
+            if not summary["retrain"]:
+                raise AirflowSkipException(
+                    f"no retrain needed: days in a row {summary['streaks']}, asks at "
+                    f"{load_pipeline(name).monitoring.retrain_after_days}"
+                )
+            context["outlet_events"][request].extra = {
+                REQUEST_DAY: summary["ds"],
+                REQUEST_REASON: summary["reason"],
+            }
+            cfg = load_pipeline(name)
+            send_monitor_alert(cfg.alerts.model_dump(), cfg.model_name, summary, pipeline=name)
+            return {"requested": summary["ds"], "reason": summary["reason"]}
+
+        request_retrain(wait_for_scores() >> monitor())
+
+    return monitor_day()
 
 
 def rollback_dag(cfg: PipelineConfig):
@@ -400,7 +509,7 @@ def rollback_dag(cfg: PipelineConfig):
 
 
 def pipeline_dags(name: str) -> dict:
-    """The pipeline's three DAGs by variable name, for the generated DAG file's globals().
+    """The pipeline's four DAGs by variable name, for the generated DAG file's globals().
 
     A pipeline file that does not load raises here: the import error of that DAG file.
     A DAG file whose pipeline is not in this deployment's pipelines folder makes no DAGs:
@@ -414,4 +523,5 @@ def pipeline_dags(name: str) -> dict:
         f"{name}_retrain": retrain_dag(cfg),
         f"{name}_score": score_dag(cfg),
         f"{name}_rollback": rollback_dag(cfg),
+        f"{name}_monitor": monitor_dag(cfg),
     }

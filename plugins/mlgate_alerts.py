@@ -28,7 +28,13 @@ def _context_ds(context: dict) -> str | None:
     start = context.get("data_interval_start") or context.get("logical_date")
     if start is not None:
         return start.date().isoformat()
-    return context.get("ds")
+    try:  # a run a retrain request started: the day the request names
+        from mlgate.runs import REQUEST_DAY, retrain_request
+
+        request = retrain_request(context.get("triggering_asset_events"))
+        return request[REQUEST_DAY] if request else context.get("ds")
+    except Exception:
+        return context.get("ds")
 
 
 def _context_ids(context: dict) -> tuple[str | None, str | None, str | None]:
@@ -126,6 +132,17 @@ def send_gate_alert(alerts: dict, model_name: str, context: dict, *, pipeline: s
         send_message(message, **_smtp_settings(alerts.get("smtp_conn_id") or "smtp_default"))
 
     return send_alert_safely(send, what)
+
+
+def send_monitor_alert(alerts: dict, model_name: str, summary: dict, *, pipeline: str) -> bool:
+    """Email the retrain request of the monitor (``summary``); True if sent. Never raises."""
+    from mlgate.alerts import monitor_alert, send_alert_safely, send_message
+
+    def send() -> None:
+        message = monitor_alert(alerts, model_name, pipeline=pipeline, summary=summary)
+        send_message(message, **_smtp_settings(alerts.get("smtp_conn_id") or "smtp_default"))
+
+    return send_alert_safely(send, f"{model_name} retrain request of {summary.get('ds')}")
 
 
 class GateAlertNotifier(BaseNotifier):

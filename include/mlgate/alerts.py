@@ -372,6 +372,41 @@ def alert_for_run(
     )
 
 
+def monitor_alert(alerts: dict, model_name: str, *, pipeline: str, summary: dict) -> EmailMessage:
+    """The email of a retrain the monitor requested: why, what drifted, where the report is.
+
+    ``summary``: what ``mlgate.stages.monitor.monitor`` returns."""
+    import html as html_lib
+
+    subject = f"[mlgate] {model_name}: retrain requested by the monitor on {summary['ds']}"
+    lines = [
+        f"The monitor of pipeline {pipeline} asks for a retrain of {model_name}:",
+        f"  {summary['reason']}.",
+        "",
+        f"Served version: {summary['model_version']}",
+        f"Drifted on {summary['ds']}: {', '.join(summary['drifted']) or 'nothing'}",
+        f"Days in a row: drift {summary['streaks']['drift']}, realised performance short "
+        f"{summary['streaks']['realised']}",
+        "",
+        f"Report: {summary['report_url']}",
+        f"(on the host: {summary['report']})",
+        "",
+        f"The retrain DAG {pipeline}_retrain starts on this request; its candidate goes "
+        "through every gate before it can replace the champion.",
+    ]
+    text = "\n".join(lines)
+    url = _safe_url(summary["report_url"])
+    body = "".join(f"<p>{html_lib.escape(line)}</p>" for line in lines[:6] if line)
+    link = f'<p><a href="{html_lib.escape(url)}">The day\'s report</a></p>' if url else ""
+    return build_message(
+        subject,
+        text,
+        f"<html><body>{body}{link}</body></html>",
+        sender=alerts.get("sender") or "mlgate@localhost",
+        recipients=list(alerts.get("recipients") or []),
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Sending
 

@@ -71,6 +71,24 @@ def scores_partition(pipeline: str, ds: str) -> Path:
     return pipeline_dir(pipeline) / "scores" / f"ds={ds}"
 
 
+MONITOR_FILE = "monitor.json"  # in monitor/ds=<day>/: the monitor's record of the day
+
+
+def monitor_partition(pipeline: str, ds: str) -> Path:
+    """The monitor's findings of one day (record, HTML report): monitor/ds=<day>."""
+    return pipeline_dir(pipeline) / "monitor" / f"ds={ds}"
+
+
+def realised_path(pipeline: str, ds: str) -> Path:
+    """A scoring day's realised performance, written once its labels matured."""
+    return pipeline_dir(pipeline) / "monitor" / "realised" / f"ds={ds}.json"
+
+
+def reference_cache(pipeline: str, run_id: str) -> Path:
+    """A model version's reference rows (an MLflow artifact), kept after the first download."""
+    return pipeline_dir(pipeline) / "monitor" / "reference" / f"{run_id}.parquet"
+
+
 ONLINE_STATE_ENV = "MLGATE_ONLINE_STATE"  # a file path or redis://[:password@]host:port/db
 
 

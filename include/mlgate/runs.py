@@ -8,7 +8,8 @@ file carries the ``airflow_run_id`` of the run that wrote it, and a reader that 
 mistake an earlier run's file for its own asks ``run_file_of``.
 
 This module is the one owner of those file names, of reading and writing them, of the
-same-run check, and of the MLflow tag names that tie runs and model versions to a DAG run.
+same-run check, of the MLflow tag names that tie runs and model versions to a DAG run, and
+of what a run's day and trigger are (``run_day``, ``run_trigger``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 from mlgate.errors import is_permanent
@@ -78,6 +80,66 @@ TAG_INTERRUPTED = "mlgate.interrupted"  # why a run was marked FAILED, and which
 # Set by `mlgate run-day` for the processes it starts: the command owns the whole DAG run.
 OWNER_ENV = "MLGATE_RUN_OWNER"
 WINDOW_TAG_PREFIX = "mlgate.window."  # + train_start, train_end, holdout_start, holdout_end
+# train: a sample of the holdout (model inputs, label, score), the reference the monitor
+# measures the served days' drift against (an artifact of the version's MLflow run)
+REFERENCE_ARTIFACT = "reference/holdout.parquet"
+
+
+# --- a run's day and trigger -----------------------------------------------------------------
+# A scheduled or manual run covers its data interval's day. A run the monitor's retrain
+# request started (an Airflow asset event) has no data interval: the event's extra names the
+# day the monitor judged and why it asked.
+REQUEST_DAY, REQUEST_REASON = "ds", "reason"
+
+
+def retrain_request(asset_events) -> dict | None:
+    """The newest retrain request (by day) among a run's triggering asset events (a mapping
+    of asset to events, as Airflow's ``triggering_asset_events``), or None."""
+    requests = [
+        dict(getattr(event, "extra", None) or {})
+        for events in (asset_events or {}).values()
+        for event in events
+    ]
+    requests = [r for r in requests if r.get(REQUEST_DAY)]
+    return max(requests, key=lambda r: r[REQUEST_DAY]) if requests else None
+
+
+def run_day(interval_start, asset_events=None) -> date:
+    """The day a DAG run covers: its data interval's start, or the day a retrain request
+    names."""
+    if interval_start is not None:
+        return interval_start.date()
+    request = retrain_request(asset_events)
+    if request is None:
+        raise ValueError(
+            "the run has no data interval and no retrain request naming its day: trigger it "
+            "with a logical date (the UI's trigger form, or `mlgate run-day --date DAY`)"
+        )
+    return date.fromisoformat(request[REQUEST_DAY])
+
+
+def run_ds(interval_start, asset_events=None) -> str:
+    """``run_day`` as YYYY-MM-DD (the DAGs' templates call it)."""
+    return run_day(interval_start, asset_events).isoformat()
+
+
+def run_trigger(run_type: str, user: str | None, asset_events=None) -> str:
+    """What started a run, as recorded with its model: ``<run type>:<user>``, or for a retrain
+    request ``asset_triggered:monitor of <day>: <reason>``."""
+    request = retrain_request(asset_events)
+    if request is not None:
+        return f"{run_type}:monitor of {request[REQUEST_DAY]}: {request.get(REQUEST_REASON, '')}"
+    return f"{run_type}:{user or '-'}"
+
+
+def context_day(context: dict) -> date:
+    """``run_day`` of an Airflow task context."""
+    return run_day(context.get("data_interval_start"), context.get("triggering_asset_events"))
+
+
+def monitor_experiment(model_name: str) -> str:
+    """The MLflow experiment of the monitor's daily runs (kept apart from training's)."""
+    return f"{model_name}.monitor"
 
 
 def lineage_tags(

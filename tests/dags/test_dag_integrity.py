@@ -92,7 +92,7 @@ def test_dag_files_follow_the_pipelines_folder_airflow_reads(tmp_path, monkeypat
     monkeypatch.setenv("MLGATE_PIPELINES", str(deployment))  # as the services' Airflow has it
     bag = DagBag(dag_folder=str(folder))
     assert not bag.import_errors
-    assert sorted(bag.dags) == ["cards_retrain", "cards_rollback", "cards_score"]
+    assert sorted(bag.dags) == ["cards_monitor", "cards_retrain", "cards_rollback", "cards_score"]
 
 
 def test_every_dag_has_tags_retries_and_docs(dagbag):
@@ -197,3 +197,45 @@ def test_ruff_airflow_rules_pass():
         cwd=REPO,
     )
     assert out.returncode == 0, out.stdout
+
+
+def test_retrain_runs_daily_and_when_the_monitor_asks(dagbag):
+    from airflow.sdk import Asset
+
+    retrain, monitor = dagbag.dags["fraud_retrain"], dagbag.dags["fraud_monitor"]
+    # one asset: what the monitor's last task publishes is what the retrain DAG waits for
+    (published,) = monitor.get_task("request_retrain").outlets
+    assert published == Asset("fraud_retrain_request")
+    timetable = retrain.timetable
+    assert "fraud_retrain_request" in str(timetable.asset_condition)
+    assert timetable.timetable.expression == "0 0 * * *"  # and still daily at midnight UTC
+    order = ["wait_for_scores", "monitor", "request_retrain"]
+    for upstream, downstream in zip(order, order[1:]):
+        assert downstream in monitor.get_task(upstream).downstream_task_ids
+    assert monitor.get_task("monitor").retries == 0  # a judgement, not a transient failure
+
+
+def test_spark_jobs_of_a_run_the_monitor_started_get_the_day_it_names(dagbag):
+    """An asset-triggered run has no data interval: the jobs' --ds comes from the request."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment
+
+    from mlgate.jobs.submit import DS, TRIGGERED_BY
+
+    retrain = dagbag.dags["fraud_retrain"]
+    render = Environment().from_string
+    macros = retrain.user_defined_macros
+    events = {"fraud_retrain_request": [SimpleNamespace(extra={"ds": "2026-03-04", "reason": "x"})]}
+    asked = {"data_interval_start": None, "triggering_asset_events": events, **macros}
+    assert render(DS).render(asked) == "2026-03-04"
+    run = SimpleNamespace(
+        run_type=SimpleNamespace(value="asset_triggered"), triggering_user_name=None
+    )
+    assert render(TRIGGERED_BY).render({**asked, "dag_run": run}) == (
+        "asset_triggered:monitor of 2026-03-04: x"
+    )
+    from datetime import UTC, datetime
+
+    daily = {"data_interval_start": datetime(2026, 3, 5, tzinfo=UTC), "triggering_asset_events": {}}
+    assert render(DS).render({**daily, **macros}) == "2026-03-05"

@@ -583,13 +583,13 @@ def test_a_second_pipeline_promotes_its_own_champion_beside_the_first(embedded):
     assert (state / "pipelines" / "shop" / "lake" / "page_events").is_dir()
     assert not (state / "pipelines" / "fraud" / "lake" / "page_events").exists()
 
-    # Airflow sees six DAGs: three per pipeline
+    # Airflow sees eight DAGs: four per pipeline
     dags = run_airflow(["dags", "list", "--output", "json"], env, capture_output=True, text=True)
     assert dags.returncode == 0, dags.stderr[-3000:]
     # Airflow may log a warning line (e.g. no graphviz) before the JSON list
     listing = next(line for line in dags.stdout.splitlines() if line.startswith("["))
     dag_ids = sorted(d["dag_id"] for d in json.loads(listing))
     assert dag_ids == [
-        "fraud_retrain", "fraud_rollback", "fraud_score",
-        "shop_retrain", "shop_rollback", "shop_score",
+        "fraud_monitor", "fraud_retrain", "fraud_rollback", "fraud_score",
+        "shop_monitor", "shop_retrain", "shop_rollback", "shop_score",
     ]  # fmt: skip

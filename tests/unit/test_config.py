@@ -138,7 +138,10 @@ def test_an_unknown_dag_kind_names_the_kinds():
     cfg = load_pipeline("fraud")
     with pytest.raises(ValueError) as error:
         cfg.dag_id("backfill")
-    assert str(error.value) == "no DAG kind 'backfill'; kinds: ('retrain', 'score', 'rollback')"
+    assert (
+        str(error.value)
+        == "no DAG kind 'backfill'; kinds: ('retrain', 'score', 'rollback', 'monitor')"
+    )
 
 
 def test_a_missing_pipeline_file_names_the_pipelines_there_are(raw, tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from mlgate.gates.drift import (
     category_counts,
     day_drift,
     feature_drift,
+    retrain_due,
     two_sample_p_value,
 )
 from mlgate.gates.metrics import bin_counts, psi
@@ -188,3 +189,17 @@ def test_rule_limits_are_accepted():
 )
 def test_the_streak_counts_breached_days_up_to_the_newest(days, streak):
     assert breached_streak(days) == streak
+
+
+@pytest.mark.parametrize(
+    "streak, after, due",
+    [(0, 3, False), (1, 3, False), (2, 3, False), (3, 3, True), (4, 3, False), (5, 3, False),
+     (6, 3, True), (9, 3, True), (0, 1, False), (1, 1, True), (2, 1, True)],
+)  # fmt: skip
+def test_a_retrain_is_due_on_the_nth_breached_day_in_a_row_and_every_nth_after(streak, after, due):
+    assert retrain_due(streak, after) is due
+
+
+def test_a_retrain_bound_below_one_day_is_refused():
+    with pytest.raises(ValueError, match="^after must be at least 1 day, not 0$"):
+        retrain_due(3, 0)

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import inspect
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import create_engine
@@ -308,3 +309,23 @@ def test_a_copied_clean_day_carries_the_labels_of_its_positive_rows(tmp_path):
     pd.testing.assert_frame_equal(copy, source)
     assert done["labels_copied"] == len(source)
     assert chargebacks["chargeback_id"].is_unique
+
+
+def test_a_drifted_day_scales_every_amount_and_stays_inside_the_rules(tmp_path):
+    from mlgate.config import load_pipeline
+    from mlgate.demo.faults import DRIFT_FACTOR, inject_fault
+
+    url = _url(tmp_path / "transactions.db")
+    generate(url, days=DAYS, end_date=END, transactions=N, seed=7, progress=False)
+    cfg = load_pipeline("fraud")
+    day = END + dt.timedelta(days=1)
+    done = inject_fault(cfg, url, day, "drift")
+    assert done["column"] == "amount"  # the pipeline's first numeric input with a range
+    transactions = _read(url, "transactions", "transaction_id")
+    week_before = day - dt.timedelta(days=7)
+    source = transactions[transactions["created_at"].dt.date == week_before]
+    drifted = transactions[transactions["created_at"].dt.date == day]
+    high = next(r.range[1] for r in cfg.records.rules if r.column == "amount")
+    expected = np.minimum(source["amount"].to_numpy() * DRIFT_FACTOR, high)
+    assert np.allclose(np.sort(drifted["amount"].to_numpy()), np.sort(expected))
+    assert len(drifted) == len(source) == done["rows"]

@@ -62,3 +62,44 @@ def test_lineage_tags_tie_a_run_to_its_dag_run_and_commit():
     commit = tags[runs.TAG_GIT_COMMIT]
     assert commit == "unknown" or len(commit) == 40
     assert all(name.startswith(runs.TAG_PREFIX) for name in tags)
+
+
+def event(**extra):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(extra=extra)
+
+
+def test_a_scheduled_or_manual_run_covers_its_data_intervals_day():
+    from datetime import UTC, date, datetime
+
+    start = datetime(2026, 5, 6, tzinfo=UTC)
+    asked = {"fraud_retrain_request": [event(ds="2026-01-01", reason="drift")]}
+    assert runs.run_day(start, asked) == date(2026, 5, 6)  # the interval wins
+    assert runs.run_ds(start) == "2026-05-06"
+    assert runs.run_trigger("manual", "alice") == "manual:alice"
+    assert runs.run_trigger("scheduled", None, {}) == "scheduled:-"
+
+
+def test_a_run_the_monitor_started_covers_the_newest_day_it_asked_for():
+    from datetime import date
+
+    asked = {
+        "fraud_retrain_request": [
+            event(ds="2026-05-04", reason="drift on 3 days in a row"),
+            event(ds="2026-05-07", reason="drift on 6 days in a row"),
+            event(ds="2026-05-05", reason="late"),
+            event(note="an event of another kind"),
+        ]
+    }
+    assert runs.run_day(None, asked) == date(2026, 5, 7)
+    assert runs.run_trigger("asset_triggered", None, asked) == (
+        "asset_triggered:monitor of 2026-05-07: drift on 6 days in a row"
+    )
+
+
+def test_a_run_with_neither_interval_nor_request_says_how_to_give_it_a_day():
+    with pytest.raises(ValueError, match="no data interval and no retrain request"):
+        runs.run_day(None, {"other": [event(note="x")]})
+    with pytest.raises(ValueError, match="mlgate run-day --date DAY"):
+        runs.context_day({"data_interval_start": None})

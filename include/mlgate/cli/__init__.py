@@ -8,6 +8,7 @@ mlgate rollback      move `champion` back to the previous version, with a reason
 mlgate mail-sink     the local SMTP server that keeps alert emails as files
 mlgate serve         the champion's ONNX twin behind an HTTP JSON API (POST /score)
 mlgate score-day     batch-score one day with the champion (the <pipeline>_score DAG)
+mlgate monitor-day   watch one served day: drift, realised performance (<pipeline>_monitor)
 mlgate online        the online feature state: bootstrap it from the lake, show it
 mlgate import        Sqoop-style import: one day (--window) or the incremental tables
 mlgate services      start|stop|status the Airflow services, MLflow UI, mail sink, Spark cluster
@@ -22,7 +23,17 @@ import argparse
 import os
 import sys
 
-from mlgate.cli import demo, governance, imports, online, pipelines, run, serve, services
+from mlgate.cli import (
+    demo,
+    governance,
+    imports,
+    monitor,
+    online,
+    pipelines,
+    run,
+    serve,
+    services,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     services.add_parser(sub)
     imports.add_parser(sub)
     serve.add_parser(sub)
+    monitor.add_parser(sub)
     online.add_parser(sub)
     pipelines.add_parser(sub)
     return parser

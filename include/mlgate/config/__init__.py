@@ -2,10 +2,10 @@
 
 Sections, one module each: ``source`` (where the data comes from), ``target`` (what the
 model predicts), ``features`` (the feature spec, with ``expr``: the filter language),
-``records`` (the record rules), ``training``, ``gates``; ``pipeline`` ties them together
-and finds the files. Every error names the key and, for a closed choice, the allowed
-values. Imports only ``paths`` and ``window`` from mlgate, and nothing heavy: DAG files
-import it at parse time.
+``records`` (the record rules), ``training``, ``gates``, ``monitoring`` (after
+promotion); ``pipeline`` ties them together and finds the files. Every error names the
+key and, for a closed choice, the allowed values. Imports only ``paths`` and ``window``
+from mlgate, and nothing heavy: DAG files import it at parse time.
 """
 
 from mlgate.config.base import ConfigError, Duration, Name
@@ -34,6 +34,7 @@ from mlgate.config.gates import (
     ShadowGate,
     TrainingIterationsGate,
 )
+from mlgate.config.monitoring import DriftSettings, MonitoringConfig, RealisedSettings
 from mlgate.config.pipeline import (
     DAG_KINDS,
     PIPELINES_DIR,
@@ -79,6 +80,7 @@ __all__ = [
     "ConfigError",
     "DataExpectationsGate",
     "DimensionTable",
+    "DriftSettings",
     "Duration",
     "EntityLabels",
     "EventLabels",
@@ -93,10 +95,12 @@ __all__ = [
     "IncrementalImport",
     "Join",
     "ModelFamily",
+    "MonitoringConfig",
     "Name",
     "Novelty",
     "PipelineConfig",
     "QualityGate",
+    "RealisedSettings",
     "ReconciliationGate",
     "RecordRules",
     "ScoringConfig",

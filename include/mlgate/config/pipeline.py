@@ -1,8 +1,9 @@
 """A pipeline: one YAML file in the pipelines folder, validated as a whole.
 
 The file's name is the pipeline's name (``include/pipelines/fraud.yaml`` is pipeline
-``fraud``); it names its DAGs (``fraud_retrain``, ``fraud_score``, ``fraud_rollback``), its
-folders under the state folder, and, through ``model_name``, its registry model.
+``fraud``); it names its DAGs (``fraud_retrain``, ``fraud_score``, ``fraud_rollback``,
+``fraud_monitor``), its folders under the state folder, and, through ``model_name``, its
+registry model.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 from mlgate.config.base import ConfigError, Name, Strict
 from mlgate.config.features import FeatureSpec, Join
 from mlgate.config.gates import GatesConfig
+from mlgate.config.monitoring import MonitoringConfig
 from mlgate.config.records import RecordRules
 from mlgate.config.source import SourceConfig
 from mlgate.config.target import OBSERVATION_KEY, TargetConfig
@@ -26,7 +28,7 @@ from mlgate.window import WindowSpec, duration_seconds
 
 PIPELINES_DIR = REPO_ROOT / "include" / "pipelines"
 PIPELINES_ENV = "MLGATE_PIPELINES"  # another pipelines folder
-DAG_KINDS = ("retrain", "score", "rollback")  # the DAGs each pipeline gets
+DAG_KINDS = ("retrain", "score", "rollback", "monitor")  # the DAGs each pipeline gets
 
 
 class WindowConfig(Strict):
@@ -137,6 +139,7 @@ class PipelineConfig(Strict):
     gates: GatesConfig
     alerts: AlertsConfig = AlertsConfig()
     scoring: ScoringConfig = ScoringConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
@@ -197,10 +200,16 @@ class PipelineConfig(Strict):
         return (duration_seconds(entity.active_within),) if entity is not None else ()
 
     def dag_id(self, kind: str) -> str:
-        """The id of one of the pipeline's DAGs: <name>_retrain, <name>_score, <name>_rollback."""
+        """The id of one of the pipeline's DAGs: <name>_retrain, _score, _rollback, _monitor."""
         if kind not in DAG_KINDS:
             raise ValueError(f"no DAG kind {kind!r}; kinds: {DAG_KINDS}")
         return f"{self.name}_{kind}"
+
+    @property
+    def retrain_request(self) -> str:
+        """The Airflow asset the monitor publishes to ask for a retrain; the retrain DAG is
+        scheduled on it as well as daily."""
+        return f"{self.name}_retrain_request"
 
     @property
     def scores_table(self) -> str:

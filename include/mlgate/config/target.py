@@ -12,6 +12,8 @@ from mlgate.window import duration_seconds
 
 # The key of an entity target's observation rows: "<entity key>@<epoch seconds>".
 OBSERVATION_KEY = "observation_id"
+# The feature table's flag of a row whose label has had the label delay to settle.
+MATURE_COLUMN = "label_mature"
 
 
 def _check_event_labels(labels: EventLabels) -> None:

@@ -25,9 +25,19 @@ FAULT_KINDS: dict[str, str] = {
     "volume_drop": "a partial load: only 20% of the day's rows arrive",
     "new_category": "an unannounced category: 10% of the rows have a new {column}",
     "no_labels": "the label feed stopped: every row of the label table is deleted",
+    "drift": "a shifted population: every {column} of the day is 3 times larger (valid rows: "
+    "no gate stops the day; the monitor's drift watch notices)",
     "clean": "a normal day (no fault), e.g. to follow a bad day with a good one",
 }
-NEEDS_COLUMN = ("null_values", "not_allowed", "out_of_range", "unparsable", "new_category")
+NEEDS_COLUMN = (
+    "null_values",
+    "not_allowed",
+    "out_of_range",
+    "unparsable",
+    "new_category",
+    "drift",
+)
+DRIFT_FACTOR = 3  # the drift fault's scale: far beyond noise, inside any sane range
 
 
 def default_column(cfg: PipelineConfig, kind: str, columns: set[str] | None = None) -> str | None:
@@ -53,6 +63,7 @@ def default_column(cfg: PipelineConfig, kind: str, columns: set[str] | None = No
         "out_of_range": ranged,
         "unparsable": ranged,
         "new_category": [*cfg.features.categorical, *allowed],
+        "drift": [c for c in cfg.features.numeric if c in ranged] + list(cfg.features.numeric),
     }[kind]
     if columns is not None:
         choices = [c for c in choices if c in columns]
@@ -230,6 +241,13 @@ def _break(rows: list[dict], kind: str, column, rule, rng: np.random.Generator) 
 
     if kind == "volume_drop":
         return [row for row, keep in zip(rows, pick(0.2)) if keep]
+    if kind == "drift":  # every row, kept within the column's allowed range
+        high = rule.range[1] if rule is not None and rule.range is not None else None
+        for row in rows:
+            if row[column] is not None:
+                scaled = row[column] * DRIFT_FACTOR
+                row[column] = min(scaled, high) if high is not None else scaled
+        return rows
     change = {
         "null_values": (0.3, lambda value: None),
         "not_allowed": (0.2, not_allowed),

@@ -134,6 +134,15 @@ def breached_streak(days: list[bool]) -> int:
     return streak
 
 
+def retrain_due(streak: int, after: int) -> bool:
+    """Whether a streak of breached days asks for a retrain: at ``after`` days in a row, and
+    every ``after`` days more while it lasts (one noisy day does nothing; a breach the
+    retrain did not cure asks again, not every day)."""
+    if after < 1:
+        raise ValueError(f"after must be at least 1 day, not {after}")
+    return streak > 0 and streak % after == 0
+
+
 __all__ = [
     "CATEGORICAL",
     "NUMERIC",
@@ -144,4 +153,5 @@ __all__ = [
     "two_sample_p_value",
     "day_drift",
     "feature_drift",
+    "retrain_due",
 ]

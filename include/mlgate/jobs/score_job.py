@@ -5,7 +5,8 @@ rows and lookback days not accepted by their data gates left out, as for trainin
 the pipeline's dimensions, computes the day's rows (events, or an entity's observations)
 with their features exactly as training did (mlgate.ml.rows), scores them with the given
 version's Spark model and atomically replaces scores/ds=<ds> with (row key, time,
-probability) plus _scores.json (model name, version, run, threshold). The
+probability, the model inputs: the monitor measures their drift) plus _scores.json (model
+name, version, run, threshold). The
 <pipeline>_score DAG then writes them to the target database (mlgate.serving.batch).
 """
 
@@ -23,11 +24,12 @@ from mlgate.jobs.common import (
     setup,
     spark_session,
 )
+from mlgate.ml.features import feature_columns
 from mlgate.ml.rows import feature_rows
 from mlgate.ml.training import score
 from mlgate.paths import scores_partition, swap_into_place, temporary_sibling, write_json
 from mlgate.registry import configure_mlflow, operating_threshold
-from mlgate.serving.batch import SCORES_META
+from mlgate.serving.batch import PROBABILITY, SCORES_META
 from mlgate.window import day_bounds
 
 log = logging.getLogger("mlgate.score_job")
@@ -57,8 +59,12 @@ def main(argv: list[str] | None = None) -> None:
     spark = spark_session(f"mlgate-score-{ds}")
     model = mlflow.spark.load_model(f"models:/{cfg.model_name}/{args.model_version}")
     rows = day_features(spark, cfg, ds)
+    numeric, categorical = feature_columns(cfg.features)
+    kept = (cfg.row_key, cfg.row_time, PROBABILITY)
+    inputs = [c for c in dict.fromkeys([*numeric, *categorical]) if c not in kept]
+    # the model inputs stay with the scores: the monitor measures their drift
     scores = score(model, rows).select(
-        cfg.row_key, cfg.row_time, F.col("score").alias("probability")
+        cfg.row_key, cfg.row_time, F.col("score").alias(PROBABILITY), *inputs
     )
 
     target = scores_partition(cfg.name, ds.isoformat())
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     written = spark.read.parquet(str(tmp))
     summary = written.agg(
         F.count(F.lit(1)).alias("rows"),
-        F.sum((F.col("probability") >= threshold).cast("int")).alias("flagged"),
+        F.sum((F.col(PROBABILITY) >= threshold).cast("int")).alias("flagged"),
     ).first()
     meta = {
         "ds": ds.isoformat(),

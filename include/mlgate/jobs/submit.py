@@ -11,7 +11,22 @@ from mlgate.paths import REPO_ROOT
 
 JOBS_DIR = Path(__file__).resolve().parent  # the spark-submit entry points live here
 LOG4J_CONFIG = REPO_ROOT / "include" / "spark" / "log4j2.properties"
-DS = "{{ data_interval_start | ds }}"  # the run's day: the start of its data interval
+# The run's day (mlgate.runs.run_ds: the start of its data interval, or the day a retrain
+# request names); every DAG with a Spark job has the macros of TEMPLATE_MACROS.
+DS = "{{ run_ds(data_interval_start, triggering_asset_events) }}"
+TRIGGERED_BY = (
+    "{{ run_trigger(dag_run.run_type.value, dag_run.triggering_user_name, "
+    "triggering_asset_events) }}"
+)
+
+
+def template_macros() -> dict:
+    """The macros DS and TRIGGERED_BY call (a DAG's user_defined_macros)."""
+    from mlgate.runs import run_ds, run_trigger
+
+    return {"run_ds": run_ds, "run_trigger": run_trigger}
+
+
 # Settings that follow the data's size (docs/deployment.md, "Sizing"), read when the DAG
 # files are parsed: shuffle partitions of every job, and the driver's memory.
 SHUFFLE_PARTITIONS_ENV, SHUFFLE_PARTITIONS = "MLGATE_SHUFFLE_PARTITIONS", "8"

@@ -18,11 +18,12 @@ import json
 import logging
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import yaml
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from mlgate.export.to_onnx import log_portable_model
 from mlgate.gates.metrics import holdout_metrics
@@ -52,6 +53,7 @@ from mlgate.registry import (
 from mlgate.runs import (
     CANDIDATE_FILE,
     DATA_FILES,
+    REFERENCE_ARTIFACT,
     RUN_ID_KEY,
     TRACKING_FILE,
     WINDOW_TAG_PREFIX,
@@ -120,6 +122,15 @@ class Fitted:
     metrics: dict
     importances: dict
     names: list[str]
+
+
+def reference_sample(cfg, scored: DataFrame):
+    """Up to monitoring.reference_rows holdout rows (model inputs, label, score), drawn with
+    the training seed: what the monitor compares the served days with (a pandas frame)."""
+    numeric, categorical = feature_columns(cfg.features)
+    columns = list(dict.fromkeys([*numeric, *categorical, cfg.target.name, "score"]))
+    drawn = scored.select(*columns).orderBy(F.rand(cfg.training.seed))
+    return drawn.limit(cfg.monitoring.reference_rows).toPandas()
 
 
 def fit(cfg, ds, rows: DataFrame) -> Fitted:
@@ -235,6 +246,10 @@ def log_candidate(cfg, args, spark, fitted: Fitted) -> dict:
         mlflow.log_text(model_text(model, fitted.names), "model_debug_string.txt")
         mlflow.log_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "config.yaml")
         mlflow.log_dict(fitted.importances, "feature_importances.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / PurePosixPath(REFERENCE_ARTIFACT).name
+            reference_sample(cfg, fitted.scored).to_parquet(path, index=False)
+            mlflow.log_artifact(str(path), str(PurePosixPath(REFERENCE_ARTIFACT).parent))
         # the data manifest and data-check reports written by the earlier tasks
         for name in DATA_FILES:
             if run_file(cfg.name, ds.isoformat(), name).exists():

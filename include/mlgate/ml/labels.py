@@ -14,10 +14,8 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from mlgate.config.target import OBSERVATION_KEY
+from mlgate.config.target import MATURE_COLUMN, OBSERVATION_KEY
 from mlgate.window import utc_instant
-
-MATURE_COLUMN = "label_mature"
 
 
 def attach_labels(

@@ -86,3 +86,51 @@ def feature_importance_png(importances: dict[str, float], path: Path, top: int =
     ax.barh([name for name, _ in items], [value for _, value in items])
     ax.set(xlabel="importance", title=f"Top {len(items)} features")
     return _save(fig, path)
+
+
+# --- the monitor's report ---------------------------------------------------------------------
+
+
+def drift_png(drifts: list[dict], min_psi: float, path: Path) -> Path:
+    """PSI of every feature and of the score on a day; drifted ones (significant and above
+    ``min_psi``) in red."""
+    items = sorted(drifts, key=lambda d: d["psi"])
+    fig, ax = plt.subplots(figsize=(7, max(3, 0.28 * len(items) + 1)))
+    colours = ["tab:red" if d["drifted"] else "tab:blue" for d in items]
+    ax.barh([d["feature"] for d in items], [d["psi"] for d in items], color=colours)
+    ax.axvline(min_psi, color="grey", linestyle="--", label=f"min_psi {min_psi:g}")
+    ax.set(xlabel="PSI against the reference (red: drifted)", title="Drift of the day")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def reference_vs_day_png(reference: np.ndarray, day: np.ndarray, path: Path, title: str) -> Path:
+    """Two distributions of one numeric value, as densities on shared bins."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    both = np.concatenate([reference, day])
+    bins = np.histogram_bin_edges(both[np.isfinite(both)], bins=40)
+    ax.hist(reference, bins=bins, alpha=0.55, density=True, label=f"reference ({len(reference)})")
+    ax.hist(day, bins=bins, alpha=0.55, density=True, label=f"day ({len(day)})")
+    ax.set(ylabel="density", title=title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def realised_png(days: list[dict], metric: str, path: Path) -> Path:
+    """A realised metric per scoring day with its interval, and the holdout's promise."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    shown = [d for d in days if metric in d["metrics"]]
+    x = [d["day"] for d in shown]
+    values = np.array([d["metrics"][metric]["value"] for d in shown])
+    lower = values - np.array([d["metrics"][metric]["lower"] for d in shown])
+    upper = np.array([d["metrics"][metric]["upper"] for d in shown]) - values
+    colours = ["tab:red" if metric in d["short"] else "tab:blue" for d in shown]
+    ax.errorbar(x, values, yerr=[lower, upper], fmt="none", ecolor="grey", capsize=3)
+    ax.scatter(x, values, c=colours, zorder=3)
+    promised = [d["promised"].get(metric) for d in shown if d["promised"].get(metric) is not None]
+    if promised:
+        ax.axhline(promised[-1], color="green", linestyle="--", label="holdout's value")
+        ax.legend(loc="lower left")
+    ax.set(ylabel=metric, title=f"Realised {metric} by scoring day (red: short)")
+    ax.tick_params(axis="x", labelrotation=45)
+    return _save(fig, path)

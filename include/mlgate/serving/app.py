@@ -372,6 +372,10 @@ def create_app(
     precomputed features are always taken at ``POST /score/features``.
     """
     metrics = Metrics()
+    if getattr(source, "pipeline", None):  # the monitor's figures next to the service's
+        from mlgate.serving.monitoring import MonitorCollector
+
+        metrics.registry.register(MonitorCollector(source.pipeline))
     holder = ModelHolder(source, metrics, threads, input_ranges)
     # label children bound once: no label lookup on the hot path
     features_path = "/score/features" if online else "/score"  # where features are scored

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 SCORES_META = "_scores.json"  # Spark and pyarrow skip files that start with "_"
+PROBABILITY = "probability"  # the score column of scores/ds=<day> and of the table
 DAY_COLUMN = "score_day"
 INSERT_CHUNK = 5_000
 
@@ -25,7 +26,7 @@ def scores_table(metadata, name: str, key: str, key_type, time_column: str):
         sa.Column(key, key_type, nullable=False),
         sa.Column(time_column, sa.DateTime),
         sa.Column(DAY_COLUMN, sa.Date, nullable=False, index=True),
-        sa.Column("probability", sa.Float, nullable=False),
+        sa.Column(PROBABILITY, sa.Float, nullable=False),
         sa.Column("decision", sa.Integer, nullable=False),
         sa.Column("threshold", sa.Float, nullable=False),
         sa.Column("model_name", sa.String(200), nullable=False),
@@ -57,7 +58,7 @@ def write_day_scores(
     import pandas as pd
     import sqlalchemy as sa
 
-    missing = [c for c in (key, time_column, "probability") if c not in rows.columns]
+    missing = [c for c in (key, time_column, PROBABILITY) if c not in rows.columns]
     if missing:
         raise KeyError(f"the scores lack columns {missing}")
     key_type = sa.BigInteger if pd.api.types.is_integer_dtype(rows[key]) else sa.String(200)
@@ -65,7 +66,7 @@ def write_day_scores(
     times = pd.to_datetime(rows[time_column])
     if getattr(times.dt, "tz", None) is not None:
         times = times.dt.tz_convert("UTC").dt.tz_localize(None)
-    probability = rows["probability"].astype(float).tolist()
+    probability = rows[PROBABILITY].astype(float).tolist()
     keys = rows[key].tolist()
     event_times = [None if pd.isna(t) else t.to_pydatetime() for t in times]
     common = {
@@ -76,7 +77,7 @@ def write_day_scores(
         "scored_at": scored_at,
     }
     records = [
-        {key: k, time_column: t, "probability": p, "decision": int(p >= threshold), **common}
+        {key: k, time_column: t, PROBABILITY: p, "decision": int(p >= threshold), **common}
         for k, t, p in zip(keys, event_times, probability)
     ]
 

@@ -23,6 +23,7 @@ from mlgate.runs import (
     lineage_tags,
     run_file,
     run_file_of,
+    run_trigger,
     write_run_file,
 )
 
@@ -53,11 +54,11 @@ class RunOptions:
         params = context.get("params") or {}
         dag_run = context.get("dag_run")
         run_type = getattr(getattr(dag_run, "run_type", None), "value", "manual")
-        user = getattr(dag_run, "triggering_user_name", None) or "-"
+        user = getattr(dag_run, "triggering_user_name", None)
         return cls(
             airflow_run_id=str(context.get("run_id", "manual")),
             dag_id=getattr(dag_run, "dag_id", None) or "manual",
-            triggered_by=f"{run_type}:{user}",
+            triggered_by=run_trigger(run_type, user, context.get("triggering_asset_events")),
             gate_mode=params.get("gate_mode") or ENFORCE,
             override_gates=list(params.get("override_gates") or []),
             override_reason=params.get("override_reason") or "",

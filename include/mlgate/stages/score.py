@@ -8,7 +8,7 @@ from datetime import date
 from mlgate.config import PipelineConfig
 from mlgate.ingest.lake import MANIFEST_FILE
 from mlgate.paths import quarantine_partition, scores_partition, table_partition
-from mlgate.serving.batch import SCORES_META, write_day_scores
+from mlgate.serving.batch import PROBABILITY, SCORES_META, write_day_scores
 
 
 def day_ready(cfg: PipelineConfig, ds: date) -> tuple[bool, str]:
@@ -37,7 +37,7 @@ def write_scores(cfg: PipelineConfig, ds: date) -> dict:
     if not meta_path.exists():
         raise FileNotFoundError(f"{meta_path} is missing: has the score job run for {ds}?")
     meta = json.loads(meta_path.read_text())
-    rows = pd.read_parquet(folder)
+    rows = pd.read_parquet(folder, columns=[cfg.row_key, cfg.row_time, PROBABILITY])
     written = write_day_scores(
         cfg.scores_url(),
         cfg.scores_table,
@@ -49,7 +49,7 @@ def write_scores(cfg: PipelineConfig, ds: date) -> dict:
         model_version=meta["model_version"],
         threshold=meta["threshold"],
     )
-    flagged = int((rows["probability"] >= meta["threshold"]).sum())
+    flagged = int((rows[PROBABILITY] >= meta["threshold"]).sum())
     return {
         "ds": ds.isoformat(),
         "rows": written,
