@@ -13,10 +13,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 from mlgate_alerts import GateAlertNotifier
 
 from mlgate.config import GATE_NAMES, MODEL_FAMILIES, PipelineConfig, load_pipeline, pipeline_path
+from mlgate.config.promotion import APPROVE, REJECT
 from mlgate.jobs.submit import (
     DS,
     JOBS_DIR,
@@ -27,6 +29,7 @@ from mlgate.jobs.submit import (
     template_macros,
 )
 from mlgate.runs import context_day
+from mlgate.window import duration_seconds
 
 START_DATE = datetime(2026, 1, 1)
 DAILY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
@@ -48,7 +51,8 @@ records the request as its trigger.
 | check_features | judges the features job's reports: raw and feature suites, label rate and freshness | data_expectations |
 | train | spark-submit: seeded search, time-gapped holdout, all logged to MLflow with the model's ONNX twin; then, with the model in memory, candidate and champion score the same holdout, the assertion set and the latest day, the ONNX twin scores the holdout too, and the model gates are computed there | training_iterations, assertion_set, quality, shadow, export_parity (computed) |
 | gates | the model gates with the run's overrides and gate mode, registered version tagged with them | training_iterations, assertion_set, quality, shadow, export_parity |
-| promote | `champion` alias moves (and `previous`), history appended, unless dry run | |
+| approve | only with `approval: required`: a person approves or rejects in Required Actions (UI) or over the REST API; no answer within {approval_timeout} rejects | |
+| promote | `champion` alias moves (and `previous`), history appended, unless dry run or rejected (the rejection is recorded too) | |
 
 A blocking gate failure fails the run, leaves the champion untouched and emails the gate
 table. Trigger form: gate mode (`enforce` / `dry_run`), model family, and an override of
@@ -101,6 +105,7 @@ def _doc(template: str, cfg: PipelineConfig, kind: str) -> str:
         score=cfg.dag_id("score"),
         monitor=cfg.dag_id("monitor"),
         request=cfg.retrain_request,
+        approval_timeout=cfg.approval_timeout,
         name=cfg.name,
         model_name=cfg.model_name,
         description=cfg.description or "no description",
@@ -173,24 +178,78 @@ def _fail_as_task(name: str, context: dict, work):
         raise
 
 
-def _run_stage(name: str, stage: str, context: dict):
-    """Call mlgate.stages.STAGES[stage] for this run (see _fail_as_task for its failures)."""
+def _run_stage(name: str, stage: str, context: dict, **asked):
+    """Call mlgate.stages.STAGES[stage] for this run (see _fail_as_task for its failures);
+    ``asked``: run options from earlier tasks (the approval)."""
+    from dataclasses import replace
+
     from mlgate import stages
 
     day = context_day(context)
+    options = replace(stages.RunOptions.from_context(context), **asked)
 
     def work():
         cfg = load_pipeline(name)
-        return cfg, stages.STAGES[stage](cfg, day, stages.RunOptions.from_context(context))
+        return cfg, stages.STAGES[stage](cfg, day, options)
 
     cfg, result = _fail_as_task(name, context, work)
-    options = stages.RunOptions.from_context(context)
     if stage == "evaluate_gates" and options.gate_mode == stages.DRY_RUN and not result["passed"]:
         # A dry run does not stop on a failed gate, but a person still hears about it.
         from mlgate_alerts import send_gate_alert
 
         send_gate_alert(cfg.alerts.model_dump(), cfg.model_name, context, pipeline=name)
     return result
+
+
+class PipelineApprovalOperator(HITLOperator):
+    """The approval step (approval: required): Approve or Reject, in the UI's Required
+    Actions or over the REST API; no answer within approval_timeout rejects. The request's
+    text (gate table, links) is written from the run's files when the step starts."""
+
+    def __init__(self, *, pipeline: str, **kwargs):
+        super().__init__(**kwargs)
+        self.pipeline = pipeline
+
+    def execute(self, context):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from mlgate.stages import DRY_RUN, RunOptions
+        from mlgate.stages.approval import approval_request
+
+        options = RunOptions.from_context(context)
+        if options.gate_mode == DRY_RUN:
+            raise AirflowSkipException("dry run: nothing is promoted, nothing to approve")
+        request = _fail_as_task(
+            self.pipeline,
+            context,
+            lambda: approval_request(load_pipeline(self.pipeline), context_day(context), options),
+        )
+        self.subject, self.body = request["subject"], request["body"]
+        return super().execute(context)
+
+
+def _approval_step(cfg: PipelineConfig) -> PipelineApprovalOperator:
+    from mlgate.stages.approval import COMMENT
+
+    return PipelineApprovalOperator(
+        pipeline=cfg.name,
+        task_id="approve",
+        doc="A person approves (or rejects) the candidate that passed every gate; no answer "
+        f"within {cfg.approval_timeout} rejects. Recorded in the promotion history.",
+        subject=f"Promote {cfg.model_name}?",
+        options=[APPROVE, REJECT],
+        defaults=[REJECT],
+        response_timeout=timedelta(seconds=duration_seconds(cfg.approval_timeout)),
+        params={
+            COMMENT: Param(
+                "",
+                type=["string", "null"],
+                maxLength=1000,
+                description="Why (recorded in the promotion history with your name)",
+            )
+        },
+        retries=0,
+    )
 
 
 def retrain_dag(cfg: PipelineConfig):
@@ -281,10 +340,15 @@ def retrain_dag(cfg: PipelineConfig):
             gate mode; register the candidate and tag it with every verdict."""
             return _run_stage(name, "evaluate_gates", context)
 
-        @task(retries=0)
+        # with an approval step: runs after a dry run skipped it (to record the dry run)
+        @task(retries=0, trigger_rule="none_failed")
         def promote(**context) -> dict:
-            """Move `champion` to the candidate when all blocking gates passed (not dry run)."""
-            return _run_stage(name, "promote", context)
+            """Move `champion` to the candidate when all blocking gates passed (not dry run)
+            and, with approval: required, a person approved it."""
+            answer = None
+            if load_pipeline(name).approval == "required":
+                answer = context["ti"].xcom_pull(task_ids="approve")
+            return _run_stage(name, "promote", context, approval=answer)
 
         features = _spark_job(
             cfg,
@@ -310,7 +374,11 @@ def retrain_dag(cfg: PipelineConfig):
                 TRIGGERED_BY,
             ],
         )
-        (extract() >> check_raw() >> features >> check_features() >> train >> gates() >> promote())
+        judged = extract() >> check_raw() >> features >> check_features() >> train >> gates()
+        if cfg.approval == "required":
+            judged >> _approval_step(cfg) >> promote()
+        else:
+            judged >> promote()
 
     return retrain()
 

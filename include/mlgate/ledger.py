@@ -1,6 +1,7 @@
 """The promotion ledger: one append-only, fsync'd JSON-lines file per pipeline.
 
-Every promotion, rollback and operator resolution of a pipeline is a transaction of
+Every promotion, rollback, rejection by a person and operator resolution of a pipeline is
+a transaction of
 three kinds of line in `state/pipelines/<pipeline>/promotions.jsonl`:
 
 - ``intent``: written (and fsync'd) before anything moves: the aliases before, the aliases
@@ -335,6 +336,20 @@ def plan_promotion(
         after={CHAMPION: version, PREVIOUS: champion},
         entry=entry,
         tags={version: {"promoted_at": at, "promoted_by": str(record.get("by", ""))}},
+    )
+
+
+def plan_rejection(
+    current: LedgerState, model_name: str, version: str, *, record: dict, at: str
+) -> Transaction | dict:
+    """A candidate a person rejected (or left unanswered): a history entry that moves no
+    alias, or the entry of the same rejection recorded before (a rerun)."""
+    for entry in reversed(current.history):
+        if entry.get("action") == "reject" and entry.get("version") == version:
+            return entry
+    entry = {"action": "reject", "at": at, "model_name": model_name, "version": version, **record}
+    return Transaction(
+        action="reject", before=dict(current.expected), after=dict(current.expected), entry=entry
     )
 
 

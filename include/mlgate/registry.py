@@ -35,6 +35,7 @@ from mlgate.ledger import (  # the errors and names callers know from here
     Transaction,
     crash_point,
     plan_promotion,
+    plan_rejection,
     plan_resolution,
     plan_rollback,
     require_reason,
@@ -327,6 +328,20 @@ def promote(
             log.info("version %s of %s is already champion: nothing to do", version, model_name)
             return plan
         return _transact(client, pipeline, model_name, plan)
+
+
+def record_rejection(pipeline: str, model_name: str, version: str, *, record: dict) -> dict:
+    """Record in the history that `version` was not approved; no alias moves. A rerun
+    returns the entry recorded before."""
+    client = configure_mlflow().MlflowClient()
+    with promotion_lock(pipeline):
+        state = _recover(client, pipeline, model_name)
+        plan = plan_rejection(state, model_name, version, record=record, at=_now())
+        if isinstance(plan, dict):
+            return plan
+        ledger.append(pipeline, plan.intent_record())  # nothing to move: intent, commit
+        ledger.commit(pipeline, plan)
+        return plan.entry
 
 
 def rollback(pipeline: str, model_name: str, *, reason: str, by: str) -> dict:

@@ -27,7 +27,9 @@ def test_no_import_errors(dagbag):
 
     assert dagbag.import_errors == {}, dagbag.import_errors
     expected = {
-        f"{name}_{kind}" for name in pipeline_names() for kind in ("retrain", "score", "rollback")
+        f"{name}_{kind}"
+        for name in pipeline_names()
+        for kind in ("retrain", "score", "rollback", "monitor")
     }
     assert expected <= set(dagbag.dags)
     assert "fraud_retrain" in dagbag.dags
@@ -239,3 +241,45 @@ def test_spark_jobs_of_a_run_the_monitor_started_get_the_day_it_names(dagbag):
 
     daily = {"data_interval_start": datetime(2026, 3, 5, tzinfo=UTC), "triggering_asset_events": {}}
     assert render(DS).render({**daily, **macros}) == "2026-03-05"
+
+
+def test_a_pipeline_that_requires_approval_asks_a_person_between_gates_and_promote(
+    tmp_path, monkeypatch
+):
+    from datetime import timedelta
+
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    from mlgate.config import PIPELINES_DIR
+    from mlgate.local.dagfiles import sync_dag_files
+
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    config = yaml.safe_load((PIPELINES_DIR / "fraud.yaml").read_text())
+    config.update({"approval": "required", "approval_timeout": "36h"})
+    (pipelines / "cards.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("MLGATE_PIPELINES", str(pipelines))
+    monkeypatch.syspath_prepend(str(DAGS))
+    folder = tmp_path / "dags"
+    sync_dag_files(folder)
+    bag = DagBag(dag_folder=str(folder))
+    assert not bag.import_errors
+    dag = bag.dags["cards_retrain"]
+    approve = dag.get_task("approve")
+    assert isinstance(approve, HITLOperator)
+    assert approve.upstream_task_ids == {"gates"}
+    assert approve.downstream_task_ids == {"promote"}
+    assert approve.options == ["Approve", "Reject"]
+    assert approve.defaults == ["Reject"]  # what the scheduler answers when time runs out
+    assert approve.response_timeout == timedelta(hours=36)
+    assert approve.retries == 0
+    assert "comment" in approve.params
+    # promote still runs after a dry run skipped the approval, to record the dry run
+    assert dag.get_task("promote").trigger_rule == "none_failed"
+    assert "approve" not in bag.dags["cards_monitor"].task_ids
+    # without approval: required there is no approval step
+    config.pop("approval")
+    (pipelines / "cards.yaml").write_text(yaml.safe_dump(config))
+    assert "approve" not in DagBag(dag_folder=str(folder)).dags["cards_retrain"].task_ids

@@ -36,3 +36,28 @@ def test_run_day_refuses_today_and_future_days_saying_when_the_day_can_run(
     assert f"Run it after {day + timedelta(days=1)} 00:00 UTC" in err
     assert "start Airflow" not in err
     assert not (no_airflow / "pipelines").exists()
+
+
+def test_run_day_of_a_pipeline_that_needs_approval_says_where_to_approve(
+    no_airflow, tmp_path, monkeypatch, capsys
+):
+    import yaml
+
+    from mlgate.config import PIPELINES_DIR
+
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    config = yaml.safe_load((PIPELINES_DIR / "fraud.yaml").read_text())
+    (pipelines / "fraud.yaml").write_text(yaml.safe_dump({**config, "approval": "required"}))
+    monkeypatch.setenv("MLGATE_PIPELINES", str(pipelines))
+    code = main(["run-day", "--pipeline", "fraud", "--date", "2026-10-31"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "requires a person's approval" in err and "mlgate services start" in err
+    assert "start Airflow" not in err  # refused before any Airflow
+    # a dry run promotes nothing, so it needs no approval: it goes on (to Airflow, here)
+    assert (
+        main(["run-day", "--pipeline", "fraud", "--date", "2026-10-31", "--gate-mode", "dry_run"])
+        == 2
+    )
+    assert "run-day went on to start Airflow" in capsys.readouterr().err

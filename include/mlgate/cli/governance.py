@@ -70,9 +70,24 @@ def cmd_history(args) -> int:
             was = f"was v{entry['previous']}" if entry.get("previous") else "first champion"
             auc_pr = (entry.get("metrics") or {}).get("auc_pr")
             quality = f"AUC-PR {auc_pr:.4f}" if auc_pr is not None else "AUC-PR -"
+            approval = entry.get("approval")
+            if approval:
+                extra += f"; approved by {approval['by']} at {approval['at']}"
             print(
                 f"{entry['at']}  promote   v{entry['version']} ({was}) ds {entry.get('ds')} "
                 f"by {entry.get('by')} [{entry.get('triggered_by')}] {quality}{extra}"
+            )
+        elif entry["action"] == "reject":
+            approval = entry.get("approval") or {}
+            who = (
+                "nobody answered in time"
+                if approval.get("timed_out")
+                else f"rejected by {approval.get('by')} at {approval.get('at')}"
+            )
+            comment = f": {approval['comment']}" if approval.get("comment") else ""
+            print(
+                f"{entry['at']}  reject    v{entry['version']} ds {entry.get('ds')} "
+                f"by {entry.get('by')}: {who}{comment}"
             )
         elif entry["action"] == "rollback":
             print(

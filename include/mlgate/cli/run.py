@@ -23,6 +23,16 @@ def cmd_run_day(args) -> int:
     except DayNotEnded as error:
         print(f"mlgate run-day: {error}", file=sys.stderr)
         return 2
+    if cfg.approval == "required" and args.gate_mode != "dry_run":
+        print(
+            f"mlgate run-day: pipeline {cfg.name} requires a person's approval before "
+            "promotion (approval: required), which a run of `airflow dags test` cannot wait "
+            f"for. Start the services (mlgate services start), trigger {cfg.dag_id('retrain')} "
+            "in the Airflow UI or over its REST API, and approve it in Required Actions; or "
+            "evaluate the gates without promoting: --gate-mode dry_run",
+            file=sys.stderr,
+        )
+        return 2
     try:
         env = embedded_env()
     except EnvironmentError_ as error:

@@ -15,10 +15,11 @@ from pathlib import Path
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from mlgate.config.base import ConfigError, Name, Strict
+from mlgate.config.base import ConfigError, Duration, Name, Strict
 from mlgate.config.features import FeatureSpec, Join
 from mlgate.config.gates import GatesConfig
 from mlgate.config.monitoring import MonitoringConfig
+from mlgate.config.promotion import DEFAULT_APPROVAL_TIMEOUT, ApprovalMode
 from mlgate.config.records import RecordRules
 from mlgate.config.source import SourceConfig
 from mlgate.config.target import OBSERVATION_KEY, TargetConfig
@@ -140,6 +141,14 @@ class PipelineConfig(Strict):
     alerts: AlertsConfig = AlertsConfig()
     scoring: ScoringConfig = ScoringConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    approval: ApprovalMode = Field(
+        "none",
+        description="required: a person approves (or rejects) each candidate that passed the "
+        "gates before it is promoted, in the Airflow UI or over its REST API",
+    )
+    approval_timeout: Duration = Field(
+        DEFAULT_APPROVAL_TIMEOUT, description="no answer within this time rejects the candidate"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:

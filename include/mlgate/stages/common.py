@@ -47,6 +47,7 @@ class RunOptions:
     gate_mode: str = ENFORCE
     override_gates: list[str] = field(default_factory=list)
     override_reason: str = ""
+    approval: dict | None = None  # the approve task's answer (approval: required)
 
     @classmethod
     def from_context(cls, context: dict) -> RunOptions:

@@ -15,43 +15,57 @@ from mlgate.runs import (
     read_run_file,
     write_run_file,
 )
+from mlgate.stages.approval import approval_of, rejection_reason
 from mlgate.stages.common import DRY_RUN, RunOptions, load_gates
 
 log = logging.getLogger(__name__)
 
 
 def promote(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
-    """Move `champion` to the candidate if every blocking gate passed (never in a dry run)."""
+    """Move `champion` to the candidate if every blocking gate passed (never in a dry run)
+    and, with ``approval: required``, a person approved it; a rejection is recorded too."""
     day = ds.isoformat()
     decision = read_run_file(cfg.name, day, DECISION_FILE)
     report = load_gates(cfg, ds, opts)
     candidate = read_run_file(cfg.name, day, CANDIDATE_FILE)
     evaluation = read_run_file(cfg.name, day, EVALUATION_FILE)
+    record = {
+        "by": opts.airflow_run_id,
+        "triggered_by": opts.triggered_by,
+        "ds": day,
+        "run_id": candidate["run_id"],
+        "data_window": candidate["window"],
+        "metrics": {k: candidate["metrics"].get(k) for k in ("auc_pr", "roc_auc")},
+        "effort": effort_of(candidate["metrics"]),
+        "gates": report.table(),
+        "overrides": [r.name for r in report.results if r.overridden],
+        "override_reason": opts.override_reason if opts.override_gates else "",
+    }
     if opts.gate_mode == DRY_RUN:
         decision["reasons"] = ["dry run: gates evaluated and reported, nothing promoted"]
     elif not report.passed:
         decision["reasons"] = decision["reasons"] or ["no gate was evaluated: never promoted"]
+    elif (approval := approval_of(cfg, opts.approval)) and approval["decision"] != "approve":
+        reason = rejection_reason(cfg, approval)
+        registry.record_rejection(
+            cfg.name, cfg.model_name, decision["version"], record={**record, "approval": approval}
+        )
+        decision.update({"reasons": [reason], "approval": approval})
+        log.info("version %s of %s not promoted: %s", decision["version"], cfg.model_name, reason)
     else:
         champion = evaluation.get("champion")
+        if approval is not None:
+            record["approval"] = approval
         entry = registry.promote(
             cfg.name,
             cfg.model_name,
             decision["version"],
             expected_champion=champion["version"] if champion else None,
-            record={
-                "by": opts.airflow_run_id,
-                "triggered_by": opts.triggered_by,
-                "ds": day,
-                "run_id": candidate["run_id"],
-                "data_window": candidate["window"],
-                "metrics": {k: candidate["metrics"].get(k) for k in ("auc_pr", "roc_auc")},
-                "effort": effort_of(candidate["metrics"]),
-                "gates": report.table(),
-                "overrides": [r.name for r in report.results if r.overridden],
-                "override_reason": opts.override_reason if opts.override_gates else "",
-            },
+            record=record,
         )
         decision.update({"promoted": True, "promoted_at": entry["at"], "reasons": []})
+        if approval is not None:
+            decision["approval"] = approval
         log.info("version %s is now the champion of %s", decision["version"], cfg.model_name)
     write_run_file(cfg.name, day, DECISION_FILE, decision)
     return decision
