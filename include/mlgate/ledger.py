@@ -31,7 +31,13 @@ from mlgate.paths import promotion_history_path
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
-ALIASES = (CHAMPION, PREVIOUS)
+CANARY = "canary"  # a candidate in rollout (rollout.mode canary or shadow)
+ALIASES = (CHAMPION, PREVIOUS, CANARY)
+
+
+def all_aliases(aliases: dict) -> dict[str, str | None]:
+    """Every alias of ALIASES (one a record from before it existed lacks is None)."""
+    return {alias: aliases.get(alias) for alias in ALIASES}
 
 INTENT, COMMIT, REVERT = "intent", "commit", "revert"
 
@@ -87,6 +93,9 @@ class Transaction:
     entry: dict
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self):
+        self.before, self.after = all_aliases(self.before), all_aliases(self.after)
 
     def intent_record(self) -> dict:
         return {
@@ -210,13 +219,13 @@ def _legacy_aliases(entry: dict, history: list[dict]) -> dict[str, str | None]:
 def state(pipeline: str) -> LedgerState:
     """Replay the ledger: committed history, the aliases it expects, a pending intent."""
     history: list[dict] = []
-    expected: dict[str, str | None] = {CHAMPION: None, PREVIOUS: None}
+    expected: dict[str, str | None] = all_aliases({})
     champions: set[str] = set()
     open_intents: dict[str, Transaction] = {}
     for record in read_records(pipeline):
         kind = record.get("ledger")
         if kind is None:  # a history line from before the ledger: committed by definition
-            expected = _legacy_aliases(record, history)
+            expected = all_aliases(_legacy_aliases(record, history))
             history.append(record)
         elif kind == INTENT:
             open_intents[record["id"]] = Transaction.from_record(record)
@@ -333,10 +342,69 @@ def plan_promotion(
     return Transaction(
         action="promote",
         before=dict(current.expected),
-        after={CHAMPION: version, PREVIOUS: champion},
+        after={**current.expected, CHAMPION: version, PREVIOUS: champion},
         entry=entry,
         tags={version: {"promoted_at": at, "promoted_by": str(record.get("by", ""))}},
     )
+
+
+def plan_canary(
+    current: LedgerState, model_name: str, version: str, *, record: dict, at: str
+) -> Transaction | dict:
+    """Start a rollout: `canary` to `version`, champion and previous unchanged; or the entry
+    of the same start recorded before (a rerun). One rollout at a time."""
+    canary, champion = current.expected[CANARY], current.expected[CHAMPION]
+    if canary == version:
+        for entry in reversed(current.history):
+            if entry.get("action") == "canary" and entry.get("version") == version:
+                return entry
+    if canary is not None:
+        raise PromotionError(
+            f"version {canary} of {model_name} is in rollout as `canary`: one rollout at a "
+            f"time; version {version} waits until it is promoted or rolled back"
+        )
+    if champion == version:
+        raise PromotionError(f"version {version} is already the champion of {model_name}")
+    entry = {
+        "action": "canary",
+        "at": at,
+        "model_name": model_name,
+        "version": version,
+        "previous": champion,
+        **record,
+    }
+    return Transaction(
+        action="canary",
+        before=dict(current.expected),
+        after={**current.expected, CANARY: version},
+        entry=entry,
+        tags={version: {"canary_at": at}},
+    )
+
+
+def plan_rollout_end(
+    current: LedgerState, model_name: str, *, promote: bool, record: dict, at: str
+) -> Transaction:
+    """End the rollout: the canary becomes champion (the champion becomes `previous`), or it
+    is rolled back (champion unchanged); `canary` is cleared either way."""
+    canary, champion = current.expected[CANARY], current.expected[CHAMPION]
+    if canary is None:
+        raise PromotionError(f"{model_name} has no canary: no rollout to end")
+    if promote:
+        action, after = "promote", {CHAMPION: canary, PREVIOUS: champion, CANARY: None}
+        tags = {canary: {"promoted_at": at, "promoted_by": str(record.get("by", ""))}}
+    else:
+        action, after = "canary_rollback", {**current.expected, CANARY: None}
+        tags = {canary: {"rolled_back_at": at, "rollback_reason": str(record.get("reason", ""))}}
+    entry = {
+        "action": action,
+        "at": at,
+        "model_name": model_name,
+        "version": canary,
+        "previous": champion,
+        **record,
+    }
+    return Transaction(action, dict(current.expected), after, entry, tags)
 
 
 def plan_rejection(
@@ -385,7 +453,7 @@ def plan_rollback(
     return Transaction(
         action="rollback",
         before=dict(current.expected),
-        after={CHAMPION: target, PREVIOUS: before_target},
+        after={**current.expected, CHAMPION: target, PREVIOUS: before_target},
         entry={
             "action": "rollback",
             "at": at,

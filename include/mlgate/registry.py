@@ -21,6 +21,7 @@ from mlgate import ledger
 from mlgate.ledger import (  # the errors and names callers know from here
     ACCEPT,
     ALIASES,
+    CANARY,
     CHAMPION,
     CHAMPION_MOVED,
     COMMITTED,
@@ -34,10 +35,12 @@ from mlgate.ledger import (  # the errors and names callers know from here
     PromotionError,
     Transaction,
     crash_point,
+    plan_canary,
     plan_promotion,
     plan_rejection,
     plan_resolution,
     plan_rollback,
+    plan_rollout_end,
     require_reason,
 )
 from mlgate.paths import artifact_root, promotion_lock_path, tracking_uri
@@ -240,6 +243,7 @@ def _apply(client, model_name: str, txn: Transaction) -> None:
         for key, value in tags.items():
             client.set_model_version_tag(model_name, version, f"{TAG_PREFIX}{key}", value)
     crash_point(TAGS_WRITTEN)
+    _move_alias(client, model_name, CANARY, txn.after[CANARY])
     _move_alias(client, model_name, CHAMPION, txn.after[CHAMPION])  # last: serving follows it
     crash_point(CHAMPION_MOVED)
 
@@ -328,6 +332,33 @@ def promote(
             log.info("version %s of %s is already champion: nothing to do", version, model_name)
             return plan
         return _transact(client, pipeline, model_name, plan)
+
+
+def start_canary(pipeline: str, model_name: str, version: str, *, record: dict) -> dict:
+    """Move `canary` to `version` (a rollout starts), crash-safe; a rerun changes nothing."""
+    client = configure_mlflow().MlflowClient()
+    with promotion_lock(pipeline):
+        state = _recover(client, pipeline, model_name)
+        _refuse_moved(client, pipeline, model_name, state)
+        plan = plan_canary(state, model_name, version, record=record, at=_now())
+        if isinstance(plan, dict):
+            return plan
+        return _transact(client, pipeline, model_name, plan)
+
+
+def end_rollout(pipeline: str, model_name: str, *, promote: bool, record: dict) -> dict:
+    """The canary becomes champion (``promote``) or is rolled back; `canary` is cleared."""
+    client = configure_mlflow().MlflowClient()
+    with promotion_lock(pipeline):
+        state = _recover(client, pipeline, model_name)
+        _refuse_moved(client, pipeline, model_name, state)
+        txn = plan_rollout_end(state, model_name, promote=promote, record=record, at=_now())
+        return _transact(client, pipeline, model_name, txn)
+
+
+def canary_version(pipeline: str) -> str | None:
+    """The version in rollout by the promotion ledger (None: no rollout)."""
+    return ledger.state(pipeline).expected[CANARY]
 
 
 def record_rejection(pipeline: str, model_name: str, version: str, *, record: dict) -> dict:

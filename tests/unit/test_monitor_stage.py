@@ -157,7 +157,7 @@ def test_retrain_is_asked_on_the_third_drifted_day_in_a_row_then_every_third(cfg
     assert third["reason"] == "drift on 3 days in a row"
 
 
-def test_a_quiet_day_a_missing_day_or_a_new_champion_restarts_the_count(cfg):
+def test_a_quiet_day_or_a_missing_day_restarts_the_count_a_new_champion_does_not(cfg):
     serve = served(reference(cfg))
     plan = [  # (day offset, shift, version) -> the drift streak expected
         (0, 1.0, "1", 1),
@@ -165,8 +165,8 @@ def test_a_quiet_day_a_missing_day_or_a_new_champion_restarts_the_count(cfg):
         (2, 0.0, "1", 0),  # a quiet day
         (3, 1.0, "1", 1),
         (5, 1.0, "1", 1),  # day 4 was never judged
-        (6, 1.0, "2", 1),  # another version: its own streak
-        (7, 1.0, "2", 2),
+        (6, 1.0, "2", 2),  # the daily retrain's new champion sees the same shift
+        (7, 1.0, "3", 3),
     ]
     for offset, shift, version, streak in plan:
         day = FIRST + timedelta(days=offset)

@@ -200,6 +200,7 @@ def test_an_alias_moved_during_an_interrupted_promotion_stops_the_recovery(versi
     assert registry.read_history(PIPELINE)[-1]["registry_had"] == {
         "champion": v4,
         "previous": v2,
+        "canary": None,
     }
     assert_every_intent_committed_once(state)
 
@@ -339,7 +340,7 @@ def test_champion_command_shows_the_disagreement(versions, capsys):
     assert main(["champion", "--pipeline", PIPELINE, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["aliases"]["moved"] == ["champion"]
-    assert info["aliases"]["ledger"] == {"champion": v2, "previous": v1}
+    assert info["aliases"]["ledger"] == {"champion": v2, "previous": v1, "canary": None}
     assert main(["aliases", "--pipeline", PIPELINE]) == 1
 
 
@@ -354,7 +355,7 @@ def test_restore_moves_the_aliases_back_and_records_why(versions, capsys):
     assert aliases() == {"champion": v2, "previous": v1}
     last = registry.read_history(PIPELINE)[-1]
     assert (last["action"], last["version"], last["reason"]) == ("restore", v2, reason)
-    assert last["registry_had"] == {"champion": v3, "previous": v1}
+    assert last["registry_had"] == {"champion": v3, "previous": v1, "canary": None}
     assert main(["aliases", "--pipeline", PIPELINE]) == 0
     promote(v3, v2)  # promotion works again
     assert aliases() == {"champion": v3, "previous": v2}
@@ -373,7 +374,7 @@ def test_accept_records_the_registry_state_as_the_operators_decision(versions):
     assert aliases() == {"champion": v3, "previous": v1}
     last = registry.read_history(PIPELINE)[-1]
     assert (last["action"], last["version"], last["previous"]) == ("accept", v3, v1)
-    assert last["ledger_had"] == {"champion": v2, "previous": v1}
+    assert last["ledger_had"] == {"champion": v2, "previous": v1, "canary": None}
     assert registry.check_aliases(PIPELINE, MODEL).moved == []
     promote(v4, v3)
     assert aliases() == {"champion": v4, "previous": v3}

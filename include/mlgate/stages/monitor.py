@@ -11,8 +11,8 @@ kept with the scores):
   ``gates.realised`` against what the version's holdout promised;
 - **freshness**: how old the newest lake, label, feature and score days are;
 - the **streaks**: drift on this many days in a row, realised performance short on this
-  many scoring days in a row, for the same model version; at ``monitoring.retrain_after_days``
-  (and every as many days more) the monitor asks for a retrain.
+  many scoring days in a row; at ``monitoring.retrain_after_days`` (and every as many days
+  more) the monitor asks for a retrain.
 
 Everything lands in ``monitor/ds=<day>/`` (``monitor.json``, ``report.html``), in an MLflow
 run of the experiment ``<model>.monitor`` (one per day: a rerun replaces it) and in the
@@ -203,9 +203,9 @@ def realised_of(cfg: PipelineConfig, day: date, labels_day: date, served) -> dic
     return record
 
 
-def realised_streak(cfg: PipelineConfig, version: str, ds: date) -> int:
+def realised_streak(cfg: PipelineConfig, ds: date) -> int:
     """Scoring days in a row, up to the newest judged one on or before ``ds``, whose realised
-    performance of ``version`` fell short of its promise."""
+    performance fell short of what the version that scored it promised."""
     folder = realised_path(cfg.name, ds.isoformat()).parent
     records = []
     for path in sorted(folder.glob("ds=*.json")):
@@ -216,7 +216,7 @@ def realised_streak(cfg: PipelineConfig, version: str, ds: date) -> int:
         day = date.fromisoformat(record["day"])
         if previous is not None and day != previous + timedelta(days=1):
             shorts.clear()  # a day without a record breaks the run
-        shorts.append(record["model_version"] == version and bool(record["short"]))
+        shorts.append(bool(record["short"]))
         previous = day
     return breached_streak(shorts)
 
@@ -239,17 +239,16 @@ def freshness(cfg: PipelineConfig, ds: date) -> dict[str, int | None]:
     return ages
 
 
-def drift_streak(cfg: PipelineConfig, version: str, ds: date, breached_today: bool) -> int:
-    """Days in a row, up to ``ds``, on which the same version drifted (a day the monitor did
-    not judge, or judged another version on, breaks the run)."""
+def drift_streak(cfg: PipelineConfig, ds: date, breached_today: bool) -> int:
+    """Days in a row, up to ``ds``, on which the served model's inputs or score drifted (a
+    day the monitor did not judge breaks the run). Whichever version served: a daily
+    retrain promotes a new one most days, and its reference rows (its holdout, labels
+    matured) lag the newest days, so a lasting shift shows against each of them."""
     days = [breached_today]
     day = ds - timedelta(days=1)
     while True:
         path = monitor_partition(cfg.name, day.isoformat()) / MONITOR_FILE
-        if not path.exists():
-            break
-        record = json.loads(path.read_text())
-        if record["model_version"] != version or not record["drift_breached"]:
+        if not path.exists() or not json.loads(path.read_text())["drift_breached"]:
             break
         days.insert(0, True)
         day -= timedelta(days=1)
@@ -304,8 +303,8 @@ def assess_day(cfg: PipelineConfig, ds: date, served) -> dict:
             if found is not None:
                 realised.append(found)
     streaks = {
-        "drift": drift_streak(cfg, version.version, ds, drift_breached),
-        "realised": realised_streak(cfg, version.version, ds),
+        "drift": drift_streak(cfg, ds, drift_breached),
+        "realised": realised_streak(cfg, ds),
     }
     reason = retrain_reason(cfg, streaks)
     record = {
