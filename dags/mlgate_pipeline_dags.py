@@ -1,5 +1,5 @@
 """The DAGs of one pipeline, built from its YAML file: <name>_retrain, <name>_score,
-<name>_rollback, <name>_monitor.
+<name>_rollback, <name>_monitor, and <name>_rollout where a rollout is configured.
 
 Each pipeline gets a generated two-line Airflow DAG file in dags/pipelines/ (written by
 `mlgate pipelines sync`, which `mlgate run-day`, `mlgate services start` and the tests
@@ -10,6 +10,7 @@ rest of mlgate when it runs.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -89,6 +90,20 @@ it. docs/monitoring.md says what each statistic means and why.
 | request_retrain | when drift or realised performance breached on `monitoring.retrain_after_days` days in a row: the asset event `{request}` (which starts `{retrain}`) and an email with the report's link; skipped otherwise |
 """
 
+ROLLOUT_DOC = """
+### {dag_id}: the canary of `{model_name}` promoted or rolled back, by the evidence
+
+Pipeline `{name}` (rollout mode `{rollout_mode}`). Each run covers one data interval (a UTC
+day), once `{score}` has scored it with the champion and the canary. docs/monitoring.md
+says why each rule.
+
+| task | what |
+|---|---|
+| wait_for_scores | sensor: the day's scores with the canary's beside the champion's; skipped without a canary |
+| decide | guardrails on the day (decisions alike, flagged rows); the AUC-PR difference of every labelled day, combined into a confidence sequence valid under daily looks; promote (the canary becomes champion), roll back, or wait; the ending goes into the promotion history with its evidence |
+| alert | a rolled-back canary: an email with the reason and the evidence; skipped otherwise |
+"""
+
 ROLLBACK_DOC = """
 ### {dag_id}: put the previous `{model_name}` back into production
 
@@ -106,6 +121,7 @@ def _doc(template: str, cfg: PipelineConfig, kind: str) -> str:
         monitor=cfg.dag_id("monitor"),
         request=cfg.retrain_request,
         approval_timeout=cfg.approval_timeout,
+        rollout_mode=cfg.rollout.mode,
         name=cfg.name,
         model_name=cfg.model_name,
         description=cfg.description or "no description",
@@ -433,14 +449,29 @@ def score_dag(cfg: PipelineConfig):
 
             return run_write_scores(load_pipeline(name), context_day(context))
 
+        @task
+        def canary() -> str:
+            """The version in rollout now (empty: none): it scores the same rows."""
+            from mlgate.registry import canary_version
+
+            return canary_version(name) or ""
+
+        in_rollout = cfg.rollout.mode != "none"
         score = _spark_job(
             cfg,
             "score",
-            "Spark job: the day's rows and features (mlgate.ml.rows) scored by the champion.",
+            "Spark job: the day's rows and features (mlgate.ml.rows) scored by the champion "
+            + ("and by the canary in rollout." if in_rollout else "."),
             "score_job.py",
-            ["--model-version", "{{ ti.xcom_pull(task_ids='champion') }}"],
+            ["--model-version", "{{ ti.xcom_pull(task_ids='champion') }}"]
+            + (["--canary-version", "{{ ti.xcom_pull(task_ids='canary') }}"] if in_rollout else []),
         )
-        wait_for_extract() >> champion() >> score >> write_scores()
+        pinned = wait_for_extract() >> champion()
+        if in_rollout:
+            pinned >> canary() >> score
+        else:
+            pinned >> score
+        score >> write_scores()
 
     return score_day()
 
@@ -522,6 +553,75 @@ def monitor_dag(cfg: PipelineConfig):
     return monitor_day()
 
 
+def rollout_dag(cfg: PipelineConfig):
+    name = cfg.name
+
+    @dag(
+        dag_id=cfg.dag_id("rollout"),
+        schedule=DAILY,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={
+            "retries": 2,
+            "retry_delay": timedelta(minutes=2),
+            "owner": "mlgate",
+            "on_failure_callback": GateAlertNotifier(
+                cfg.alerts.model_dump(), cfg.model_name, pipeline=name
+            ),
+        },
+        tags=["mlgate", "rollout", name],
+        doc_md=_doc(ROLLOUT_DOC, cfg, "rollout"),
+    )
+    def rollout_day():
+        @task.sensor(poke_interval=300, timeout=12 * 3600, mode="reschedule")
+        def wait_for_scores(**context) -> bool:
+            """Wait for the day's scores by both models; skip the run without a canary."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from mlgate.paths import scores_partition
+            from mlgate.registry import canary_version
+            from mlgate.serving.batch import SCORES_META
+
+            canary = canary_version(name)
+            if canary is None:
+                raise AirflowSkipException("no canary in rollout")
+            meta = scores_partition(name, context_day(context).isoformat()) / SCORES_META
+            return meta.exists() and json.loads(meta.read_text()).get("canary_version") == canary
+
+        @task(retries=0)
+        def decide(**context) -> dict:
+            """Guardrails and labelled evidence: promote, roll back or wait."""
+            from mlgate.stages import RunOptions
+            from mlgate.stages.rollout import rollout_day as run_rollout_day
+
+            return _fail_as_task(
+                name,
+                context,
+                lambda: run_rollout_day(
+                    load_pipeline(name), context_day(context), RunOptions.from_context(context)
+                ),
+            )
+
+        @task
+        def alert(record: dict) -> str:
+            """Email a rolled-back canary (the reason and the evidence)."""
+            from airflow.sdk.exceptions import AirflowSkipException
+            from mlgate_alerts import send_rollout_alert
+
+            from mlgate.gates.sequential import ROLL_BACK
+
+            if record["action"] != ROLL_BACK:
+                raise AirflowSkipException(f"{record['action']}: {record['reason']}")
+            cfg = load_pipeline(name)
+            send_rollout_alert(cfg.alerts.model_dump(), cfg.model_name, record, pipeline=name)
+            return record["reason"]
+
+        alert(wait_for_scores() >> decide())
+
+    return rollout_day()
+
+
 def rollback_dag(cfg: PipelineConfig):
     name = cfg.name
 
@@ -577,7 +677,7 @@ def rollback_dag(cfg: PipelineConfig):
 
 
 def pipeline_dags(name: str) -> dict:
-    """The pipeline's four DAGs by variable name, for the generated DAG file's globals().
+    """The pipeline's DAGs by variable name, for the generated DAG file's globals().
 
     A pipeline file that does not load raises here: the import error of that DAG file.
     A DAG file whose pipeline is not in this deployment's pipelines folder makes no DAGs:
@@ -592,4 +692,6 @@ def pipeline_dags(name: str) -> dict:
         f"{name}_score": score_dag(cfg),
         f"{name}_rollback": rollback_dag(cfg),
         f"{name}_monitor": monitor_dag(cfg),
+        # only where a rollout is configured: a DAG that would skip every day helps no one
+        **({f"{name}_rollout": rollout_dag(cfg)} if cfg.rollout.mode != "none" else {}),
     }

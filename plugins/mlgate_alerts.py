@@ -145,6 +145,17 @@ def send_monitor_alert(alerts: dict, model_name: str, summary: dict, *, pipeline
     return send_alert_safely(send, f"{model_name} retrain request of {summary.get('ds')}")
 
 
+def send_rollout_alert(alerts: dict, model_name: str, record: dict, *, pipeline: str) -> bool:
+    """Email a canary rolled back by the rollout (``record``); True if sent. Never raises."""
+    from mlgate.alerts import rollout_alert, send_alert_safely, send_message
+
+    def send() -> None:
+        message = rollout_alert(alerts, model_name, pipeline=pipeline, record=record)
+        send_message(message, **_smtp_settings(alerts.get("smtp_conn_id") or "smtp_default"))
+
+    return send_alert_safely(send, f"{model_name} canary rollback of {record.get('ds')}")
+
+
 class GateAlertNotifier(BaseNotifier):
     """on_failure_callback (DAG or task level) that emails the gate results of the run."""
 

@@ -407,6 +407,44 @@ def monitor_alert(alerts: dict, model_name: str, *, pipeline: str, summary: dict
     )
 
 
+def rollout_alert(alerts: dict, model_name: str, *, pipeline: str, record: dict) -> EmailMessage:
+    """The email of a canary the rollout rolled back: why, the evidence, the champion kept.
+
+    ``record``: what ``mlgate.stages.rollout.rollout_day`` returns."""
+    import html as html_lib
+
+    guard = record["guardrails"]
+    evidence = record.get("evidence")
+    lines = [
+        f"The rollout of {model_name} version {record['canary']} (pipeline {pipeline}, since "
+        f"{record['started']}) was rolled back on {record['ds']}:",
+        f"  {record['reason']}.",
+        "",
+        f"The champion stays version {record['champion']}; nothing else changed.",
+        f"Guardrails on {record['ds']}: decisions alike on {guard['agreement']:.2%} of "
+        f"{guard['rows']} rows; flagged: canary {guard['flagged_canary']}, champion "
+        f"{guard['flagged_champion']}.",
+        (
+            f"AUC-PR difference canary - champion over {evidence['days']} labelled days: "
+            f"{evidence['estimate']:+.4f}, confidence sequence [{evidence['lower']:+.4f}, "
+            f"{evidence['upper']:+.4f}]."
+            if evidence
+            else "No labelled day yet."
+        ),
+        "",
+        f"History: mlgate history --pipeline {pipeline}",
+    ]
+    text = "\n".join(lines)
+    body = "".join(f"<p>{html_lib.escape(line)}</p>" for line in lines if line)
+    return build_message(
+        f"[mlgate] {model_name}: canary version {record['canary']} rolled back on {record['ds']}",
+        text,
+        f"<html><body>{body}</body></html>",
+        sender=alerts.get("sender") or "mlgate@localhost",
+        recipients=list(alerts.get("recipients") or []),
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Sending
 

@@ -39,6 +39,7 @@ def all_aliases(aliases: dict) -> dict[str, str | None]:
     """Every alias of ALIASES (one a record from before it existed lacks is None)."""
     return {alias: aliases.get(alias) for alias in ALIASES}
 
+
 INTENT, COMMIT, REVERT = "intent", "commit", "revert"
 
 # The steps of a transaction, in the order they happen (promote, rollback and the

@@ -89,6 +89,11 @@ def reference_cache(pipeline: str, run_id: str) -> Path:
     return pipeline_dir(pipeline) / "monitor" / "reference" / f"{run_id}.parquet"
 
 
+def rollout_dir(pipeline: str, version: str) -> Path:
+    """The evidence of one canary's rollout: a file per labelled day and per decision."""
+    return pipeline_dir(pipeline) / "rollout" / f"v{version}"
+
+
 ONLINE_STATE_ENV = "MLGATE_ONLINE_STATE"  # a file path or redis://[:password@]host:port/db
 
 

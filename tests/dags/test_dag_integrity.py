@@ -283,3 +283,40 @@ def test_a_pipeline_that_requires_approval_asks_a_person_between_gates_and_promo
     config.pop("approval")
     (pipelines / "cards.yaml").write_text(yaml.safe_dump(config))
     assert "approve" not in DagBag(dag_folder=str(folder)).dags["cards_retrain"].task_ids
+
+
+def test_a_pipeline_with_a_rollout_scores_with_both_models_and_gets_a_rollout_dag(
+    tmp_path, monkeypatch
+):
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+
+    from mlgate.config import PIPELINES_DIR
+    from mlgate.local.dagfiles import sync_dag_files
+
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    config = yaml.safe_load((PIPELINES_DIR / "fraud.yaml").read_text())
+    config["rollout"] = {"mode": "canary", "share": 0.2}
+    (pipelines / "cards.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("MLGATE_PIPELINES", str(pipelines))
+    monkeypatch.syspath_prepend(str(DAGS))
+    folder = tmp_path / "dags"
+    sync_dag_files(folder)
+    bag = DagBag(dag_folder=str(folder))
+    assert not bag.import_errors
+    rollout = bag.dags["cards_rollout"]
+    order = ["wait_for_scores", "decide", "alert"]
+    for upstream, downstream in zip(order, order[1:]):
+        assert downstream in rollout.get_task(upstream).downstream_task_ids
+    assert rollout.get_task("decide").retries == 0
+    score = bag.dags["cards_score"]
+    assert score.get_task("canary").downstream_task_ids == {"score"}
+    args = score.get_task("score").application_args
+    assert args[args.index("--canary-version") + 1] == "{{ ti.xcom_pull(task_ids='canary') }}"
+    # without a rollout: no rollout DAG, no canary in scoring
+    config.pop("rollout")
+    (pipelines / "cards.yaml").write_text(yaml.safe_dump(config))
+    plain = DagBag(dag_folder=str(folder))
+    assert "cards_rollout" not in plain.dags
+    assert "--canary-version" not in plain.dags["cards_score"].get_task("score").application_args

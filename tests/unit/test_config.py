@@ -140,7 +140,7 @@ def test_an_unknown_dag_kind_names_the_kinds():
         cfg.dag_id("backfill")
     assert (
         str(error.value)
-        == "no DAG kind 'backfill'; kinds: ('retrain', 'score', 'rollback', 'monitor')"
+        == "no DAG kind 'backfill'; kinds: ('retrain', 'score', 'rollback', 'monitor', 'rollout')"
     )
 
 

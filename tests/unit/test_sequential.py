@@ -15,6 +15,7 @@ from mlgate.gates.sequential import (
     PROMOTE,
     ROLL_BACK,
     DailyDifference,
+    Guardrails,
     RolloutRule,
     _weighted_average_precision,
     combine,
@@ -271,3 +272,55 @@ def test_a_top_row_drawn_once_has_precision_one():
     labels, scores = np.array([1.0, 0.0, 1.0]), np.array([0.9, 0.8, 0.7])
     found = _weighted_average_precision(labels, scores, np.ones((1, 3)))
     assert found[0] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+
+
+def test_the_rule_and_guardrails_default_to_what_a_pipeline_config_starts_from():
+    assert RolloutRule() == RolloutRule(
+        alpha=0.05, effect=0.05, margin=0.0, min_days=3, max_days=28
+    )
+    assert Guardrails() == Guardrails(min_agreement=0.9, max_flagged_ratio=2.0)
+
+
+def test_guardrails_count_agreement_and_flagged_rows_at_each_models_threshold():
+    champion = np.array([0.9, 0.8, 0.2, 0.1, 0.6])  # flags 3 at 0.5
+    canary = np.array([0.9, 0.3, 0.2, 0.1, 0.65])  # flags 1 at 0.7: rows 1 and 4 differ
+    found = Guardrails(min_agreement=0.5, max_flagged_ratio=2.0).check(champion, canary, 0.5, 0.7)
+    assert found == {
+        "rows": 5,
+        "agreement": 0.6,
+        "flagged_champion": 3,
+        "flagged_canary": 1,
+        "flagged_ratio": 0.5,  # (1 + 1) / (3 + 1)
+        "breached": [],  # 0.6 agreement >= 0.5; 2 times apart is not more than 2
+    }
+
+
+def test_a_canary_deciding_unlike_the_champion_breaches_with_a_line_that_says_how():
+    champion = np.array([0.9, 0.9, 0.1, 0.1])
+    canary = np.array([0.1, 0.9, 0.9, 0.1])
+    found = Guardrails(min_agreement=0.75, max_flagged_ratio=2.0).check(champion, canary, 0.5, 0.5)
+    assert found["agreement"] == 0.5
+    assert found["breached"] == ["the two models decide alike on 50.0% of 4 rows (at least 75.0%)"]
+    # exactly at the bound is allowed
+    assert Guardrails(0.5, 2.0).check(champion, canary, 0.5, 0.5)["breached"] == []
+
+
+@pytest.mark.parametrize("flags, breached", [(0, False), (1, False), (2, True), (5, True)])
+def test_a_canary_flagging_far_more_or_fewer_rows_breaches(flags, breached):
+    champion = np.zeros(100)  # flags nothing
+    canary = np.r_[np.ones(flags), np.zeros(100 - flags)]
+    found = Guardrails(min_agreement=0.0, max_flagged_ratio=2.0).check(champion, canary, 0.5, 0.5)
+    assert found["flagged_ratio"] == flags + 1
+    assert bool(found["breached"]) is breached
+    if breached:
+        assert found["breached"] == [
+            f"the canary flags {flags} rows, the champion 0 (more than 2 times apart)"
+        ]
+    # and the other way round: the champion flags, the canary does not
+    other = Guardrails(min_agreement=0.0, max_flagged_ratio=2.0).check(canary, champion, 0.5, 0.5)
+    assert bool(other["breached"]) is breached
+
+
+def test_guardrails_of_a_day_without_rows_breach_nothing():
+    found = Guardrails().check(np.array([]), np.array([]), 0.5, 0.5)
+    assert (found["rows"], found["agreement"], found["breached"]) == (0, 1.0, [])

@@ -9,6 +9,7 @@ mlgate mail-sink     the local SMTP server that keeps alert emails as files
 mlgate serve         the champion's ONNX twin behind an HTTP JSON API (POST /score)
 mlgate score-day     batch-score one day with the champion (the <pipeline>_score DAG)
 mlgate monitor-day   watch one served day: drift, realised performance (<pipeline>_monitor)
+mlgate rollout-day   promote, roll back or keep the canary in rollout (<pipeline>_rollout)
 mlgate online        the online feature state: bootstrap it from the lake, show it
 mlgate import        Sqoop-style import: one day (--window) or the incremental tables
 mlgate services      start|stop|status the Airflow services, MLflow UI, mail sink, Spark cluster

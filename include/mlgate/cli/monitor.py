@@ -1,4 +1,4 @@
-"""`mlgate monitor-day`: the monitor DAG for one day, and what it found."""
+"""`mlgate monitor-day` and `mlgate rollout-day`: the after-promotion DAGs for one day."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from mlgate.cli.common import add_pipeline_option, add_verbose_option, load_pipe
 
 def cmd_monitor_day(args) -> int:
     from mlgate.cli.progress import run_dag_day
+    from mlgate.cli.run import mail_sink_running
     from mlgate.local.embedded import EnvironmentError_, embedded_env
     from mlgate.paths import MONITOR_FILE, monitor_partition
 
@@ -27,9 +28,15 @@ def cmd_monitor_day(args) -> int:
     record_path = folder / MONITOR_FILE
     before = record_path.stat().st_mtime if record_path.exists() else None
     print(f"running DAG {dag_id} for {day}", flush=True)
-    result = run_dag_day(
-        dag_id, args.date, env, command="monitor-day", pipeline=cfg.name, verbose=args.verbose
-    )
+    with mail_sink_running(env) as run_env:  # a retrain request is emailed
+        result = run_dag_day(
+            dag_id,
+            args.date,
+            run_env,
+            command="monitor-day",
+            pipeline=cfg.name,
+            verbose=args.verbose,
+        )
     if result.code != 0:
         print(f"{dag_id} for {day} FAILED (exit {result.code})", file=sys.stderr)
         if result.log_path is not None:
@@ -67,6 +74,53 @@ def cmd_monitor_day(args) -> int:
     return 0
 
 
+def cmd_rollout_day(args) -> int:
+    from mlgate.cli.progress import run_dag_day
+    from mlgate.cli.run import mail_sink_running
+    from mlgate.local.embedded import EnvironmentError_, embedded_env
+    from mlgate.paths import rollout_dir
+    from mlgate.registry import canary_version
+
+    cfg = load_pipeline_or_exit(args)
+    if cfg.rollout.mode == "none":
+        print(f"pipeline {cfg.name} has no rollout (rollout.mode: none)", file=sys.stderr)
+        return 2
+    canary = canary_version(cfg.name)
+    if canary is None:
+        print(f"no canary of {cfg.model_name} in rollout: nothing to decide")
+        return 0
+    try:
+        env = embedded_env()
+    except EnvironmentError_ as error:
+        print(error, file=sys.stderr)
+        return 2
+    dag_id = cfg.dag_id("rollout")
+    print(f"running DAG {dag_id} for {args.date} (canary: version {canary})", flush=True)
+    with mail_sink_running(env) as run_env:  # a rollback is emailed
+        result = run_dag_day(
+            dag_id,
+            args.date,
+            run_env,
+            command="rollout-day",
+            pipeline=cfg.name,
+            verbose=args.verbose,
+        )
+    if result.code != 0:
+        print(f"{dag_id} for {args.date} FAILED (exit {result.code})", file=sys.stderr)
+        if result.log_path is not None:
+            print(f"full Airflow output: {result.log_path}", file=sys.stderr)
+        return result.code
+    path = rollout_dir(cfg.name, canary) / f"decision-ds={args.date.isoformat()}.json"
+    record = json.loads(path.read_text())
+    guard = record["guardrails"]
+    print(
+        f"day {args.date}: decisions alike on {guard['agreement']:.2%} of {guard['rows']:,} "
+        f"rows, flagged canary {guard['flagged_canary']} / champion {guard['flagged_champion']}"
+    )
+    print(f"  {len(record['labelled_days'])} labelled days; {record['action']}: {record['reason']}")
+    return 0
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "monitor-day",
@@ -86,4 +140,21 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     add_verbose_option(parser)
     parser.set_defaults(func=cmd_monitor_day)
+
+    rollout = sub.add_parser(
+        "rollout-day",
+        help="judge the canary in rollout on one day: promote, roll back or wait (the "
+        "<pipeline>_rollout DAG)",
+        description="Run the pipeline's rollout DAG for one UTC day with `airflow dags test`, "
+        "once the day is scored by the champion and the canary (mlgate score-day): the "
+        "guardrails on the day, the AUC-PR difference of every labelled day combined into a "
+        "confidence sequence valid under daily looks; the canary is promoted, rolled back, "
+        "or kept another day, and the ending goes into the promotion history.",
+    )
+    add_pipeline_option(rollout)
+    rollout.add_argument(
+        "--date", required=True, type=date.fromisoformat, help="the day (YYYY-MM-DD) to judge"
+    )
+    add_verbose_option(rollout)
+    rollout.set_defaults(func=cmd_rollout_day)
     return parser

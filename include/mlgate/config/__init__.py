@@ -49,6 +49,7 @@ from mlgate.config.pipeline import (
     pipeline_path,
     pipelines_dir,
 )
+from mlgate.config.promotion import RolloutConfig
 from mlgate.config.records import ColumnRule, RecordRules
 from mlgate.config.source import (
     CONDITIONS_PLACEHOLDER,
@@ -103,6 +104,7 @@ __all__ = [
     "RealisedSettings",
     "ReconciliationGate",
     "RecordRules",
+    "RolloutConfig",
     "ScoringConfig",
     "SearchConfig",
     "ShadowGate",

@@ -19,7 +19,7 @@ from mlgate.config.base import ConfigError, Duration, Name, Strict
 from mlgate.config.features import FeatureSpec, Join
 from mlgate.config.gates import GatesConfig
 from mlgate.config.monitoring import MonitoringConfig
-from mlgate.config.promotion import DEFAULT_APPROVAL_TIMEOUT, ApprovalMode
+from mlgate.config.promotion import DEFAULT_APPROVAL_TIMEOUT, ApprovalMode, RolloutConfig
 from mlgate.config.records import RecordRules
 from mlgate.config.source import SourceConfig
 from mlgate.config.target import OBSERVATION_KEY, TargetConfig
@@ -29,7 +29,7 @@ from mlgate.window import WindowSpec, duration_seconds
 
 PIPELINES_DIR = REPO_ROOT / "include" / "pipelines"
 PIPELINES_ENV = "MLGATE_PIPELINES"  # another pipelines folder
-DAG_KINDS = ("retrain", "score", "rollback", "monitor")  # the DAGs each pipeline gets
+DAG_KINDS = ("retrain", "score", "rollback", "monitor", "rollout")  # the DAGs each pipeline gets
 
 
 class WindowConfig(Strict):
@@ -149,6 +149,7 @@ class PipelineConfig(Strict):
     approval_timeout: Duration = Field(
         DEFAULT_APPROVAL_TIMEOUT, description="no answer within this time rejects the candidate"
     )
+    rollout: RolloutConfig = RolloutConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlgate.config.monitoring import DriftSettings
 from mlgate.gates.metrics import PSI_EPSILON, bin_counts
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
@@ -30,11 +31,14 @@ MISSING = "∅"  # the bin of None among categories
 ROWS_PER_BIN = 5  # of the smaller sample, at least, in a numeric feature's quantile bins
 
 
+_CONFIGURED = DriftSettings()  # the defaults a pipeline's `monitoring.drift` starts from
+
+
 @dataclass(frozen=True)
 class DriftRule:
-    alpha: float = 0.01  # the chance of one false alarm among the features of one day
-    min_psi: float = 0.1  # the smallest PSI worth an alarm, however many rows
-    bins: int = 10  # quantile bins of a numeric feature
+    alpha: float = _CONFIGURED.alpha  # the chance of one false alarm among a day's features
+    min_psi: float = _CONFIGURED.min_psi  # the smallest PSI worth an alarm, however many rows
+    bins: int = _CONFIGURED.bins  # quantile bins of a numeric feature
 
     def __post_init__(self):
         if not 0 < self.alpha < 1:

@@ -34,20 +34,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlgate.config.promotion import RolloutConfig
 from mlgate.gates.metrics import average_precision
 
 PROMOTE, ROLL_BACK, CONTINUE = "promote", "roll_back", "continue"
+
+
+_CONFIGURED = RolloutConfig()  # the defaults a pipeline's `rollout:` starts from
 
 
 @dataclass(frozen=True)
 class RolloutRule:
     """When a canary is promoted or rolled back (see the module docstring)."""
 
-    alpha: float = 0.05  # the chance of promoting a canary no better than the champion
-    effect: float = 0.05  # the prior scale of the difference: the size worth detecting
-    margin: float = 0.0  # promoted when better than the champion minus this
-    min_days: int = 3  # days of labelled traffic before any decision on the metric
-    max_days: int = 28  # no proof by then: rolled back, the champion stays
+    alpha: float = _CONFIGURED.alpha  # the chance of promoting a canary no better
+    effect: float = _CONFIGURED.effect  # the prior scale of the difference worth detecting
+    margin: float = _CONFIGURED.margin  # promoted when better than the champion minus this
+    min_days: int = _CONFIGURED.min_days  # labelled days before any decision on the metric
+    max_days: int = _CONFIGURED.max_days  # no proof by then: rolled back, the champion stays
 
     def __post_init__(self):
         if not 0 < self.alpha < 1:
@@ -147,6 +151,50 @@ def decide(
     return RolloutDecision(CONTINUE, f"undecided after {seen} labelled days", evidence)
 
 
+@dataclass(frozen=True)
+class Guardrails:
+    """What a canary must never do on a day of traffic, labels or not: decide unlike the
+    champion on many rows, or flag many times more (or fewer) rows than it."""
+
+    min_agreement: float = _CONFIGURED.min_agreement
+    max_flagged_ratio: float = _CONFIGURED.max_flagged_ratio
+
+    def check(
+        self,
+        champion: np.ndarray,
+        canary: np.ndarray,
+        champion_threshold: float,
+        canary_threshold: float,
+    ) -> dict:
+        """The day's figures and the guardrails broken (``breached``: one line each)."""
+        by_champion = np.asarray(champion, dtype=float) >= champion_threshold
+        by_canary = np.asarray(canary, dtype=float) >= canary_threshold
+        rows = len(by_champion)
+        agreement = float(np.mean(by_champion == by_canary)) if rows else 1.0
+        flagged = (int(by_champion.sum()), int(by_canary.sum()))
+        # one more on each side: a day where the champion flags nothing has a finite ratio
+        ratio = (flagged[1] + 1) / (flagged[0] + 1)
+        breached = []
+        if agreement < self.min_agreement:
+            breached.append(
+                f"the two models decide alike on {agreement:.1%} of {rows} rows "
+                f"(at least {self.min_agreement:.1%})"
+            )
+        if max(ratio, 1 / ratio) > self.max_flagged_ratio:
+            breached.append(
+                f"the canary flags {flagged[1]} rows, the champion {flagged[0]} (more than "
+                f"{self.max_flagged_ratio:g} times apart)"
+            )
+        return {
+            "rows": rows,
+            "agreement": agreement,
+            "flagged_champion": flagged[0],
+            "flagged_canary": flagged[1],
+            "flagged_ratio": ratio,
+            "breached": breached,
+        }
+
+
 def _weighted_average_precision(
     labels: np.ndarray, scores: np.ndarray, weights: np.ndarray
 ) -> np.ndarray:
@@ -211,6 +259,7 @@ __all__ = [
     "ROLL_BACK",
     "DailyDifference",
     "Evidence",
+    "Guardrails",
     "RolloutDecision",
     "RolloutRule",
     "combine",

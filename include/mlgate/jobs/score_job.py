@@ -5,8 +5,9 @@ rows and lookback days not accepted by their data gates left out, as for trainin
 the pipeline's dimensions, computes the day's rows (events, or an entity's observations)
 with their features exactly as training did (mlgate.ml.rows), scores them with the given
 version's Spark model and atomically replaces scores/ds=<ds> with (row key, time,
-probability, the model inputs: the monitor measures their drift) plus _scores.json (model
-name, version, run, threshold). The
+probability, the model inputs: the monitor measures their drift; during a rollout the
+canary's score of the same row too) plus _scores.json (model name, version, run,
+threshold; the canary's). The
 <pipeline>_score DAG then writes them to the target database (mlgate.serving.batch).
 """
 
@@ -29,7 +30,7 @@ from mlgate.ml.rows import feature_rows
 from mlgate.ml.training import score
 from mlgate.paths import scores_partition, swap_into_place, temporary_sibling, write_json
 from mlgate.registry import configure_mlflow, operating_threshold
-from mlgate.serving.batch import PROBABILITY, SCORES_META
+from mlgate.serving.batch import CANARY_PROBABILITY, PROBABILITY, SCORES_META
 from mlgate.window import day_bounds
 
 log = logging.getLogger("mlgate.score_job")
@@ -48,12 +49,18 @@ def day_features(spark, cfg, ds):
 def main(argv: list[str] | None = None) -> None:
     parser = job_arguments(__doc__.splitlines()[0])
     parser.add_argument("--model-version", required=True, help="registry version to score with")
+    parser.add_argument(
+        "--canary-version",
+        default="",
+        help="the version in rollout, if any: it scores the same rows (canary_probability)",
+    )
     args = parser.parse_args(argv)
     cfg = setup(args)
     ds = args.ds
 
     mlflow = configure_mlflow()
-    version = mlflow.MlflowClient().get_model_version(cfg.model_name, args.model_version)
+    client = mlflow.MlflowClient()
+    version = client.get_model_version(cfg.model_name, args.model_version)
     threshold = operating_threshold(version.run_id)
 
     spark = spark_session(f"mlgate-score-{ds}")
@@ -63,9 +70,19 @@ def main(argv: list[str] | None = None) -> None:
     kept = (cfg.row_key, cfg.row_time, PROBABILITY)
     inputs = [c for c in dict.fromkeys([*numeric, *categorical]) if c not in kept]
     # the model inputs stay with the scores: the monitor measures their drift
+    if args.canary_version:
+        rows = rows.cache()  # both models score the same rows
     scores = score(model, rows).select(
         cfg.row_key, cfg.row_time, F.col("score").alias(PROBABILITY), *inputs
     )
+    canary = None
+    if args.canary_version:  # a rollout: the canary's score of every row, beside the champion's
+        canary = client.get_model_version(cfg.model_name, args.canary_version)
+        canary_model = mlflow.spark.load_model(f"models:/{cfg.model_name}/{args.canary_version}")
+        canary_scores = score(canary_model, rows).select(
+            cfg.row_key, F.col("score").alias(CANARY_PROBABILITY)
+        )
+        scores = scores.join(canary_scores, on=cfg.row_key, how="left")
 
     target = scores_partition(cfg.name, ds.isoformat())
     tmp = temporary_sibling(target)
@@ -84,6 +101,14 @@ def main(argv: list[str] | None = None) -> None:
         "rows": int(summary["rows"]),
         "flagged": int(summary["flagged"] or 0),
     }
+    if canary is not None:
+        meta.update(
+            {
+                "canary_version": str(args.canary_version),
+                "canary_run_id": canary.run_id,
+                "canary_threshold": operating_threshold(canary.run_id),
+            }
+        )
     write_json(tmp / SCORES_META, meta)
     swap_into_place(tmp, target)
     log.info("scores of %s written to %s: %s", ds, target, meta)

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 
 SCORES_META = "_scores.json"  # Spark and pyarrow skip files that start with "_"
 PROBABILITY = "probability"  # the score column of scores/ds=<day> and of the table
+CANARY_PROBABILITY = "canary_probability"  # the canary's score of the same row, in rollout
 DAY_COLUMN = "score_day"
 INSERT_CHUNK = 5_000
 

@@ -134,12 +134,17 @@ def labels_source(cfg: PipelineConfig, ds: date) -> date | None:
     return days[-1] if days else None
 
 
+def labelled_days(cfg: PipelineConfig, labels_day: date) -> tuple[date, date]:
+    """(first, last) day whose every row has a matured label in the feature table of
+    ``labels_day``."""
+    spec = cfg.window_spec()
+    return spec.window_start(labels_day).date(), spec.recent_mature_days(labels_day, 1)[0]
+
+
 def matured_days(cfg: PipelineConfig, labels_day: date, ds: date) -> list[date]:
     """Scoring days whose every label has matured in the feature table of ``labels_day``,
     that were scored, fall in its window, and have no realised record yet (oldest first)."""
-    spec = cfg.window_spec()
-    newest = spec.recent_mature_days(labels_day, 1)[0]
-    first = spec.window_start(labels_day).date()
+    first, newest = labelled_days(cfg, labels_day)
     days = []
     day = first
     while day <= min(newest, ds):

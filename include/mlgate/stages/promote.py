@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 def promote(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
     """Move `champion` to the candidate if every blocking gate passed (never in a dry run)
-    and, with ``approval: required``, a person approved it; a rejection is recorded too."""
+    and, with ``approval: required``, a person approved it; a rejection is recorded too.
+    With a rollout (``rollout.mode``), the candidate becomes `canary` instead."""
     day = ds.isoformat()
     decision = read_run_file(cfg.name, day, DECISION_FILE)
     report = load_gates(cfg, ds, opts)
@@ -52,6 +53,10 @@ def promote(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
         )
         decision.update({"reasons": [reason], "approval": approval})
         log.info("version %s of %s not promoted: %s", decision["version"], cfg.model_name, reason)
+    elif cfg.rollout.mode != "none":
+        if approval is not None:
+            record["approval"] = approval
+        decision.update(_start_rollout(cfg, decision["version"], record))
     else:
         champion = evaluation.get("champion")
         if approval is not None:
@@ -69,3 +74,24 @@ def promote(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
         log.info("version %s is now the champion of %s", decision["version"], cfg.model_name)
     write_run_file(cfg.name, day, DECISION_FILE, decision)
     return decision
+
+
+def _start_rollout(cfg: PipelineConfig, version: str, record: dict) -> dict:
+    """The candidate becomes `canary` (the rollout DAG decides from here), unless another
+    version is in rollout: one at a time, this one waits (reported, not promoted)."""
+    in_rollout = registry.canary_version(cfg.name)
+    if in_rollout not in (None, version):
+        reason = (
+            f"version {in_rollout} is in rollout: one rollout at a time; version {version} "
+            "waits (a later run's candidate can follow)"
+        )
+        log.info(reason)
+        return {"reasons": [reason]}
+    entry = registry.start_canary(
+        cfg.name,
+        cfg.model_name,
+        version,
+        record={**record, "mode": cfg.rollout.mode, "share": cfg.rollout.share},
+    )
+    log.info("version %s of %s is now in rollout (%s)", version, cfg.model_name, cfg.rollout.mode)
+    return {"canary": True, "canary_at": entry["at"], "reasons": []}
