@@ -94,6 +94,11 @@ def rollout_dir(pipeline: str, version: str) -> Path:
     return pipeline_dir(pipeline) / "rollout" / f"v{version}"
 
 
+def serving_outputs(pipeline: str, ds: str) -> Path:
+    """Both models' outputs of each row `mlgate serve` scored during a rollout, one UTC day."""
+    return pipeline_dir(pipeline) / "serving" / "outputs" / f"ds={ds}.jsonl"
+
+
 ONLINE_STATE_ENV = "MLGATE_ONLINE_STATE"  # a file path or redis://[:password@]host:port/db
 
 

@@ -4,6 +4,7 @@ record rules they break; precomputed features still scored at POST /score/featur
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -208,3 +209,43 @@ def test_an_array_with_an_event_that_cannot_be_computed_stores_none_of_it(client
     answer = client.post("/events", json=[transaction(1, 10), transaction(2, 20), broken])
     assert answer.status_code == 422 and "none is stored" in answer.json()["error"]
     assert state.store.sizes()["history"] == 0  # 1 and 2 not stored either
+
+
+def test_a_raw_event_of_a_card_in_the_canarys_share_is_answered_by_the_canary(
+    state, tmp_path, monkeypatch
+):
+    from datetime import UTC, datetime
+
+    from mlgate.paths import serving_outputs
+    from mlgate.serving.rollout import RolloutSpec, bucket
+
+    monkeypatch.setenv("MLGATE_STATE", str(tmp_path / "state"))
+
+    class Canary(OneModel):
+        def current(self):
+            return ("4", "run-4")
+
+    canary = Canary(FRAUD_SPEC, [0.0] * len(WEIGHTS))  # always 0.5
+    spec = RolloutSpec(
+        source=canary, pipeline="fraud", mode="canary", share=0.5, route_by="card_id"
+    )
+    app = create_app(
+        OneModel(FRAUD_SPEC, WEIGHTS), token="test-token-0123456789abcdef", poll_seconds=0,
+        online=EventScoring(CFG, state), rollout=spec,
+    )  # fmt: skip
+    event = transaction(1, 0, amount=50.0)
+    routed = bucket(event["card_id"]) < 0.5
+    with authorized(app) as client:
+        answer = client.post("/score", json=event).json()
+    assert answer["model_version"] == ("4" if routed else "3")
+    assert answer["probability"] == pytest.approx(0.5 if routed else sigmoid(0.5))
+    assert answer["counted"] is True  # the state is updated once, whichever model answered
+    (line,) = [
+        json.loads(text)
+        for text in serving_outputs("fraud", datetime.now(UTC).date().isoformat())
+        .read_text()
+        .splitlines()
+    ]
+    assert line["key"] == event["card_id"]
+    assert line["champion"]["probability"] == pytest.approx(sigmoid(0.5))
+    assert line["canary"] == {"version": "4", "probability": 0.5}

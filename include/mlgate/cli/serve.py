@@ -30,6 +30,13 @@ endpoints (* needs the header Authorization: Bearer <token>):
   GET  /metrics  Prometheus: requests, latency and score histograms, model version
   GET  /docs     OpenAPI UI
 
+rollout (the pipeline's rollout.mode canary or shadow): while a version is in rollout
+(registry alias `canary`), both models score every row; in canary mode the canary answers
+the rows whose entity key (the pipeline's first features.entities key, e.g. card_id: send
+it with the row) falls in rollout.share, always the same for a key; in shadow mode the
+champion answers all. Each answer says its model_version; both outputs of every row go to
+$MLGATE_STATE/pipelines/<pipeline>/serving/outputs/ds=<day>.jsonl.
+
 token: --token-file PATH, else $MLGATE_SERVE_TOKEN, else $MLGATE_STATE/secrets/serve-token
 (generated on the first start, mode 0600). The service prints where it took it from.
 
@@ -70,7 +77,7 @@ def cmd_serve(args) -> int:
     from mlgate.serving.app import DirectorySource, RegistrySource, serve
     from mlgate.serving.guard import serve_token
 
-    input_ranges = None
+    input_ranges = rollout = None
     if args.model_dir:
         source = DirectorySource(Path(args.model_dir).resolve())
         if args.pipeline:  # the folder's model was trained by this pipeline: its ranges
@@ -85,6 +92,16 @@ def cmd_serve(args) -> int:
             return 2
         source = RegistrySource(cfg.model_name, alias=args.alias, pipeline=cfg.name)
         input_ranges = cfg.features.input_ranges()
+        if cfg.rollout.mode != "none" and args.alias == "champion":
+            from mlgate.serving.rollout import RolloutSpec
+
+            rollout = RolloutSpec(
+                source=RegistrySource(cfg.model_name, alias="canary", pipeline=cfg.name),
+                pipeline=cfg.name,
+                mode=cfg.rollout.mode,
+                share=cfg.rollout.share,
+                route_by=next(iter(cfg.features.entities.values())),
+            )
     online = None
     if args.online is not None:
         online = open_online(load_pipeline_or_exit(args), args.online)
@@ -115,6 +132,7 @@ def cmd_serve(args) -> int:
         log_level=args.log_level,
         access_log=args.access_log,
         online=online,
+        rollout=rollout,
     )
     return 0
 

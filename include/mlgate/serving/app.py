@@ -30,18 +30,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import threading
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Protocol
 
 import numpy as np
 from fastapi import FastAPI, Request
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.responses import Response
@@ -57,31 +54,16 @@ from mlgate.serving.guard import (
     RequestGuard,
     json_response,
 )
+from mlgate.serving.metrics import Metrics
+from mlgate.serving.rollout import RolloutSpec
 
 log = logging.getLogger("mlgate.serve")
 
-LATENCY_BUCKETS = (
-    0.00005,
-    0.0001,
-    0.00015,
-    0.0002,
-    0.0003,
-    0.0005,
-    0.00075,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.1,
-    0.5,
-    2.5,
-)
-SCORE_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 BIG_BATCH = 512  # rows from which scoring leaves the event loop for a worker thread
 ENDPOINTS = frozenset(
     {"/score", "/score/features", "/events", "/health", "/model", "/reload", "/metrics"}
 )
+
 InputRanges = dict[str, ValueRange]  # field -> (lowest, highest): FeatureSpec.input_ranges
 
 
@@ -210,68 +192,6 @@ def _bounded_number(bounds: ValueRange | None):
     return Annotated[float, Field(ge=low, le=high)]
 
 
-class ScoreHistogram:
-    """A Prometheus histogram of scores, observed a whole batch at a time with numpy."""
-
-    def __init__(self, name: str, documentation: str, buckets=SCORE_BUCKETS):
-        self.name, self.documentation = name, documentation
-        self.edges = np.asarray(buckets, dtype=float)
-        self.counts = np.zeros(len(self.edges) + 1, dtype=np.int64)
-        self.total = 0.0
-        self.lock = threading.Lock()
-
-    def observe(self, values: np.ndarray) -> None:
-        index = np.searchsorted(self.edges, values, side="left")  # le semantics: v <= edge
-        counts = np.bincount(index, minlength=len(self.edges) + 1)
-        with self.lock:
-            self.counts += counts
-            self.total += float(np.sum(values))
-
-    def collect(self):
-        with self.lock:
-            cumulative = np.cumsum(self.counts)
-            total = self.total
-        buckets = [(f"{edge:g}", int(c)) for edge, c in zip(self.edges, cumulative)]
-        buckets.append(("+Inf", int(cumulative[-1])))
-        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=total)
-
-
-@dataclass
-class Metrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
-    def __post_init__(self):
-        r = self.registry
-        self.requests = Counter(
-            "mlgate_serve_requests",
-            "HTTP requests by endpoint and status code",
-            ["endpoint", "status"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "mlgate_serve_request_seconds",
-            "Time from reading the request to the answer being built, by endpoint",
-            ["endpoint"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.rows = Counter("mlgate_serve_scored_rows", "Rows scored", registry=r)
-        self.scores = ScoreHistogram("mlgate_serve_score", "Probabilities returned by /score")
-        r.register(self.scores)
-        self.version = Gauge(
-            "mlgate_serve_model_version",
-            "Registry version of the model being served (0: none; -1: not a number)",
-            registry=r,
-        )
-        self.info = Info("mlgate_serve_model", "The model being served", registry=r)
-        self.reloads = Counter(
-            "mlgate_serve_model_reloads",
-            "Model (re)loads by result",
-            ["result"],
-            registry=r,
-        )
-
-
 class ModelHolder:
     """The currently served model; checks the source and swaps in a new version."""
 
@@ -281,11 +201,14 @@ class ModelHolder:
         metrics: Metrics,
         threads: int = 1,
         input_ranges: InputRanges | None = None,
+        keep_when_gone: bool = True,
     ):
         self.source = source
         self.metrics = metrics
         self.threads = threads
         self.input_ranges = input_ranges
+        # the champion keeps serving when the registry has none; a canary ends with its alias
+        self.keep_when_gone = keep_when_gone
         self.current: ServedModel | None = None
         self.last_error: str | None = None
         self.last_check: str | None = None
@@ -296,6 +219,8 @@ class ModelHolder:
         self.last_check = datetime.now(UTC).isoformat(timespec="seconds")
         if wanted is None:
             self.last_error = f"no model at {self.source.description}"
+            if not self.keep_when_gone:
+                self.current = None
             return {"changed": False, "version": self._version(), "error": self.last_error}
         version, run_id = wanted
         if self.current is not None and self.current.version == version:
@@ -363,12 +288,14 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     input_ranges: InputRanges | None = None,
     online: EventScoring | None = None,
+    rollout: RolloutSpec | None = None,
 ):
     """The ASGI app. Loads the model at startup and polls the source in the background.
 
     ``token``: the bearer token every request but the open probes must carry;
     ``input_ranges``: the allowed range of numeric fields (``FeatureSpec.input_ranges``);
     ``online``: raw events at ``POST /score`` and ``POST /events`` (``mlgate.serving.events``);
+    ``rollout``: a canary beside the champion (``mlgate.serving.rollout``);
     precomputed features are always taken at ``POST /score/features``.
     """
     metrics = Metrics()
@@ -377,6 +304,8 @@ def create_app(
 
         metrics.registry.register(MonitorCollector(source.pipeline))
     holder = ModelHolder(source, metrics, threads, input_ranges)
+    canary = None if rollout is None else rollout.build(metrics, threads, input_ranges, ModelHolder)
+    holders = [holder] if canary is None else [holder, canary.holder]
     # label children bound once: no label lookup on the hot path
     features_path = "/score/features" if online else "/score"  # where features are scored
     score_200 = metrics.requests.labels(features_path, "200")
@@ -388,18 +317,20 @@ def create_app(
     async def poll():
         while True:
             await asyncio.sleep(poll_seconds)
-            try:
-                await holder.check()
-            except Exception:  # a registry hiccup must not kill the poller
-                log.exception("checking %s failed", source.description)
+            for each in holders:
+                try:
+                    await each.check()
+                except Exception:  # a registry hiccup must not kill the poller
+                    log.exception("checking %s failed", each.source.description)
 
     @asynccontextmanager
     async def lifespan(_app):
-        try:
-            await holder.check()
-        except Exception as error:
-            holder.last_error = f"{type(error).__name__}: {error}"
-            log.exception("loading the first model failed")
+        for each in holders:
+            try:
+                await each.check()
+            except Exception as error:
+                each.last_error = f"{type(error).__name__}: {error}"
+                log.exception("loading the first model of %s failed", each.source.description)
         # the app and the model live as long as the process: keep them out of the
         # garbage collector's scans (shorter pauses, a steadier p99)
         gc.collect()
@@ -478,6 +409,11 @@ def create_app(
         else:
             probabilities = model.score_rows(rows)
         threshold = model.scorer.spec.operating_threshold
+        versions = thresholds = None
+        if canary is not None and canary.holder.current is not None:
+            probabilities, versions, thresholds = canary.answer(
+                model, probabilities, canary.keys(body, len(rows)), lambda c: c.score_rows(rows)
+            )
         if many:
             payload = {
                 "model_version": model.version,
@@ -486,13 +422,19 @@ def create_app(
                     {"probability": p, "decision": p >= threshold} for p in probabilities.tolist()
                 ],
             }
+            if versions is not None:  # during a canary rollout each row says who answered
+                for result, v, t in zip(payload["results"], versions, thresholds):
+                    result.update(decision=result["probability"] >= t, model_version=v, threshold=t)
         else:
             p = float(probabilities[0])
+            version, threshold = (
+                (versions[0], thresholds[0]) if versions else (model.version, threshold)
+            )
             payload = {
                 "probability": p,
                 "decision": p >= threshold,
                 "threshold": threshold,
-                "model_version": model.version,
+                "model_version": version,
             }
         response = json_response(payload)
         metrics.scores.observe(probabilities)
@@ -504,7 +446,7 @@ def create_app(
     if online is None:
         app.post("/score", summary="Score model features (as POST /score/features)")(score)
     else:
-        add_event_routes(app, online, holder, metrics, unavailable)
+        add_event_routes(app, online, holder, metrics, unavailable, canary)
 
     @app.get("/health", summary="200 when a model is loaded, 503 otherwise")
     async def health():
@@ -521,6 +463,7 @@ def create_app(
                 "loaded_at": model.loaded_at,
                 "last_check": holder.last_check,
                 "last_error": holder.last_error,
+                **({"rollout": canary.status()} if canary is not None else {}),
             }
         )
 
@@ -542,6 +485,8 @@ def create_app(
     async def reload():
         started = time.perf_counter()
         result = await holder.check()
+        if canary is not None:  # a rollout's start and end are seen at once too
+            result["canary"] = await canary.holder.check()
         metrics.requests.labels("/reload", "200").inc()
         metrics.latency.labels("/reload").observe(time.perf_counter() - started)
         return json_response(result, 200 if holder.current is not None else 503)
@@ -567,6 +512,7 @@ def serve(
     log_level: str = "info",
     access_log: bool = False,
     online: EventScoring | None = None,
+    rollout: RolloutSpec | None = None,
 ) -> None:
     """Run the service in this process until interrupted (SIGINT / SIGTERM)."""
     import uvicorn
@@ -583,6 +529,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         input_ranges=input_ranges,
         online=online,
+        rollout=rollout,
     )
     config = uvicorn.Config(
         app,

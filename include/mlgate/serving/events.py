@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response
@@ -112,8 +113,9 @@ class EventScoring:
 
     # --- the work --------------------------------------------------------------------
 
-    def score(self, body: bytes, model, *, with_features: bool) -> dict:
-        """The answer to ``POST /score`` with ``model`` (``mlgate.serving.app.ServedModel``)."""
+    def score(self, body: bytes, model, *, with_features: bool, rollout=None) -> dict:
+        """The answer to ``POST /score`` with ``model`` (``mlgate.serving.app.ServedModel``);
+        ``rollout``: the canary beside it (``mlgate.serving.rollout.Rollout``), if any."""
         item = self.checked(
             self.objects(body, many=False)[0], self.score_fields, rules=self.scores_events
         )
@@ -141,13 +143,21 @@ class EventScoring:
             except StateMoved:  # another service stored an event of its entity: again
                 if attempt == MAX_TRIES - 1:
                     raise
-        threshold = scorer.spec.operating_threshold
+        threshold, version = scorer.spec.operating_threshold, model.version
+        if rollout is not None and rollout.holder.current is not None:
+            answers, versions, thresholds = rollout.answer(
+                model,
+                np.array([probability]),
+                [item.get(rollout.route_by)],
+                lambda c: c.scorer.score_arrays(*c.scorer.arrays_of_record(inputs)),
+            )
+            probability, version, threshold = float(answers[0]), versions[0], thresholds[0]
         answer = {
             "key": item[self.score_fields[0]],
             "probability": probability,
             "decision": probability >= threshold,
             "threshold": threshold,
-            "model_version": model.version,
+            "model_version": version,
         }
         if self.scores_events:
             # False: this key was scored and stored before (or no entity's history takes it)
@@ -169,9 +179,12 @@ class EventScoring:
         return {"received": len(checked), "counted": counted, "replayed": len(checked) - counted}
 
 
-def add_event_routes(app: FastAPI, online: EventScoring, holder, metrics, unavailable) -> None:
+def add_event_routes(
+    app: FastAPI, online: EventScoring, holder, metrics, unavailable, rollout=None
+) -> None:
     """``POST /score`` (raw event or observation) and ``POST /events`` on ``app``;
-    ``holder`` is the app's ``ModelHolder``, ``unavailable`` its 503 answer."""
+    ``holder`` is the app's ``ModelHolder``, ``unavailable`` its 503 answer, ``rollout``
+    the canary beside it."""
 
     def answered(endpoint: str, started: float, payload: dict, status: int = 200) -> Response:
         metrics.requests.labels(endpoint, str(status)).inc()
@@ -198,7 +211,9 @@ def add_event_routes(app: FastAPI, online: EventScoring, holder, metrics, unavai
             return unavailable("/score")
         wanted = request.query_params.get(FEATURES_PARAMETER, "").lower() in ("1", "true", "yes")
         try:
-            payload = online.score(await request.body(), model, with_features=wanted)
+            payload = online.score(
+                await request.body(), model, with_features=wanted, rollout=rollout
+            )
         except EventProblem as problem:
             return answered("/score", started, problem.payload, problem.status)
         metrics.scores.observe([payload["probability"]])
