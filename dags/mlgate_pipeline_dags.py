@@ -235,10 +235,19 @@ class PipelineApprovalOperator(HITLOperator):
         options = RunOptions.from_context(context)
         if options.gate_mode == DRY_RUN:
             raise AirflowSkipException("dry run: nothing is promoted, nothing to approve")
+        cfg = load_pipeline(self.pipeline)
+        if cfg.rollout.mode != "none":
+            from mlgate.registry import canary_version
+
+            in_rollout = canary_version(cfg.name)
+            if in_rollout is not None:  # the candidate waits: promote says so
+                raise AirflowSkipException(
+                    f"version {in_rollout} is in rollout: this candidate waits, nothing to approve"
+                )
         request = _fail_as_task(
             self.pipeline,
             context,
-            lambda: approval_request(load_pipeline(self.pipeline), context_day(context), options),
+            lambda: approval_request(cfg, context_day(context), options),
         )
         self.subject, self.body = request["subject"], request["body"]
         return super().execute(context)

@@ -207,7 +207,15 @@ def test_the_promote_task_in_rollout_mode_starts_a_canary_and_a_second_candidate
     assert aliases(cfg) == {"champion": "1", "canary": "3"}
     entry = registry.read_history(cfg.name)[-1]
     assert (entry["action"], entry["mode"], entry["share"]) == ("canary", "canary", 0.2)
-    waiting = decide("2")
+    # with approval required too, a waiting candidate needs no answer: nobody was asked
+    needs_approval = cfg.model_copy(update={"approval": "required"})
+    runs.write_run_file(
+        cfg.name,
+        day,
+        runs.DECISION_FILE,
+        {runs.RUN_ID_KEY: "r", "ds": day, "version": "2", "promoted": False, "reasons": []},
+    )
+    waiting = promote(needs_approval, date(2026, 3, 5), RunOptions(airflow_run_id="r"))
     assert waiting["reasons"] == [
         "version 3 is in rollout: one rollout at a time; version 2 waits (a later run's "
         "candidate can follow)"
@@ -229,3 +237,32 @@ def test_the_rollback_email_says_why_and_that_the_champion_stays(cfg):
     assert record["reason"] in text
     assert "The champion stays version 1; nothing else changed." in text
     assert "over 4 labelled days" in text
+
+
+def test_the_first_candidate_of_a_pipeline_in_rollout_mode_is_promoted_at_once(cfg):
+    from mlgate.gates import GateReport, GateResult
+    from mlgate.stages.promote import promote
+
+    client = registry.configure_mlflow().MlflowClient()
+    client.delete_registered_model(cfg.model_name)
+    client.create_registered_model(cfg.model_name)
+    client.create_model_version(cfg.model_name, source="file:///nowhere")
+    from mlgate.paths import promotion_history_path
+
+    promotion_history_path(cfg.name).unlink()
+    day = "2026-03-06"
+    report = GateReport(results=[GateResult("quality", "block", "pass", 0.6, ">= 0.5")])
+    runs.write_run_file(cfg.name, day, runs.GATES_FILE, {**report.to_dict(), runs.RUN_ID_KEY: "r"})
+    candidate = {"run_id": "r-1", "family": "gbt", "window": {}, "metrics": {"auc_pr": 0.6}}
+    runs.write_run_file(cfg.name, day, runs.CANDIDATE_FILE, candidate)
+    runs.write_run_file(cfg.name, day, runs.EVALUATION_FILE, {"champion": None})
+    runs.write_run_file(
+        cfg.name,
+        day,
+        runs.DECISION_FILE,
+        {runs.RUN_ID_KEY: "r", "ds": day, "version": "1", "promoted": False, "reasons": []},
+    )
+    decision = promote(cfg, date(2026, 3, 6), RunOptions(airflow_run_id="r"))
+    assert decision["promoted"] is True
+    assert aliases(cfg) == {"champion": "1"}
+    assert [e["action"] for e in registry.read_history(cfg.name)] == ["promote"]

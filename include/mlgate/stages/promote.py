@@ -46,6 +46,9 @@ def promote(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
         decision["reasons"] = ["dry run: gates evaluated and reported, nothing promoted"]
     elif not report.passed:
         decision["reasons"] = decision["reasons"] or ["no gate was evaluated: never promoted"]
+    elif waiting := _rollout_in_progress(cfg, decision["version"]):
+        decision["reasons"] = [waiting]  # asked no one either: the approval step skipped
+        log.info(waiting)
     elif (approval := approval_of(cfg, opts.approval)) and approval["decision"] != "approve":
         reason = rejection_reason(cfg, approval)
         registry.record_rejection(
@@ -77,16 +80,14 @@ def promote(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
 
 
 def _start_rollout(cfg: PipelineConfig, version: str, record: dict) -> dict:
-    """The candidate becomes `canary` (the rollout DAG decides from here), unless another
-    version is in rollout: one at a time, this one waits (reported, not promoted)."""
-    in_rollout = registry.canary_version(cfg.name)
-    if in_rollout not in (None, version):
-        reason = (
-            f"version {in_rollout} is in rollout: one rollout at a time; version {version} "
-            "waits (a later run's candidate can follow)"
+    """The candidate becomes `canary` (the rollout DAG decides from here). The first
+    candidate of a pipeline has no champion to be compared with: promoted at once."""
+    if registry.champion_version(cfg.model_name) is None:  # nothing to compare a canary with
+        entry = registry.promote(
+            cfg.name, cfg.model_name, version, expected_champion=None, record=record
         )
-        log.info(reason)
-        return {"reasons": [reason]}
+        log.info("version %s is the first champion of %s", version, cfg.model_name)
+        return {"promoted": True, "promoted_at": entry["at"], "reasons": []}
     entry = registry.start_canary(
         cfg.name,
         cfg.model_name,
@@ -95,3 +96,16 @@ def _start_rollout(cfg: PipelineConfig, version: str, record: dict) -> dict:
     )
     log.info("version %s of %s is now in rollout (%s)", version, cfg.model_name, cfg.rollout.mode)
     return {"canary": True, "canary_at": entry["at"], "reasons": []}
+
+
+def _rollout_in_progress(cfg: PipelineConfig, version: str) -> str | None:
+    """Why the candidate waits: another version is in rollout (one at a time), or None."""
+    if cfg.rollout.mode == "none":
+        return None
+    in_rollout = registry.canary_version(cfg.name)
+    if in_rollout in (None, version):
+        return None
+    return (
+        f"version {in_rollout} is in rollout: one rollout at a time; version {version} "
+        "waits (a later run's candidate can follow)"
+    )
