@@ -10,128 +10,17 @@ whole day (yesterday, UTC) by itself. The dataset ends yesterday so that run has
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
 
 from mlgate.config import PIPELINES_DIR
-
-MLGATE = str(Path(sys.executable).parent / "mlgate")
-DAG_ID = "fraud_retrain"
-# One DAG run on the small dataset takes about 2-3 minutes on an idle 2-core machine (7 on
-# a busy one); runs queue behind each other (max_active_runs=1), so a wait may include the
-# run ahead. Below pytest's per-test timeout (pyproject.toml).
-RUN_TIMEOUT = 1200
-
-
-def free_port(avoid: set[int]) -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in avoid and port + 1 not in avoid and port < 65000:
-            return port
-
-
-def free_port_pair(avoid: set[int]) -> int:
-    """A port p with p and p + 1 both free (the two Spark worker UIs)."""
-    for _ in range(50):
-        port = free_port(avoid)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two adjacent free ports on 127.0.0.1")
-
-
-def interval_day(run: dict) -> date:
-    """The UTC day a fraud_retrain run covers (its data interval start)."""
-    return date.fromisoformat(run["data_interval_start"][:10])
-
-
-class Stack:
-    """What the tests need to reach the running services."""
-
-    def __init__(self, services, env: dict, day: date):
-        from mlgate.local.airflow_api import AirflowClient
-        from mlgate.local.services import ADMIN_USER, read_password
-
-        self.services = services
-        self.state = Path(services.state)
-        self.env = env
-        self.day = day
-        self.password = read_password(self.state)
-        self.username = ADMIN_USER
-        self.client = AirflowClient(services.airflow_url, ADMIN_USER, self.password)
-
-    def mlgate(self, *args) -> subprocess.CompletedProcess:
-        return subprocess.run([MLGATE, *args], env=self.env, capture_output=True, text=True)
-
-    def history(self) -> list[dict]:
-        result = self.mlgate("history", "--json")
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
-
-    def runs(self) -> list[dict]:
-        status, payload = self.client.get(f"dags/{DAG_ID}/dagRuns?order_by=run_after&limit=100")
-        assert status == 200, payload
-        return payload["dag_runs"]
-
-    def wait_for_run(self, run_id: str, timeout: float = RUN_TIMEOUT) -> dict:
-        """Poll the run until it finishes; a failed run fails with its task states and logs."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status, run = self.client.get(f"dags/{DAG_ID}/dagRuns/{run_id}")
-            assert status == 200, run
-            if run["state"] == "success":
-                return run
-            if run["state"] == "failed" or time.monotonic() > deadline:
-                pytest.fail(
-                    f"run {run_id} is {run['state']} after "
-                    f"{timeout - max(0, deadline - time.monotonic()):.0f}s\n"
-                    + self.describe_run(run_id)
-                )
-            time.sleep(5)
-
-    def wait_until_idle(self, timeout: float = RUN_TIMEOUT) -> None:
-        """Every run so far has finished (successfully)."""
-        for run in self.runs():
-            if run["state"] not in ("success", "failed"):
-                self.wait_for_run(run["dag_run_id"], timeout)
-
-    def wait_for_scheduled_run(self, timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            scheduled = [r for r in self.runs() if r["run_type"] == "scheduled"]
-            if scheduled:
-                return scheduled[0]
-            time.sleep(3)
-        pytest.fail(f"the scheduler created no scheduled run within {timeout}s: {self.runs()}")
-
-    def describe_run(self, run_id: str) -> str:
-        status, payload = self.client.get(f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")
-        lines = []
-        for ti in payload.get("task_instances", []) if status == 200 else []:
-            lines.append(f"  {ti['task_id']}: {ti['state']}")
-            if ti["state"] in ("failed", "up_for_retry", "upstream_failed"):
-                logs = sorted(
-                    (self.state / "airflow" / "logs").glob(
-                        f"dag_id={DAG_ID}/run_id={run_id}/task_id={ti['task_id']}/*.log"
-                    )
-                )
-                if logs:
-                    lines.append(logs[-1].read_text(errors="replace")[-3000:])
-        return "\n".join(lines)
+from support.stack import DAG_ID, MLGATE, Stack, free_port, free_port_pair
 
 
 @pytest.fixture(scope="session")

@@ -8,55 +8,20 @@ no browser is downloaded. Screenshots go to test-artifacts/screenshots/ (git-ign
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date, timedelta
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+from support.browser import SCREENSHOTS, chromium_page, sign_in
+
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Debian's Chromium as root in a sandbox-less container, with no calls home.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-UI_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
 def browser_page(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(CHROMIUM), (
-        f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium); "
-        ".ci/run does this"
-    )
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile),  # a fresh --user-data-dir
-            executable_path=CHROMIUM,
-            args=CHROMIUM_FLAGS,
-            headless=True,
-            viewport={"width": 1400, "height": 1000},
-        )
-        try:
-            page = context.new_page()
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            yield page
-        finally:
-            context.close()
+    with chromium_page(tmp_path_factory.mktemp("chromium-profile")) as page:
+        yield page
 
 
 def test_trigger_form_dry_run_from_the_browser(unpaused, browser_page):
@@ -67,12 +32,7 @@ def test_trigger_form_dry_run_from_the_browser(unpaused, browser_page):
     base = stack.services.airflow_url
 
     # Not signed in: the UI sends us to the login page.
-    page.goto(f"{base}/dags/fraud_retrain")
-    page.wait_for_url("**/auth/login**")
-    page.get_by_label("Username").fill(stack.username)
-    page.get_by_label("Password").fill(stack.password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/dags/fraud_retrain")
+    sign_in(page, base, stack.username, stack.password, "/dags/fraud_retrain")
 
     # The trigger form: the DAG's Params rendered as fields.
     page.get_by_role("button", name="Trigger").first.click()

@@ -340,3 +340,23 @@ def test_the_scoring_service_shows_the_monitors_newest_day_as_gauges(cfg):
     assert samples[("mlgate_monitor_realised", promised)] == 0.5
     assert samples[("mlgate_monitor_input_age_days", (("input", "scores"),))] == 0.0
     assert samples[("mlgate_monitor_retrain_requested", ())] == 0.0
+
+
+@pytest.mark.parametrize("zone", [None, "UTC"])
+def test_a_days_labels_are_found_whether_the_feature_table_keeps_times_as_instants_or_not(
+    cfg, zone
+):
+    times = pd.to_datetime(["2026-03-01 23:59:59", "2026-03-02 00:00:00", "2026-03-02 12:00:00"])
+    frame = pd.DataFrame(
+        {
+            cfg.row_key: [1, 2, 3],
+            cfg.row_time: times.tz_localize(zone) if zone else times,
+            cfg.target.name: [1, 0, 1],
+            "label_mature": [True, True, False],
+        }
+    )
+    folder = features_partition(cfg.name, "2026-03-20")
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(folder / "part-0.parquet", index=False)
+    found = mon.day_labels(cfg, date(2026, 3, 20), date(2026, 3, 2))
+    assert found[cfg.row_key].tolist() == [2]  # the day's rows whose label matured

@@ -164,10 +164,12 @@ def day_labels(cfg: PipelineConfig, labels_day: date, day: date):
 
     start, end = day_bounds(day)
     table = ds_.dataset(str(features_partition(cfg.name, labels_day.isoformat())))
+    zone = getattr(table.schema.field(cfg.row_time).type, "tz", None)  # an instant: UTC
+    start, end = (pd.Timestamp(t, tz="UTC" if zone else None) for t in (start, end))
     time = ds_.field(cfg.row_time)
     rows = table.to_table(
         columns=[cfg.row_key, cfg.target.name, MATURE_COLUMN],
-        filter=(time >= pd.Timestamp(start)) & (time < pd.Timestamp(end)),
+        filter=(time >= start) & (time < end),
     ).to_pandas()
     mature = rows[rows[MATURE_COLUMN].astype(bool)]
     return mature[[cfg.row_key, cfg.target.name]]
