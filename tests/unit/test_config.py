@@ -1244,3 +1244,103 @@ def test_the_pipelines_folder_is_the_given_environments_or_folder(tmp_path, monk
     assert pipeline_names(theirs) == ["c"]
     assert pipeline_path("c") == mine / "c.yaml"
     assert pipeline_path("c", theirs) == theirs / "c.yaml"
+
+
+# --- after promotion: monitoring, approval, rollout ------------------------------------------
+
+
+def test_after_promotion_defaults_are_off_or_conservative(raw):
+    cfg = parse(raw)
+    assert cfg.monitoring.model_dump() == {
+        "retrain_after_days": 3,
+        "reference_rows": 20_000,
+        "drift": {"alpha": 0.01, "min_psi": 0.1, "bins": 10},
+        "realised": {"confidence": 0.95, "tolerance": 0.0},
+    }
+    assert (cfg.approval, cfg.approval_timeout) == ("none", "24h")
+    assert cfg.rollout.model_dump() == {
+        "mode": "none",
+        "share": 0.2,
+        "alpha": 0.05,
+        "effect": 0.05,
+        "margin": 0.0,
+        "min_days": 3,
+        "max_days": 28,
+        "min_agreement": 0.9,
+        "max_flagged_ratio": 2.0,
+    }
+    assert cfg.retrain_request == "fraud_retrain_request"
+    assert [cfg.dag_id(k) for k in ("monitor", "rollout")] == ["fraud_monitor", "fraud_rollout"]
+
+
+@pytest.mark.parametrize(
+    "section, key, accepted, refused",
+    [
+        ("monitoring", "retrain_after_days", [1, 60], [0, 61]),
+        ("monitoring", "reference_rows", [200, 1_000_000], [199, 1_000_001]),
+        ("monitoring.drift", "alpha", [1e-9, 0.999], [0, 1]),
+        ("monitoring.drift", "min_psi", [0, 5], [-0.01]),
+        ("monitoring.drift", "bins", [2, 100], [1, 101]),
+        ("monitoring.realised", "confidence", [0.51, 0.999], [0.5, 1]),
+        ("monitoring.realised", "tolerance", [0, 1], [-0.01, 1.01]),
+        ("rollout", "share", [0.01, 0.99], [0, 1]),
+        ("rollout", "alpha", [0.001, 0.999], [0, 1]),
+        ("rollout", "effect", [0.001, 1], [0, 1.01]),
+        ("rollout", "margin", [0, 1], [-0.01, 1.01]),
+        ("rollout", "min_days", [1, 28], [0]),
+        ("rollout", "max_days", [3, 365], [366]),
+        ("rollout", "min_agreement", [0, 1], [-0.01, 1.01]),
+        ("rollout", "max_flagged_ratio", [1, 50], [0.99]),
+    ],
+)
+def test_after_promotion_settings_are_bounded_at_their_edges(raw, section, key, accepted, refused):
+    def with_value(value):
+        data = copy.deepcopy(raw)
+        node = data
+        for part in section.split("."):
+            node = node.setdefault(part, {})
+        node[key] = value
+        return data
+
+    for value in accepted:
+        cfg = parse(with_value(value))
+        node = cfg
+        for part in section.split("."):
+            node = getattr(node, part)
+        assert getattr(node, key) == value
+    for value in refused:
+        (problem,) = refusal(with_value(value))
+        assert problem.startswith(f"  {section}.{key}: "), problem
+
+
+def test_a_rollout_that_must_decide_before_it_may_is_refused(raw):
+    raw["rollout"] = {"mode": "canary", "min_days": 10, "max_days": 9}
+    assert refusal(raw) == ["  rollout: Value error, min_days (10) must not exceed max_days (9)"]
+    raw["rollout"] = {"mode": "canary", "min_days": 9, "max_days": 9}
+    assert parse(raw).rollout.max_days == 9
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("approval", "maybe", "Input should be 'none' or 'required'"),
+        ("approval_timeout", "soon", "approval_timeout"),
+        ("rollout", {"mode": "blue_green"}, "Input should be 'none', 'canary' or 'shadow'"),
+    ],
+)
+def test_an_unknown_approval_or_rollout_mode_names_the_choices(raw, key, value, message):
+    raw[key] = value
+    assert message in "\n".join(refusal(raw))
+
+
+def test_approval_and_a_canary_rollout_load_as_written(raw):
+    raw.update(
+        {
+            "approval": "required",
+            "approval_timeout": "36h",
+            "rollout": {"mode": "shadow", "share": 0.5},
+        }
+    )
+    cfg = parse(raw)
+    assert (cfg.approval, cfg.approval_timeout) == ("required", "36h")
+    assert (cfg.rollout.mode, cfg.rollout.share) == ("shadow", 0.5)

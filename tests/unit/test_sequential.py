@@ -282,9 +282,11 @@ def test_the_rule_and_guardrails_default_to_what_a_pipeline_config_starts_from()
 
 
 def test_guardrails_count_agreement_and_flagged_rows_at_each_models_threshold():
-    champion = np.array([0.9, 0.8, 0.2, 0.1, 0.6])  # flags 3 at 0.5
-    canary = np.array([0.9, 0.3, 0.2, 0.1, 0.65])  # flags 1 at 0.7: rows 1 and 4 differ
+    champion = np.array([0.9, 0.8, 0.2, 0.1, 0.5])  # flags 3 at 0.5 (0.5 itself flagged)
+    canary = np.array([0.9, 0.3, 0.2, 0.1, 0.69])  # flags 1 at 0.7: rows 1 and 4 differ
     found = Guardrails(min_agreement=0.5, max_flagged_ratio=2.0).check(champion, canary, 0.5, 0.7)
+    at_its_threshold = Guardrails(0.5, 2.0).check(champion, np.r_[canary[:4], 0.7], 0.5, 0.7)
+    assert at_its_threshold["flagged_canary"] == 2  # a score at the threshold is flagged
     assert found == {
         "rows": 5,
         "agreement": 0.6,

@@ -13,7 +13,11 @@ JOBS_DIR = Path(__file__).resolve().parent  # the spark-submit entry points live
 LOG4J_CONFIG = REPO_ROOT / "include" / "spark" / "log4j2.properties"
 # The run's day (mlgate.runs.run_ds: the start of its data interval, or the day a retrain
 # request names); every DAG with a Spark job has the macros of TEMPLATE_MACROS.
-DS = "{{ run_ds(data_interval_start, triggering_asset_events) }}"
+# (an asset-triggered run has no data_interval_start at all in its template context)
+DS = (
+    "{{ run_ds(data_interval_start if data_interval_start is defined else none, "
+    "triggering_asset_events) }}"
+)
 TRIGGERED_BY = (
     "{{ run_trigger(dag_run.run_type.value, dag_run.triggering_user_name, "
     "triggering_asset_events) }}"

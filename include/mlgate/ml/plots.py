@@ -111,7 +111,8 @@ def reference_vs_day_png(reference: np.ndarray, day: np.ndarray, path: Path, tit
     bins = np.histogram_bin_edges(both[np.isfinite(both)], bins=40)
     ax.hist(reference, bins=bins, alpha=0.55, density=True, label=f"reference ({len(reference)})")
     ax.hist(day, bins=bins, alpha=0.55, density=True, label=f"day ({len(day)})")
-    ax.set(ylabel="density", title=title)
+    # log: a fraud model's scores crowd near 0, and the shift is in the thin tail
+    ax.set(ylabel="density (log)", yscale="log", title=title)
     ax.legend()
     return _save(fig, path)
 
