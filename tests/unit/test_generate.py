@@ -329,3 +329,26 @@ def test_a_drifted_day_scales_every_amount_and_stays_inside_the_rules(tmp_path):
     expected = np.minimum(source["amount"].to_numpy() * DRIFT_FACTOR, high)
     assert np.allclose(np.sort(drifted["amount"].to_numpy()), np.sort(expected))
     assert len(drifted) == len(source) == done["rows"]
+
+
+def test_a_fast_label_feed_makes_the_copied_labels_known_hours_after_their_event(tmp_path):
+    from mlgate.config import load_pipeline
+    from mlgate.demo.faults import inject_fault
+
+    url = _url(tmp_path / "transactions.db")
+    generate(url, days=DAYS, end_date=END, transactions=N, seed=7, progress=False)
+    before = _read(url, "transactions", "transaction_id").merge(
+        _read(url, "chargebacks", "chargeback_id"), on="transaction_id"
+    )
+    busiest = before["created_at"].dt.date.value_counts().idxmax()  # the most labels to move
+    day = END + dt.timedelta(days=1)
+    fast = dt.timedelta(hours=2)
+    done = inject_fault(
+        load_pipeline("fraud"), url, day, "clean", copy_from=busiest, label_delay=fast
+    )
+    transactions = _read(url, "transactions", "transaction_id")
+    chargebacks = _read(url, "chargebacks", "chargeback_id")
+    copied = chargebacks.merge(transactions, on="transaction_id")
+    copied = copied[copied["created_at"].dt.date == day]
+    assert len(copied) == done["labels_copied"] > 0
+    assert ((copied["reported_at"] - copied["created_at"]) == pd.Timedelta(hours=2)).all()

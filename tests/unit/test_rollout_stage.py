@@ -266,3 +266,18 @@ def test_the_first_candidate_of_a_pipeline_in_rollout_mode_is_promoted_at_once(c
     assert decision["promoted"] is True
     assert aliases(cfg) == {"champion": "1"}
     assert [e["action"] for e in registry.read_history(cfg.name)] == ["promote"]
+
+
+def test_a_labelled_day_without_a_positive_gives_no_evidence_and_a_record_json_accepts(cfg):
+    import json
+
+    delay = cfg.window_spec().label_delay.days
+    labels, frame = score_day(cfg, FIRST, canary_strength=0.7, seed=3)
+    today = FIRST + timedelta(days=delay + 1)
+    label_days(cfg, today, {FIRST: (labels * 0, frame)})  # no positive matured yet
+    score_day(cfg, today, canary_strength=0.7, seed=4)
+    record = rollout_day(cfg, today, OPTS)
+    assert record["action"] == "continue"
+    (day,) = record["labelled_days"]
+    assert (day["positives"], day["difference"], day["variance"]) == (0, None, None)
+    json.dumps(record, allow_nan=False)  # what Airflow's XCom and the history need

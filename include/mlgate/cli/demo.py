@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, timedelta
 
 from mlgate.cli.common import add_pipeline_option, load_pipeline_or_exit
 
@@ -64,7 +64,10 @@ def cmd_inject_fault(args) -> int:
 
     cfg = load_pipeline_or_exit(args)
     try:
-        done = inject_fault(cfg, cfg.source_url(), args.date, args.kind, column=args.column)
+        delay = timedelta(hours=args.label_delay) if args.label_delay is not None else None
+        done = inject_fault(
+            cfg, cfg.source_url(), args.date, args.kind, column=args.column, label_delay=delay
+        )
     except FaultError as error:
         print(f"mlgate inject-fault: {error}", file=sys.stderr)
         return 2
@@ -107,5 +110,12 @@ def add_parsers(sub) -> None:
     fault.add_argument("--kind", required=True, choices=sorted(FAULT_KINDS), help="what breaks")
     fault.add_argument(
         "--column", help="the column to break (default: picked from the pipeline's records:)"
+    )
+    fault.add_argument(
+        "--label-delay",
+        type=float,
+        metavar="HOURS",
+        help="the copied labels become known this many hours after their event (a fast label "
+        "feed; default: as late as the copied day's)",
     )
     fault.set_defaults(func=cmd_inject_fault)

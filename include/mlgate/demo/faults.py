@@ -85,8 +85,14 @@ def inject_fault(
     column: str | None = None,
     seed: int = 11,
     copy_from: date | None = None,
+    label_delay: timedelta | None = None,
 ) -> dict:
-    """Write day `day` into the source with fault `kind`; return what was written."""
+    """Write day `day` into the source with fault `kind`; return what was written.
+
+    ``label_delay``: the copied labels become known this long after their event (a fast
+    label feed; event targets only), instead of as late as the copied day's were."""
+    if label_delay is not None and cfg.target.event is None:
+        raise FaultError("--label-delay moves the labels of events: an entity target has none")
     if kind not in FAULT_KINDS:
         raise FaultError(f"unknown fault kind {kind!r}; choose one of {sorted(FAULT_KINDS)}")
     events = cfg.source.events
@@ -133,6 +139,11 @@ def inject_fault(
         else:
             deleted = 0
             copied = _copied_labels(conn, cfg, labels, rows, original_key, source_day, shift)
+            if label_delay is not None:
+                when = {row[events.key]: row[events.time_column] for row in rows}
+                link, known = cfg.target.event.event_key, cfg.target.event.time_column
+                for label in copied:
+                    label[known] = when[label[link]] + label_delay
             if copied:  # stored as the generator stores them (see the events below)
                 untyped_labels = sa.table(labels.name, *[sa.column(name) for name in copied[0]])
                 conn.execute(sa.insert(untyped_labels), [_sqlite_values(r) for r in copied])

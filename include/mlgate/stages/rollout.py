@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict
 from datetime import date, timedelta
 
@@ -107,6 +108,14 @@ def labelled_difference(
     return found
 
 
+def _finite(values: dict) -> dict:
+    """NaN and infinity as None: a day without a positive has no AUC-PR, and the record
+    goes to JSON readers (XCom, the history) that refuse NaN."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in values.items()
+    }
+
+
 def rollout_day(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
     """Judge the rollout on ``ds``: guardrails on the day, the labelled days so far; promote,
     roll back or continue (history entry with the evidence). Returns the day's record."""
@@ -144,8 +153,8 @@ def rollout_day(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict:
         "started": start["ds"],
         "mode": cfg.rollout.mode,
         "guardrails": guard,
-        "labelled_days": [asdict(d) for d in days],
-        "evidence": asdict(decision.evidence) if decision.evidence else None,
+        "labelled_days": [_finite(asdict(d)) for d in days],
+        "evidence": _finite(asdict(decision.evidence)) if decision.evidence else None,
         "action": decision.action,
         "reason": decision.reason,
     }
