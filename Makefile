@@ -25,7 +25,7 @@ UV_VERSION := $(shell sed -n "s/^uv==//p" requirements.txt)
 BAD_DAY ?= 2026-11-01
 BAD_KIND ?= null_values
 
-.PHONY: help install lock run generate demo-bad-day test test-e2e lint lint-imports mlflow-ui airflow-ui clean airflow stop status test-ui
+.PHONY: help install lock run generate demo-bad-day test test-e2e lint lint-imports mlflow-ui airflow-ui clean airflow stop status test-ui test-loop
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -84,6 +84,12 @@ test-e2e: install  ## end to end: the real DAGs of both demo pipelines (Airflow,
 test-ui: install  ## the services: REST trigger, browser, schedule, Spark cluster (installs chromium)
 	@scripts/prerequisites test-ui
 	$(JAVA_ENV) $(BIN)/pytest -q -ra -m services tests/services
+
+# The loop after promotion on the running services (about 15 minutes): drift, the monitor's
+# retrain request, approval over REST, a canary promoted, a careless one rolled back.
+test-loop: install  ## after promotion end to end: monitor, asset retrain, REST approval, canary
+	@scripts/prerequisites test
+	$(JAVA_ENV) $(BIN)/pytest -q -ra -m services tests/loop
 
 lint-imports: install  ## the layering of include/mlgate (contracts in pyproject.toml)
 	$(BIN)/lint-imports --no-cache --no-logo
