@@ -10,38 +10,42 @@ from datetime import date
 from mlgate.cli.common import add_pipeline_option, add_verbose_option, load_pipeline_or_exit
 
 
-def cmd_monitor_day(args) -> int:
+def run_after_promotion_dag(cfg, kind: str, day: date, args) -> int:
+    """Run <pipeline>_<kind> for ``day`` with `airflow dags test` and the local mail sink
+    (a retrain request or a rollback is emailed); 0, or the failure's exit code (said why)."""
     from mlgate.cli.progress import run_dag_day
     from mlgate.cli.run import mail_sink_running
     from mlgate.local.embedded import EnvironmentError_, embedded_env
-    from mlgate.paths import MONITOR_FILE, monitor_partition
 
-    cfg = load_pipeline_or_exit(args)
     try:
         env = embedded_env()
     except EnvironmentError_ as error:
         print(error, file=sys.stderr)
         return 2
-    dag_id = cfg.dag_id("monitor")
-    day = args.date.isoformat()
-    folder = monitor_partition(cfg.name, day)
-    record_path = folder / MONITOR_FILE
-    before = record_path.stat().st_mtime if record_path.exists() else None
-    print(f"running DAG {dag_id} for {day}", flush=True)
-    with mail_sink_running(env) as run_env:  # a retrain request is emailed
+    dag_id = cfg.dag_id(kind)
+    with mail_sink_running(env) as run_env:
         result = run_dag_day(
-            dag_id,
-            args.date,
-            run_env,
-            command="monitor-day",
-            pipeline=cfg.name,
-            verbose=args.verbose,
+            dag_id, day, run_env, command=f"{kind}-day", pipeline=cfg.name, verbose=args.verbose
         )
     if result.code != 0:
         print(f"{dag_id} for {day} FAILED (exit {result.code})", file=sys.stderr)
         if result.log_path is not None:
             print(f"full Airflow output: {result.log_path}", file=sys.stderr)
-        return result.code
+    return result.code
+
+
+def cmd_monitor_day(args) -> int:
+    from mlgate.paths import MONITOR_FILE, monitor_partition
+
+    cfg = load_pipeline_or_exit(args)
+    day = args.date.isoformat()
+    folder = monitor_partition(cfg.name, day)
+    record_path = folder / MONITOR_FILE
+    before = record_path.stat().st_mtime if record_path.exists() else None
+    print(f"running DAG {cfg.dag_id('monitor')} for {day}", flush=True)
+    code = run_after_promotion_dag(cfg, "monitor", args.date, args)
+    if code != 0:
+        return code
     if not record_path.exists() or record_path.stat().st_mtime == before:
         print(f"nothing judged for {day}: no champion yet, or the day is not scored")
         return 0
@@ -75,9 +79,6 @@ def cmd_monitor_day(args) -> int:
 
 
 def cmd_rollout_day(args) -> int:
-    from mlgate.cli.progress import run_dag_day
-    from mlgate.cli.run import mail_sink_running
-    from mlgate.local.embedded import EnvironmentError_, embedded_env
     from mlgate.paths import rollout_dir
     from mlgate.registry import canary_version
 
@@ -89,27 +90,13 @@ def cmd_rollout_day(args) -> int:
     if canary is None:
         print(f"no canary of {cfg.model_name} in rollout: nothing to decide")
         return 0
-    try:
-        env = embedded_env()
-    except EnvironmentError_ as error:
-        print(error, file=sys.stderr)
-        return 2
-    dag_id = cfg.dag_id("rollout")
-    print(f"running DAG {dag_id} for {args.date} (canary: version {canary})", flush=True)
-    with mail_sink_running(env) as run_env:  # a rollback is emailed
-        result = run_dag_day(
-            dag_id,
-            args.date,
-            run_env,
-            command="rollout-day",
-            pipeline=cfg.name,
-            verbose=args.verbose,
-        )
-    if result.code != 0:
-        print(f"{dag_id} for {args.date} FAILED (exit {result.code})", file=sys.stderr)
-        if result.log_path is not None:
-            print(f"full Airflow output: {result.log_path}", file=sys.stderr)
-        return result.code
+    print(
+        f"running DAG {cfg.dag_id('rollout')} for {args.date} (canary: version {canary})",
+        flush=True,
+    )
+    code = run_after_promotion_dag(cfg, "rollout", args.date, args)
+    if code != 0:
+        return code
     path = rollout_dir(cfg.name, canary) / f"decision-ds={args.date.isoformat()}.json"
     record = json.loads(path.read_text())
     guard = record["guardrails"]
