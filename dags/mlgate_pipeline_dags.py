@@ -485,27 +485,32 @@ def score_dag(cfg: PipelineConfig):
     return score_day()
 
 
-def monitor_dag(cfg: PipelineConfig):
-    name = cfg.name
-    request = Asset(cfg.retrain_request)
-
-    @dag(
-        dag_id=cfg.dag_id("monitor"),
-        schedule=DAILY,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args={
+def _after_promotion_dag(cfg: PipelineConfig, kind: str, tag: str, doc: str) -> dict:
+    """The @dag arguments (but the schedule: daily, kept in sight) the monitor and rollout
+    DAGs share: one run at a time, two retries, a failure emailed."""
+    return {
+        "dag_id": cfg.dag_id(kind),
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": {
             "retries": 2,
             "retry_delay": timedelta(minutes=2),
             "owner": "mlgate",
             "on_failure_callback": GateAlertNotifier(
-                cfg.alerts.model_dump(), cfg.model_name, pipeline=name
+                cfg.alerts.model_dump(), cfg.model_name, pipeline=cfg.name
             ),
         },
-        tags=["mlgate", "monitoring", name],
-        doc_md=_doc(MONITOR_DOC, cfg, "monitor"),
-    )
+        "tags": ["mlgate", tag, cfg.name],
+        "doc_md": _doc(doc, cfg, kind),
+    }
+
+
+def monitor_dag(cfg: PipelineConfig):
+    name = cfg.name
+    request = Asset(cfg.retrain_request)
+
+    @dag(schedule=DAILY, **_after_promotion_dag(cfg, "monitor", "monitoring", MONITOR_DOC))
     def monitor_day():
         @task.sensor(poke_interval=300, timeout=12 * 3600, mode="reschedule")
         def wait_for_scores(**context) -> bool:
@@ -565,23 +570,7 @@ def monitor_dag(cfg: PipelineConfig):
 def rollout_dag(cfg: PipelineConfig):
     name = cfg.name
 
-    @dag(
-        dag_id=cfg.dag_id("rollout"),
-        schedule=DAILY,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args={
-            "retries": 2,
-            "retry_delay": timedelta(minutes=2),
-            "owner": "mlgate",
-            "on_failure_callback": GateAlertNotifier(
-                cfg.alerts.model_dump(), cfg.model_name, pipeline=name
-            ),
-        },
-        tags=["mlgate", "rollout", name],
-        doc_md=_doc(ROLLOUT_DOC, cfg, "rollout"),
-    )
+    @dag(schedule=DAILY, **_after_promotion_dag(cfg, "rollout", "rollout", ROLLOUT_DOC))
     def rollout_day():
         @task.sensor(poke_interval=300, timeout=12 * 3600, mode="reschedule")
         def wait_for_scores(**context) -> bool:

@@ -244,22 +244,19 @@ def test_spark_jobs_of_a_run_the_monitor_started_get_the_day_it_names(dagbag):
     assert render(DS).render({**daily, **macros}) == "2026-03-05"
 
 
-def test_a_pipeline_that_requires_approval_asks_a_person_between_gates_and_promote(
-    tmp_path, monkeypatch
-):
-    from datetime import timedelta
-
+def cards_dagbag(tmp_path, monkeypatch, **changes):
+    """The DagBag Airflow reads for one pipeline `cards`: the fraud pipeline with `changes`;
+    call it again to rewrite the file and read it anew."""
     import yaml
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.providers.standard.operators.hitl import HITLOperator
 
     from mlgate.config import PIPELINES_DIR
     from mlgate.local.dagfiles import sync_dag_files
 
     pipelines = tmp_path / "pipelines"
-    pipelines.mkdir()
+    pipelines.mkdir(exist_ok=True)
     config = yaml.safe_load((PIPELINES_DIR / "fraud.yaml").read_text())
-    config.update({"approval": "required", "approval_timeout": "36h"})
+    config.update(changes)
     (pipelines / "cards.yaml").write_text(yaml.safe_dump(config))
     monkeypatch.setenv("MLGATE_PIPELINES", str(pipelines))
     monkeypatch.syspath_prepend(str(DAGS))
@@ -267,6 +264,17 @@ def test_a_pipeline_that_requires_approval_asks_a_person_between_gates_and_promo
     sync_dag_files(folder)
     bag = DagBag(dag_folder=str(folder))
     assert not bag.import_errors
+    return bag
+
+
+def test_a_pipeline_that_requires_approval_asks_a_person_between_gates_and_promote(
+    tmp_path, monkeypatch
+):
+    from datetime import timedelta
+
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    bag = cards_dagbag(tmp_path, monkeypatch, approval="required", approval_timeout="36h")
     dag = bag.dags["cards_retrain"]
     approve = dag.get_task("approve")
     assert isinstance(approve, HITLOperator)
@@ -281,31 +289,14 @@ def test_a_pipeline_that_requires_approval_asks_a_person_between_gates_and_promo
     assert dag.get_task("promote").trigger_rule == "none_failed"
     assert "approve" not in bag.dags["cards_monitor"].task_ids
     # without approval: required there is no approval step
-    config.pop("approval")
-    (pipelines / "cards.yaml").write_text(yaml.safe_dump(config))
-    assert "approve" not in DagBag(dag_folder=str(folder)).dags["cards_retrain"].task_ids
+    plain = cards_dagbag(tmp_path, monkeypatch)
+    assert "approve" not in plain.dags["cards_retrain"].task_ids
 
 
 def test_a_pipeline_with_a_rollout_scores_with_both_models_and_gets_a_rollout_dag(
     tmp_path, monkeypatch
 ):
-    import yaml
-    from airflow.dag_processing.dagbag import DagBag
-
-    from mlgate.config import PIPELINES_DIR
-    from mlgate.local.dagfiles import sync_dag_files
-
-    pipelines = tmp_path / "pipelines"
-    pipelines.mkdir()
-    config = yaml.safe_load((PIPELINES_DIR / "fraud.yaml").read_text())
-    config["rollout"] = {"mode": "canary", "share": 0.2}
-    (pipelines / "cards.yaml").write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("MLGATE_PIPELINES", str(pipelines))
-    monkeypatch.syspath_prepend(str(DAGS))
-    folder = tmp_path / "dags"
-    sync_dag_files(folder)
-    bag = DagBag(dag_folder=str(folder))
-    assert not bag.import_errors
+    bag = cards_dagbag(tmp_path, monkeypatch, rollout={"mode": "canary", "share": 0.2})
     rollout = bag.dags["cards_rollout"]
     order = ["wait_for_scores", "decide", "alert"]
     for upstream, downstream in zip(order, order[1:]):
@@ -316,8 +307,6 @@ def test_a_pipeline_with_a_rollout_scores_with_both_models_and_gets_a_rollout_da
     args = score.get_task("score").application_args
     assert args[args.index("--canary-version") + 1] == "{{ ti.xcom_pull(task_ids='canary') }}"
     # without a rollout: no rollout DAG, no canary in scoring
-    config.pop("rollout")
-    (pipelines / "cards.yaml").write_text(yaml.safe_dump(config))
-    plain = DagBag(dag_folder=str(folder))
+    plain = cards_dagbag(tmp_path, monkeypatch)
     assert "cards_rollout" not in plain.dags
     assert "--canary-version" not in plain.dags["cards_score"].get_task("score").application_args

@@ -277,6 +277,14 @@ def test_add_arguments_maps_onto_generate():
             assert action.help, action.dest
 
 
+def busiest_labelled_day(url) -> dt.date:
+    """The day whose transactions the most chargebacks name."""
+    labelled = _read(url, "transactions", "transaction_id").merge(
+        _read(url, "chargebacks", "chargeback_id"), on="transaction_id"
+    )
+    return labelled["created_at"].dt.date.value_counts().idxmax()
+
+
 def test_a_copied_clean_day_carries_the_labels_of_its_positive_rows(tmp_path):
     """inject-fault copies a day a week back; its chargebacks must come along (keys and
     times moved with the transactions), else the 'clean' day has no fraud at all."""
@@ -285,10 +293,7 @@ def test_a_copied_clean_day_carries_the_labels_of_its_positive_rows(tmp_path):
 
     url = _url(tmp_path / "transactions.db")
     generate(url, days=DAYS, end_date=END, transactions=N, seed=7, progress=False)
-    before = _read(url, "transactions", "transaction_id").merge(
-        _read(url, "chargebacks", "chargeback_id"), on="transaction_id"
-    )
-    busiest = before["created_at"].dt.date.value_counts().idxmax()  # the most frauds to carry
+    busiest = busiest_labelled_day(url)  # the most frauds to carry
     day = END + dt.timedelta(days=1)
     done = inject_fault(load_pipeline("fraud"), url, day, "clean", copy_from=busiest)
     transactions = _read(url, "transactions", "transaction_id")
@@ -337,10 +342,7 @@ def test_a_fast_label_feed_makes_the_copied_labels_known_hours_after_their_event
 
     url = _url(tmp_path / "transactions.db")
     generate(url, days=DAYS, end_date=END, transactions=N, seed=7, progress=False)
-    before = _read(url, "transactions", "transaction_id").merge(
-        _read(url, "chargebacks", "chargeback_id"), on="transaction_id"
-    )
-    busiest = before["created_at"].dt.date.value_counts().idxmax()  # the most labels to move
+    busiest = busiest_labelled_day(url)  # the most labels to move
     day = END + dt.timedelta(days=1)
     fast = dt.timedelta(hours=2)
     done = inject_fault(
