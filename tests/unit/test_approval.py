@@ -136,6 +136,19 @@ def test_the_request_shows_the_gates_the_champion_and_links_to_the_evidence(run)
     assert f"{run.alerts.mlflow_url}/#/experiments/3/runs/run-of-2" in body
     assert f"{run.alerts.airflow_url}/dags/fraud_retrain/runs/scheduled__2026-10-31" in body
     assert "No answer within 24h rejects" in body
+    assert "**Approve** moves `champion` to version 2" in body
+
+
+def test_the_request_of_a_rollout_pipeline_says_approval_makes_a_canary(run):
+    from mlgate.config.promotion import RolloutConfig
+
+    canary = run.model_copy(update={"rollout": RolloutConfig(mode="canary", share=0.2)})
+    body = approval_request(canary, DAY, options(None))["body"]
+    assert "**Approve** makes version 2 the `canary`: it answers 20% of the entity keys" in body
+    assert "moves `champion`" not in body
+    shadow = run.model_copy(update={"rollout": RolloutConfig(mode="shadow")})
+    body = approval_request(shadow, DAY, options(None))["body"]
+    assert "it scores every request in the shadow of the champion" in body
 
 
 def test_history_shows_who_approved_and_who_rejected(run, capsys):

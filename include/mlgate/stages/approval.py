@@ -94,12 +94,27 @@ def approval_request(cfg: PipelineConfig, ds: date, opts: RunOptions) -> dict[st
         "",
         "Evidence: " + " · ".join(links),
         "",
-        f"**{APPROVE}** moves `champion` to version {version}; **{REJECT}** keeps the champion. "
-        f"No answer within {cfg.approval_timeout} rejects. Who answered, when and the comment "
-        f"go into the promotion history (`mlgate history --pipeline {cfg.name}`).",
+        f"**{APPROVE}** {_what_approve_does(cfg, version, champion)}; **{REJECT}** keeps the "
+        f"champion. No answer within {cfg.approval_timeout} rejects. Who answered, when and "
+        f"the comment go into the promotion history (`mlgate history --pipeline {cfg.name}`).",
     ]
     subject = f"Promote {cfg.model_name} version {version} ({day})?"
     return {"subject": subject, "body": "\n".join(lines)}
+
+
+def _what_approve_does(cfg: PipelineConfig, version: str, champion: dict | None) -> str:
+    """The alias an approval moves: `champion`, or `canary` when the pipeline rolls out
+    (the first model of a pipeline has no champion to be compared with: it is promoted)."""
+    if cfg.rollout.mode == "none" or champion is None:
+        return f"moves `champion` to version {version}"
+    if cfg.rollout.mode == "shadow":
+        served = "scores every request in the shadow of the champion"
+    else:
+        served = f"answers {cfg.rollout.share:.0%} of the entity keys"
+    return (
+        f"makes version {version} the `canary`: it {served} until the rollout promotes it "
+        "or rolls it back"
+    )
 
 
 def approval_of(cfg: PipelineConfig, answer: dict | None) -> dict | None:
