@@ -354,3 +354,21 @@ def test_a_fast_label_feed_makes_the_copied_labels_known_hours_after_their_event
     copied = copied[copied["created_at"].dt.date == day]
     assert len(copied) == done["labels_copied"] > 0
     assert ((copied["reported_at"] - copied["created_at"]) == pd.Timedelta(hours=2)).all()
+
+
+def test_inject_fault_copies_the_day_it_is_told_to(tmp_path, monkeypatch, capsys):
+    """--copy-from picks the copied day (an older one has all of its labels)."""
+    from mlgate.cli import main
+
+    url = _url(tmp_path / "transactions.db")
+    generate(url, days=DAYS, end_date=END, transactions=N, seed=7, progress=False)
+    day = END + dt.timedelta(days=1)
+    told = END - dt.timedelta(days=2)  # not the default, a week before
+    monkeypatch.setenv("MLGATE_SOURCE_URL", url)
+    args = ["inject-fault", "--pipeline", "fraud", "--date", str(day), "--kind", "clean"]
+    assert main([*args, "--copy-from", str(told)]) == 0
+    transactions = _read(url, "transactions", "transaction_id")
+    on = transactions["created_at"].dt.date
+    assert (on == day).sum() == (on == told).sum() > 0
+    assert (on == day).sum() != (on == day - dt.timedelta(days=7)).sum()
+    assert f"for {day} with fault clean" in capsys.readouterr().out

@@ -66,7 +66,13 @@ def cmd_inject_fault(args) -> int:
     try:
         delay = timedelta(hours=args.label_delay) if args.label_delay is not None else None
         done = inject_fault(
-            cfg, cfg.source_url(), args.date, args.kind, column=args.column, label_delay=delay
+            cfg,
+            cfg.source_url(),
+            args.date,
+            args.kind,
+            column=args.column,
+            copy_from=args.copy_from,
+            label_delay=delay,
         )
     except FaultError as error:
         print(f"mlgate inject-fault: {error}", file=sys.stderr)
@@ -98,7 +104,8 @@ def add_parsers(sub) -> None:
     fault = sub.add_parser(
         "inject-fault",
         help="write a broken day into the demo source database",
-        description="Copy the events of the same weekday a week earlier to --date and break "
+        description="Copy the events of the same weekday a week earlier (or of --copy-from) "
+        "to --date and break "
         "them as real feeds break, to see which gate stops the run. Kinds:\n"
         + "\n".join(
             f"  {kind:20s} {what.format(column='<column>')}" for kind, what in FAULT_KINDS.items()
@@ -110,6 +117,13 @@ def add_parsers(sub) -> None:
     fault.add_argument("--kind", required=True, choices=sorted(FAULT_KINDS), help="what breaks")
     fault.add_argument(
         "--column", help="the column to break (default: picked from the pipeline's records:)"
+    )
+    fault.add_argument(
+        "--copy-from",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="the day whose events (and labels) are copied (default: the same weekday a week "
+        "before --date; pick an older day when the copy needs all of its labels)",
     )
     fault.add_argument(
         "--label-delay",
