@@ -4,8 +4,9 @@ mode) on a tmp state with one pipeline, `cards`: the fraud demo's tables in a so
 own, with a monitor that asks after 2 drifted days, an approval step and a canary rollout.
 
 The data: 35 generated days ending on E (eight days ago), then E+1 and E+2 with every amount
-tripled (`mlgate inject-fault --kind drift`) and E+3 to E+5 clean copies, their labels known
-two hours after each event (`--label-delay 2`). Everything the test
+tripled (`mlgate inject-fault --kind drift`) and E+3 and E+4 clean copies: each a copy of the
+same weekday three weeks earlier (all its chargebacks in), its labels known two hours after
+each event (`--label-delay 2`). Everything the test
 does goes through the REST API and the `mlgate` command, as an operator would.
 """
 
@@ -51,16 +52,17 @@ def cards_config() -> dict:
     config["monitoring"] = {"retrain_after_days": 2}
     config["approval"] = "required"
     config["approval_timeout"] = "1h"
-    # one labelled day of ~20 frauds gives an interval about ±0.35 wide: a canary as good as
-    # the champion is promoted with a margin of 0.75; one much worse is still rolled back
+    # one labelled day of ~20 frauds gives an interval about ±0.4 wide: a canary as good as
+    # the champion is promoted with a margin of 0.75
     config["rollout"] = {
         "mode": "canary",
         "share": 0.2,
         "min_days": 1,
         "effect": 0.3,
         "margin": 0.75,
-        # two models of the same family may flag a drifted day's rows a few times apart
-        "max_flagged_ratio": 10,
+        # on a drifted day the old champion and a canary trained on the drift flag rows many
+        # times apart (the champion is the one that is wrong there): agreement guards here
+        "max_flagged_ratio": 50,
     }
     return config
 
@@ -146,6 +148,10 @@ class Loop(Stack):
             ):
                 pytest.fail(f"approve is {state}\n" + self.describe_run(run_id))
             time.sleep(5)
+        # A person reads before answering. An answer within the instant the worker leaves
+        # (Airflow 3.3 resumes the task at once) can race the executor's report of the
+        # worker's exit, and the scheduler then fails the task: wait that instant out.
+        time.sleep(10)
 
     def answer(self, run_id: str, choice: str, comment: str) -> dict:
         """Wait for the run's approval step to ask, then answer it over the REST API."""
@@ -180,6 +186,14 @@ class Loop(Stack):
             status, payload = self.request("PATCH", path, {"state": "failed"})
             assert status == 200, payload
 
+    def configure(self, edit=None) -> None:
+        """Write the pipeline's YAML, changed by ``edit(config)`` as its team would change
+        it (each task reads it as it starts); without ``edit``, as the story began."""
+        config = cards_config()
+        if edit is not None:
+            edit(config)
+        (self.state / "pipelines.d" / f"{PIPELINE}.yaml").write_text(yaml.safe_dump(config))
+
     def history(self) -> list[dict]:
         import json
 
@@ -201,7 +215,7 @@ def loop(tmp_path_factory):
     from mlgate.local.services import Ports, start, stop
 
     state = tmp_path_factory.mktemp("loop-state")
-    # E+5 is three days ago: its trigger's logical date (the day after) is not yesterday's,
+    # E+4 is four days ago: its trigger's logical date (the day after) is not yesterday's,
     # which the scheduled run holds (a logical date has one run)
     first = datetime.now(UTC).date() - timedelta(days=8)
     pipelines = state / "pipelines.d"
@@ -231,9 +245,10 @@ def loop(tmp_path_factory):
     )
     # the new days' chargebacks come within hours (a fast feed): the canary's first day has
     # its labels the day after, not ten days later as the demo's own feed would have them
-    for offset, kind in ((1, "drift"), (2, "drift"), (3, "clean"), (4, "clean"), (5, "clean")):
-        day = (first + timedelta(days=offset)).isoformat()
-        mlgate("inject-fault", "--pipeline", PIPELINE, "--date", day, "--kind", kind,
+    for offset, kind in ((1, "drift"), (2, "drift"), (3, "clean"), (4, "clean")):
+        day = first + timedelta(days=offset)
+        mlgate("inject-fault", "--pipeline", PIPELINE, "--date", day.isoformat(), "--kind", kind,
+               "--copy-from", (day - timedelta(days=21)).isoformat(),
                "--label-delay", "2")  # fmt: skip
 
     used: set[int] = set()
