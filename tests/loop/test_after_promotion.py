@@ -3,9 +3,9 @@
 drift injected into the source (the drifted days' candidates rejected over REST) → the
 monitor flags it on 2 days in a row → the asset starts a retrain → an approval given over
 the REST API → canary at 20% → promoted on its evidence; then a careless candidate (its
-operating threshold lowered 250-fold, the gates that objected overridden), approved in the
-browser → canary → rolled back by the rollout's guardrails on its first day of traffic, the
-champion never changed, an alert email in the sink.
+operating threshold lowered 250-fold: the blocking gates judge its ranking, which is as good
+as ever), approved in the browser → canary → rolled back by the rollout's guardrails on its
+first day of traffic, the champion never changed, an alert email in the sink.
 
 One story in order: each step needs the state the one before left.
 """
@@ -158,15 +158,16 @@ def test_drift_retrains_an_approved_canary_is_promoted_a_bad_one_rolled_back(loo
     assert info["version"] == champion
 
     # 6. a careless candidate: the team lowers the operating threshold from 0.5 to 0.002
-    #    ("catch more fraud") and overrides the gates that object; approved in the browser,
-    #    as a reviewer would (the screenshot in docs/monitoring.md); it becomes the canary
+    #    ("catch more fraud"); the holdout's ranking is as good as ever, so the blocking
+    #    gates pass (the assertion examples may object: overridden); approved in the
+    #    browser, as a reviewer would (the screenshot in docs/monitoring.md); canary
     loop.configure(lambda config: config["training"].update(operating_threshold=0.002))
     careless = loop.trigger(
         "retrain",
         day[4],
         {
             "gate_mode": "enforce",
-            "override_gates": ["quality", "shadow", "assertion_set"],
+            "override_gates": ["assertion_set"],
             "override_reason": "catch more fraud: flag every score above 0.2%",
         },
     )
