@@ -32,16 +32,6 @@ def mails(loop) -> list[email.message.EmailMessage]:
     return found
 
 
-def wait_for_asset_run(loop, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        asked = [r for r in loop.runs() if r["run_type"] == "asset_triggered"]
-        if asked:
-            return asked[0]
-        time.sleep(3)
-    pytest.fail(f"the scheduler started no asset-triggered run: {loop.runs()}")
-
-
 def approve_in_browser(loop, page, run_id: str, comment: str) -> None:
     """Sign in, open the run's approval step, read the question, approve with a comment."""
     from urllib.parse import quote
@@ -113,7 +103,7 @@ def test_drift_retrains_an_approved_canary_is_promoted_a_bad_one_rolled_back(loo
     assert loop.history()[-1]["action"] == "reject"  # the champion did not move
 
     # 3. the asset starts a retrain of the judged day; approved over REST; it becomes canary
-    asked = wait_for_asset_run(loop)
+    asked = loop.wait_for_scheduled_run(timeout=300, run_type="asset_triggered")
     loop.answer(asked["dag_run_id"], "Approve", "drift is real: a retrained model may fix it")
     assert loop.wait_for_run(asked["dag_run_id"])["state"] == "success"
     canary = [e for e in loop.history() if e["action"] == "canary"][-1]

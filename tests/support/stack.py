@@ -103,14 +103,16 @@ class Stack:
             if run["state"] not in ("success", "failed"):
                 self.wait_for_run(run["dag_run_id"], timeout)
 
-    def wait_for_scheduled_run(self, timeout: float = 120) -> dict:
+    def wait_for_scheduled_run(self, timeout: float = 120, run_type: str = "scheduled") -> dict:
+        """The first run the scheduler made by itself (``run_type``: ``scheduled``, or
+        ``asset_triggered`` for a run an asset event started)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            scheduled = [r for r in self.runs() if r["run_type"] == "scheduled"]
-            if scheduled:
-                return scheduled[0]
+            made = [r for r in self.runs() if r["run_type"] == run_type]
+            if made:
+                return made[0]
             time.sleep(3)
-        pytest.fail(f"the scheduler created no scheduled run within {timeout}s: {self.runs()}")
+        pytest.fail(f"the scheduler created no {run_type} run within {timeout}s: {self.runs()}")
 
     def describe_run(self, run_id: str, dag_id: str | None = None) -> str:
         dag_id = dag_id or self.dag_id
